@@ -1,0 +1,79 @@
+// Command directord turns two Linux machines into a highly available LVS
+// director pair: VRRP for the VIPs, health checks for the real servers and
+// a reconciler that keeps the kernel's IPVS table equal to the config.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by the subcommands.
+const (
+	exitOK      = 0
+	exitFailure = 1 // anything that is not one of the below
+	exitInvalid = 2 // the configuration is invalid
+)
+
+// exitError carries a specific exit code out of a cobra command. Its
+// message has already been printed when msg is empty.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the CLI with args and returns the process exit code. Tests
+// call it directly.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "directord:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "directord:", err)
+	return exitFailure
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "directord",
+		Short: "Highly available LVS director: VRRP, health checks and IPVS in one daemon",
+		Long: `directord runs on each of two Linux directors. VRRP elects the one that
+holds the virtual IPs, health checks watch every real server, and the kernel's
+IPVS table is kept equal to the declared virtual services.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newValidateCmd(),
+		newVersionCmd(),
+	)
+	return root
+}

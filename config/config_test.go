@@ -1,0 +1,438 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+func TestExamplesAreValid(t *testing.T) {
+	files, err := filepath.Glob("../examples/*/*.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 5 {
+		t.Fatalf("found only %d example configs: %v", len(files), files)
+	}
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			cfg, err := Load(f)
+			if err != nil {
+				var de *DiagnosticsError
+				if errors.As(err, &de) {
+					var b bytes.Buffer
+					_ = de.Write(&b, false)
+					t.Fatalf("invalid:\n%s", b.String())
+				}
+				t.Fatal(err)
+			}
+			if len(cfg.Warnings) > 0 {
+				t.Errorf("example has warnings: %v", cfg.Warnings)
+			}
+			if len(cfg.Instances) == 0 || len(cfg.VirtualServers) == 0 {
+				t.Errorf("an example should declare both VRRP and virtual servers")
+			}
+		})
+	}
+}
+
+// The seed's DR example must be what the how-to describes.
+func TestSeedDRExample(t *testing.T) {
+	for file, prio := range map[string]uint8{"lb1.hcl": 150, "lb2.hcl": 100} {
+		cfg, err := Load(filepath.Join("../examples/seed-dr", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := cfg.Instances[0]
+		if in.Priority != prio || in.VirtualIPs[0].Prefix.Addr() != netip.MustParseAddr("192.168.11.100") {
+			t.Errorf("%s: instance %+v", file, in)
+		}
+		vs := cfg.VirtualServers[0]
+		if vs.Scheduler != "wrr" || vs.Forwarding != ForwardDR || vs.Port != 80 || vs.Address != netip.MustParseAddr("192.168.11.100") {
+			t.Errorf("%s: service %+v", file, vs)
+		}
+		want := map[string]int{"192.168.11.12": 2, "192.168.11.13": 4}
+		if len(vs.RealServers) != 2 {
+			t.Fatalf("%s: reals %+v", file, vs.RealServers)
+		}
+		for _, rs := range vs.RealServers {
+			if want[rs.Address.String()] != rs.Weight || rs.HealthCheck == nil || rs.HealthCheck.Type != CheckHTTP {
+				t.Errorf("%s: real %+v", file, rs)
+			}
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	src := `
+vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.1"]
+}
+virtual_server "s" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "http" {}
+  real_server "10.0.0.2" {}
+}
+virtual_server "f" {
+  fwmark = 3
+  real_server "10.0.0.3" {}
+}
+`
+	cfg, err := Parse("d.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Instances[0]
+	if in.Priority != 100 || in.Version != 3 || in.AdvertInterval.D() != time.Second || !in.Preempt || in.PreemptDelay != 0 {
+		t.Errorf("vrrp defaults: %+v", in)
+	}
+	if in.VirtualIPs[0].Prefix != netip.MustParsePrefix("10.0.0.1/32") {
+		t.Errorf("bare VIP should be a /32: %v", in.VirtualIPs[0])
+	}
+	if g := in.GARP; g.Delay.D() != 5*time.Second || g.Repeat != 5 || g.Interval != 0 || g.Refresh != 0 || g.RefreshRepeat != 1 {
+		t.Errorf("garp defaults: %+v", g)
+	}
+	if in.Notify.Timeout.D() != 5*time.Second {
+		t.Errorf("notify timeout: %v", in.Notify.Timeout)
+	}
+	vs := cfg.VirtualServers[0]
+	if vs.Protocol != "tcp" || vs.Scheduler != "wlc" || vs.Forwarding != "dr" || vs.OnFailure != "weight_zero" || vs.Quorum != 1 || vs.Family != "inet" {
+		t.Errorf("service defaults: %+v", vs)
+	}
+	rs := vs.RealServers[0]
+	if rs.Port != 80 || rs.Weight != 1 || rs.Forwarding != "dr" {
+		t.Errorf("real defaults: %+v", rs)
+	}
+	hc := rs.HealthCheck
+	if hc == nil || hc.Interval.D() != 2*time.Second || hc.Timeout.D() != time.Second || hc.Rise != 2 || hc.Fall != 3 ||
+		hc.RetryDelay != hc.Interval || !hc.InitialUp || hc.Path != "/" || hc.Method != "GET" ||
+		len(hc.Status) != 1 || hc.Status[0] != (StatusRange{200, 299}) {
+		t.Errorf("check defaults: %+v", hc)
+	}
+	fw := cfg.VirtualServers[1]
+	if fw.Family != "inet" || fw.RealServers[0].Port != 0 || fw.Key() != "fwm:3/inet" {
+		t.Errorf("fwmark defaults: %+v", fw)
+	}
+	if cfg.Director.StatusSocket != DefaultStatusSocket || cfg.Director.LogFormat != "text" || cfg.Director.LogLevel != "info" || cfg.Director.RouterID == "" {
+		t.Errorf("director defaults: %+v", cfg.Director)
+	}
+	if cfg.IPVS.DriftCheck.D() != time.Minute || cfg.IPVS.ClearOnStop {
+		t.Errorf("ipvs defaults: %+v", cfg.IPVS)
+	}
+}
+
+func TestVIPForms(t *testing.T) {
+	src := `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.1/24", "10.0.0.2 dev eth1 label eth1:vip", "10.0.0.3/32 label eth0:1"]
+}`
+	cfg, err := Parse("v.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(cfg.Instances[0].VirtualIPs)
+	want := "[10.0.0.1/24 10.0.0.2/32 dev eth1 label eth1:vip 10.0.0.3/32 label eth0:1]"
+	if got != want {
+		t.Errorf("VIPs = %s, want %s", got, want)
+	}
+}
+
+// diagAt is an expected diagnostic: its position and part of its summary.
+type diagAt struct {
+	pos  string // "line:col"
+	text string
+}
+
+func TestInvalidConfigs(t *testing.T) {
+	const inst = `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.1"]
+`
+	tests := []struct {
+		name string
+		src  string
+		want []diagAt
+	}{
+		{"unknown attribute", `director {
+  colour = "blue"
+}`, []diagAt{{"2:3", "Unsupported argument"}}},
+		{"unknown block", `frobnicate {}`, []diagAt{{"1:1", "Unsupported block type"}}},
+		{"VRID 0", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 0
+  virtual_ips = ["10.0.0.1"]
+}`, []diagAt{{"3:23", "virtual_router_id must be between 1 and 255, not 0"}}},
+		{"priority 300", inst + "  priority = 300\n}", []diagAt{{"5:14", "priority must be between 1 and 255, not 300"}}},
+		{"bad CIDR", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.1", "10.0.0.300/24"]
+}`, []diagAt{{"4:30", `"10.0.0.300/24" is not an address or CIDR prefix`}}},
+		{"IPv6 VIP", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["2001:db8::1"]
+}`, []diagAt{{"4:18", "not IPv4"}}},
+		{"bad label", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.1 label eth1:0"]
+}`, []diagAt{{"4:18", "must start with the device name"}}},
+		{"v2 auth on v3", inst + `  authentication {
+    type = "pass"
+    password = "secret"
+  }
+}`, []diagAt{{"5:3", "authentication exists only in VRRPv2"}}},
+		{"long password", inst + `  version = 2
+  authentication {
+    type = "pass"
+    password = "123456789"
+  }
+}`, []diagAt{{"8:16", "password must be 1 to 8 bytes"}}},
+		{"v3 advert not 10ms steps", inst + "  advert_interval = \"15ms\"\n}", []diagAt{{"5:21", "steps of 10ms"}}},
+		{"v3 advert too long", inst + "  advert_interval = \"41s\"\n}", []diagAt{{"5:21", "10ms to 40.95s"}}},
+		{"v2 advert fraction", inst + "  version = 2\n  advert_interval = \"1500ms\"\n}", []diagAt{{"6:21", "whole seconds"}}},
+		{"bad duration", inst + "  advert_interval = \"fast\"\n}", []diagAt{{"5:21", "is not a duration"}}},
+		{"wrong type", inst + "  priority = \"high\"\n}", []diagAt{{"5:15", "Unsuitable value type"}}},
+		{"unicast peer is self", inst + `  unicast_src = "192.0.2.1"
+  unicast_peers = ["192.0.2.2", "192.0.2.1"]
+}`, []diagAt{{"6:33", "is our own unicast_src"}}},
+		{"duplicate VRID on interface", inst + "}\n" + `vrrp_instance "w" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.2"]
+}`, []diagAt{{"8:23", `virtual_router_id 7 is already used on eth0 by vrrp_instance "v"`}}},
+		{"same VRID other interface is fine, same VIP is not", inst + "}\n" + `vrrp_instance "w" {
+  interface = "eth1"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.1"]
+}`, []diagAt{{"9:18", `virtual IP 10.0.0.1 is already held by vrrp_instance "v"`}}},
+		{"sync group unknown instance", inst + "}\n" + `vrrp_sync_group "g" {
+  instances = ["v", "nope"]
+}`, []diagAt{{"7:21", `names vrrp_instance "nope", which is not declared`}}},
+		{"missing required field", `vrrp_instance "v" {
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.1"]
+}`, []diagAt{{"1:1", `missing required attribute "interface"`}}},
+		{"track script timeout", inst + `  track_script "chk" {
+    command = ["/bin/true"]
+    interval = "1s"
+    timeout = "2s"
+  }
+}`, []diagAt{{"8:15", "at most the interval"}}},
+		{"empty argv", inst + `  notify {
+    master = []
+  }
+}`, []diagAt{{"6:14", "non-empty list"}}},
+		{"duplicate real", `virtual_server "s" {
+  address = "10.0.0.1"
+  port = 80
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.2" { weight = 3 }
+}`, []diagAt{{"5:15", "real server 10.0.0.2:80 is declared twice"}}},
+		{"same real address, other port is fine with nat", `virtual_server "s" {
+  address = "10.0.0.1"
+  port = 80
+  forwarding = "nat"
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.2" { port = 8080 }
+  real_server "10.0.0.2" { port = 8080 }
+}`, []diagAt{{"7:15", "real server 10.0.0.2:8080 is declared twice"}}},
+		{"dr port rewrite", `virtual_server "s" {
+  address = "10.0.0.1"
+  port = 80
+  real_server "10.0.0.2" { port = 8080 }
+}`, []diagAt{{"4:35", "with dr forwarding a real server's port must be the service's (80)"}}},
+		{"timeout >= interval", `virtual_server "s" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {
+    interval = "1s"
+    timeout = "1s"
+  }
+}`, []diagAt{{"6:15", "timeout (1s) must be positive and less than interval (1s)"}}},
+		{"duplicate virtual server", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+}
+virtual_server "b" {
+  address = "10.0.0.1"
+  port = 80
+}`, []diagAt{{"5:1", `is the same service (tcp:10.0.0.1:80) as virtual_server "a"`}}},
+		{"fwmark and address", `virtual_server "a" {
+  fwmark = 1
+  address = "10.0.0.1"
+}`, []diagAt{{"2:12", "either address + port + protocol or fwmark"}}},
+		{"family mismatch", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  real_server "2001:db8::2" {}
+}`, []diagAt{{"4:15", "not in the service's address family"}}},
+		{"unknown scheduler", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  scheduler = "fastest"
+}`, []diagAt{{"4:15", "scheduler must be one of"}}},
+		{"scheduler flag for other scheduler", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  scheduler = "wrr"
+  scheduler_flags = ["sh-port"]
+}`, []diagAt{{"5:22", `needs scheduler = "sh"`}}},
+		{"http field on tcp check", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {
+    path = "/"
+  }
+}`, []diagAt{{"5:12", `path does not apply to a "tcp" check`}}},
+		{"unknown check type", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "icmp" {}
+}`, []diagAt{{"4:16", `unknown health_check type "icmp"`}}},
+		{"bad status and regex", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "http" {
+    status = [200, "700"]
+    body_regex = "("
+  }
+}`, []diagAt{{"5:20", `status "700" is not an HTTP status code`}, {"6:18", "body_regex does not compile"}}},
+		{"fwmark real without port needs connect_port", `virtual_server "a" {
+  fwmark = 1
+  health_check "tcp" {}
+  real_server "10.0.0.2" {}
+}`, []diagAt{{"4:3", "needs connect_port"}}},
+		{"persistence netmask alone", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  persistence_netmask = "255.255.0.255"
+}`, []diagAt{{"4:25", "needs persistence_timeout"}, {"4:25", "not a contiguous netmask"}}},
+		{"quorum hysteresis", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  quorum = 2
+  hysteresis = 2
+}`, []diagAt{{"5:16", "hysteresis (2) must be less than quorum (2)"}}},
+		{"several errors in one file", `director {
+  log_level = "loud"
+}
+vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 256
+  virtual_ips = ["10.0.0.1/40"]
+}
+virtual_server "s" {
+  address = "10.0.0.1"
+  port = 0
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.2" {}
+}`, []diagAt{
+			{"2:15", "log_level must be one of"},
+			{"6:23", "virtual_router_id must be between 1 and 255"},
+			{"7:18", "is not an address or CIDR prefix"},
+			{"11:10", "port must be between 1 and 65535"},
+			{"13:15", "declared twice"},
+		}},
+		{"HCL syntax error", `vrrp_instance "v" {
+  interface = 
+}`, []diagAt{{"2:15", "Invalid expression"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("bad.hcl", []byte(tt.src))
+			var de *DiagnosticsError
+			if !errors.As(err, &de) {
+				t.Fatalf("Parse = %v, want a *DiagnosticsError", err)
+			}
+			var got []string
+			for _, d := range de.Diags {
+				if d.Severity != hcl.DiagError {
+					continue
+				}
+				pos := "?"
+				if d.Subject != nil {
+					pos = fmt.Sprintf("%d:%d", d.Subject.Start.Line, d.Subject.Start.Column)
+				}
+				got = append(got, pos+" "+d.Summary)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(got[i], w.pos+" ") || !strings.Contains(got[i], w.text) {
+					t.Errorf("error %d = %q, want %s %q", i, got[i], w.pos, w.text)
+				}
+			}
+		})
+	}
+}
+
+func TestDiagnosticsRendering(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.hcl")
+	src := "vrrp_instance \"v\" {\n  interface = \"eth0\"\n  virtual_router_id = 0\n  virtual_ips = [\"10.0.0.1\"]\n}\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	var de *DiagnosticsError
+	if !errors.As(err, &de) {
+		t.Fatalf("Load = %v", err)
+	}
+	var b bytes.Buffer
+	if err := de.Write(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{path + ":3:23: virtual_router_id must be between 1 and 255", "   3:   virtual_router_id = 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(err.Error(), path+":3:23") {
+		t.Errorf("Error() = %q, want the position", err.Error())
+	}
+}
+
+func TestUnreadableFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "missing.hcl"))
+	var de *DiagnosticsError
+	if err == nil || errors.As(err, &de) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load = %v, want a wrapped os.ErrNotExist", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("../examples/*/*.hcl")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`virtual_server "a" { fwmark = 1 real_server "::1" {} }`))
+	f.Add([]byte(`vrrp_instance "" { virtual_ips = ["1.2.3.4 dev"] }`))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, err := Parse("fuzz.hcl", src)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse returned cfg=%v err=%v", cfg != nil, err)
+		}
+		if err != nil {
+			_ = err.Error()
+		}
+	})
+}

@@ -1,0 +1,274 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// Defaults documented in the README's config reference.
+const (
+	DefaultStatusSocket = "/run/directord/directord.sock"
+	DefaultDriftCheck   = 60 * time.Second
+)
+
+// resolver turns raw blocks into the model, collecting every diagnostic.
+type resolver struct {
+	diags hcl.Diagnostics
+}
+
+func (r *resolver) errAt(rng hcl.Range, format string, args ...any) {
+	rng2 := rng
+	r.diags = append(r.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf(format, args...),
+		Subject:  &rng2,
+	})
+}
+
+func (r *resolver) warnAt(rng hcl.Range, format string, args ...any) {
+	rng2 := rng
+	r.diags = append(r.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  fmt.Sprintf(format, args...),
+		Subject:  &rng2,
+	})
+}
+
+// blk locates attributes of one block for diagnostics.
+type blk struct {
+	r    *resolver
+	body hcl.Body
+	def  hcl.Range
+}
+
+func (r *resolver) block(body hcl.Body, def hcl.Range) blk { return blk{r: r, body: body, def: def} }
+
+func (b blk) attr(name string) *hclsyntax.Attribute {
+	if sb, ok := b.body.(*hclsyntax.Body); ok {
+		return sb.Attributes[name]
+	}
+	return nil
+}
+
+// where is the range of the attribute's value, or of the block header when
+// the attribute is absent.
+func (b blk) where(name string) hcl.Range {
+	if a := b.attr(name); a != nil {
+		return a.Expr.Range()
+	}
+	return b.def
+}
+
+// elem is the range of element i of a list attribute written as a literal
+// list, so an error can point at the one bad element.
+func (b blk) elem(name string, i int) hcl.Range {
+	if a := b.attr(name); a != nil {
+		if t, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(t.Exprs) {
+			return t.Exprs[i].Range()
+		}
+	}
+	return b.where(name)
+}
+
+func (b blk) errorf(name, format string, args ...any) { b.r.errAt(b.where(name), format, args...) }
+
+// required reports whether a required attribute is usable. When it was
+// written but could not be decoded, gohcl already said so: no second
+// diagnostic.
+func (b blk) required(name string, set bool) bool {
+	if set {
+		return true
+	}
+	if b.attr(name) == nil {
+		b.r.errAt(b.def, "missing required attribute %q", name)
+	}
+	return false
+}
+
+func (b blk) intIn(name string, p *int, def, lo, hi int) int {
+	if p == nil {
+		return def
+	}
+	if *p < lo || *p > hi {
+		b.errorf(name, "%s must be between %d and %d, not %d", name, lo, hi, *p)
+		return def
+	}
+	return *p
+}
+
+func (b blk) duration(name string, p *string, def time.Duration) time.Duration {
+	if p == nil {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(*p))
+	if err != nil {
+		b.errorf(name, "%s: %q is not a duration (write it like \"500ms\" or \"2s\")", name, *p)
+		return def
+	}
+	if d < 0 {
+		b.errorf(name, "%s must not be negative", name)
+		return def
+	}
+	return d
+}
+
+// seconds is a duration the kernel takes in whole seconds.
+func (b blk) seconds(name string, p *string, def time.Duration) time.Duration {
+	d := b.duration(name, p, def)
+	if d%time.Second != 0 {
+		b.errorf(name, "%s must be a whole number of seconds, not %s", name, d)
+		return def
+	}
+	if d/time.Second > 1<<31 {
+		b.errorf(name, "%s is too large", name)
+		return def
+	}
+	return d
+}
+
+func (b blk) enum(name string, p *string, def string, allowed ...string) string {
+	if p == nil {
+		return def
+	}
+	for _, a := range allowed {
+		if *p == a {
+			return a
+		}
+	}
+	b.errorf(name, "%s must be one of %s, not %q", name, strings.Join(quoteAll(allowed), ", "), *p)
+	return def
+}
+
+func (b blk) addr(name string, s string, rng hcl.Range) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || a.Zone() != "" {
+		b.r.errAt(rng, "%s: %q is not an IP address", name, s)
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+func (b blk) optAddr(name string, p *string) netip.Addr {
+	if p == nil {
+		return netip.Addr{}
+	}
+	a, _ := b.addr(name, *p, b.where(name))
+	return a
+}
+
+func (b blk) port(name string, p *int) uint16 {
+	if p == nil {
+		return 0
+	}
+	return uint16(b.intIn(name, p, 0, 1, 65535))
+}
+
+// argv checks a command written as a list: no shell is involved, so the
+// program must be the first element.
+func (b blk) argv(name string, p *[]string) []string {
+	if p == nil {
+		return nil
+	}
+	if len(*p) == 0 || strings.TrimSpace((*p)[0]) == "" {
+		b.errorf(name, "%s must be a non-empty list: the program, then its arguments", name)
+		return nil
+	}
+	return append([]string(nil), (*p)...)
+}
+
+func (b blk) ifname(name, s string) string {
+	if s == "" || len(s) > 15 || strings.ContainsAny(s, "/ \t:") {
+		b.errorf(name, "%q is not a valid interface name", s)
+	}
+	return s
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = fmt.Sprintf("%q", v)
+	}
+	return out
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func (r *resolver) file(raw *rawFile) *Config {
+	cfg := &Config{
+		Director:       r.director(raw.Director),
+		Instances:      []VRRPInstance{},
+		SyncGroups:     []SyncGroup{},
+		VirtualServers: []VirtualServer{},
+	}
+	for _, ri := range raw.Instances {
+		cfg.Instances = append(cfg.Instances, r.instance(ri))
+	}
+	r.crossInstances(raw.Instances, cfg.Instances)
+	cfg.SyncGroups = r.syncGroups(raw.SyncGroups, cfg.Instances)
+	for _, rv := range raw.VirtualServers {
+		cfg.VirtualServers = append(cfg.VirtualServers, r.virtualServer(rv))
+	}
+	r.crossVirtualServers(raw.VirtualServers, cfg.VirtualServers)
+	cfg.IPVS = r.ipvs(raw.IPVS)
+	return cfg
+}
+
+func (r *resolver) director(rd *rawDirector) Director {
+	host, _ := os.Hostname()
+	d := Director{
+		RouterID:     host,
+		StatusSocket: DefaultStatusSocket,
+		LogFormat:    "text",
+		LogLevel:     "info",
+	}
+	if rd == nil {
+		return d
+	}
+	b := r.block(rd.Body, rd.DefRange)
+	d.RouterID = deref(rd.RouterID, host)
+	if rd.StatusSocket != nil {
+		d.StatusSocket = *rd.StatusSocket
+		if !filepath.IsAbs(d.StatusSocket) {
+			b.errorf("status_socket", "status_socket must be an absolute path")
+		}
+	}
+	if rd.MetricsListen != nil {
+		d.MetricsListen = *rd.MetricsListen
+		if _, port, err := net.SplitHostPort(d.MetricsListen); err != nil || port == "" {
+			b.errorf("metrics_listen", "metrics_listen must be host:port (\":9110\" listens on every address), not %q", d.MetricsListen)
+		}
+	}
+	d.LogFormat = b.enum("log_format", rd.LogFormat, "text", "text", "json")
+	d.LogLevel = b.enum("log_level", rd.LogLevel, "info", "debug", "info", "warn", "error")
+	return d
+}
+
+func (r *resolver) ipvs(ri *rawIPVS) IPVS {
+	v := IPVS{DriftCheck: Duration(DefaultDriftCheck)}
+	if ri == nil {
+		return v
+	}
+	b := r.block(ri.Body, ri.DefRange)
+	v.TCPTimeout = Duration(b.seconds("tcp_timeout", ri.TCPTimeout, 0))
+	v.TCPFinTimeout = Duration(b.seconds("tcpfin_timeout", ri.TCPFinTimeout, 0))
+	v.UDPTimeout = Duration(b.seconds("udp_timeout", ri.UDPTimeout, 0))
+	v.DriftCheck = Duration(b.duration("drift_check", ri.DriftCheck, DefaultDriftCheck))
+	if v.DriftCheck.D() < time.Second {
+		b.errorf("drift_check", "drift_check must be at least 1s")
+	}
+	v.ClearOnStop = deref(ri.ClearOnStop, false)
+	return v
+}

@@ -1,0 +1,186 @@
+package config
+
+import "github.com/hashicorp/hcl/v2"
+
+// The raw* types mirror the HCL syntax one to one. Every attribute is
+// optional at this level (a nil pointer means "not written") so that a
+// missing required attribute and a wrong value are reported by our own
+// validation, with one diagnostic each and a precise range. Each block keeps
+// its body so that validation can point at the exact attribute value.
+
+type rawFile struct {
+	Director       *rawDirector        `hcl:"director,block"`
+	Instances      []*rawInstance      `hcl:"vrrp_instance,block"`
+	SyncGroups     []*rawSyncGroup     `hcl:"vrrp_sync_group,block"`
+	VirtualServers []*rawVirtualServer `hcl:"virtual_server,block"`
+	IPVS           *rawIPVS            `hcl:"ipvs,block"`
+}
+
+type rawDirector struct {
+	RouterID      *string   `hcl:"router_id,optional"`
+	StatusSocket  *string   `hcl:"status_socket,optional"`
+	MetricsListen *string   `hcl:"metrics_listen,optional"`
+	LogFormat     *string   `hcl:"log_format,optional"`
+	LogLevel      *string   `hcl:"log_level,optional"`
+	Body          hcl.Body  `hcl:",body"`
+	DefRange      hcl.Range `hcl:",def_range"`
+}
+
+type rawInstance struct {
+	Name            string               `hcl:"name,label"`
+	Interface       *string              `hcl:"interface,optional"`
+	VRID            *int                 `hcl:"virtual_router_id,optional"`
+	Priority        *int                 `hcl:"priority,optional"`
+	Version         *int                 `hcl:"version,optional"`
+	AdvertInterval  *string              `hcl:"advert_interval,optional"`
+	Preempt         *bool                `hcl:"preempt,optional"`
+	PreemptDelay    *string              `hcl:"preempt_delay,optional"`
+	VirtualIPs      *[]string            `hcl:"virtual_ips,optional"`
+	UnicastSrc      *string              `hcl:"unicast_src,optional"`
+	UnicastPeers    *[]string            `hcl:"unicast_peers,optional"`
+	Auth            *rawAuth             `hcl:"authentication,block"`
+	TrackInterfaces []*rawTrackInterface `hcl:"track_interface,block"`
+	TrackScripts    []*rawTrackScript    `hcl:"track_script,block"`
+	TrackFiles      []*rawTrackFile      `hcl:"track_file,block"`
+	GARP            *rawGARP             `hcl:"garp,block"`
+	Notify          *rawNotify           `hcl:"notify,block"`
+	Body            hcl.Body             `hcl:",body"`
+	DefRange        hcl.Range            `hcl:",def_range"`
+	NameRange       hcl.Range            `hcl:"name,label_range"`
+}
+
+type rawAuth struct {
+	Type     *string   `hcl:"type,optional"`
+	Password *string   `hcl:"password,optional"`
+	Body     hcl.Body  `hcl:",body"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type rawTrackInterface struct {
+	Name      string    `hcl:"name,label"`
+	Weight    *int      `hcl:"weight,optional"`
+	Body      hcl.Body  `hcl:",body"`
+	DefRange  hcl.Range `hcl:",def_range"`
+	NameRange hcl.Range `hcl:"name,label_range"`
+}
+
+type rawTrackScript struct {
+	Name      string    `hcl:"name,label"`
+	Command   *[]string `hcl:"command,optional"`
+	Interval  *string   `hcl:"interval,optional"`
+	Timeout   *string   `hcl:"timeout,optional"`
+	Rise      *int      `hcl:"rise,optional"`
+	Fall      *int      `hcl:"fall,optional"`
+	Weight    *int      `hcl:"weight,optional"`
+	Body      hcl.Body  `hcl:",body"`
+	DefRange  hcl.Range `hcl:",def_range"`
+	NameRange hcl.Range `hcl:"name,label_range"`
+}
+
+type rawTrackFile struct {
+	Path      string    `hcl:"path,label"`
+	Weight    *int      `hcl:"weight,optional"`
+	Body      hcl.Body  `hcl:",body"`
+	DefRange  hcl.Range `hcl:",def_range"`
+	PathRange hcl.Range `hcl:"path,label_range"`
+}
+
+type rawGARP struct {
+	Delay         *string   `hcl:"delay,optional"`
+	Repeat        *int      `hcl:"repeat,optional"`
+	Interval      *string   `hcl:"interval,optional"`
+	Refresh       *string   `hcl:"refresh,optional"`
+	RefreshRepeat *int      `hcl:"refresh_repeat,optional"`
+	Body          hcl.Body  `hcl:",body"`
+	DefRange      hcl.Range `hcl:",def_range"`
+}
+
+type rawNotify struct {
+	Master   *[]string `hcl:"master,optional"`
+	Backup   *[]string `hcl:"backup,optional"`
+	Fault    *[]string `hcl:"fault,optional"`
+	Stop     *[]string `hcl:"stop,optional"`
+	Timeout  *string   `hcl:"timeout,optional"`
+	Body     hcl.Body  `hcl:",body"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type rawSyncGroup struct {
+	Name      string    `hcl:"name,label"`
+	Instances *[]string `hcl:"instances,optional"`
+	Body      hcl.Body  `hcl:",body"`
+	DefRange  hcl.Range `hcl:",def_range"`
+	NameRange hcl.Range `hcl:"name,label_range"`
+}
+
+type rawVirtualServer struct {
+	Name               string            `hcl:"name,label"`
+	Address            *string           `hcl:"address,optional"`
+	Port               *int              `hcl:"port,optional"`
+	Protocol           *string           `hcl:"protocol,optional"`
+	FWMark             *int              `hcl:"fwmark,optional"`
+	Family             *string           `hcl:"family,optional"`
+	Scheduler          *string           `hcl:"scheduler,optional"`
+	SchedulerFlags     *[]string         `hcl:"scheduler_flags,optional"`
+	Forwarding         *string           `hcl:"forwarding,optional"`
+	PersistenceTimeout *string           `hcl:"persistence_timeout,optional"`
+	PersistenceNetmask *string           `hcl:"persistence_netmask,optional"`
+	OnFailure          *string           `hcl:"on_failure,optional"`
+	Quorum             *int              `hcl:"quorum,optional"`
+	Hysteresis         *int              `hcl:"hysteresis,optional"`
+	SorryServer        *string           `hcl:"sorry_server,optional"`
+	HealthChecks       []*rawHealthCheck `hcl:"health_check,block"`
+	RealServers        []*rawRealServer  `hcl:"real_server,block"`
+	Body               hcl.Body          `hcl:",body"`
+	DefRange           hcl.Range         `hcl:",def_range"`
+	NameRange          hcl.Range         `hcl:"name,label_range"`
+}
+
+type rawRealServer struct {
+	Address        string            `hcl:"address,label"`
+	Port           *int              `hcl:"port,optional"`
+	Weight         *int              `hcl:"weight,optional"`
+	Forwarding     *string           `hcl:"forwarding,optional"`
+	UpperThreshold *int              `hcl:"upper_threshold,optional"`
+	LowerThreshold *int              `hcl:"lower_threshold,optional"`
+	HealthChecks   []*rawHealthCheck `hcl:"health_check,block"`
+	Body           hcl.Body          `hcl:",body"`
+	DefRange       hcl.Range         `hcl:",def_range"`
+	AddressRange   hcl.Range         `hcl:"address,label_range"`
+}
+
+type rawHealthCheck struct {
+	Type               string    `hcl:"type,label"`
+	Interval           *string   `hcl:"interval,optional"`
+	Timeout            *string   `hcl:"timeout,optional"`
+	Rise               *int      `hcl:"rise,optional"`
+	Fall               *int      `hcl:"fall,optional"`
+	RetryDelay         *string   `hcl:"retry_delay,optional"`
+	Initial            *string   `hcl:"initial,optional"`
+	ConnectAddress     *string   `hcl:"connect_address,optional"`
+	ConnectPort        *int      `hcl:"connect_port,optional"`
+	BindAddress        *string   `hcl:"bind_address,optional"`
+	Path               *string   `hcl:"path,optional"`
+	Method             *string   `hcl:"method,optional"`
+	Host               *string   `hcl:"host,optional"`
+	Status             *[]string `hcl:"status,optional"`
+	BodyRegex          *string   `hcl:"body_regex,optional"`
+	BodyDigest         *string   `hcl:"body_digest,optional"`
+	TLSServerName      *string   `hcl:"tls_server_name,optional"`
+	CAFile             *string   `hcl:"ca_file,optional"`
+	InsecureSkipVerify *bool     `hcl:"insecure_skip_verify,optional"`
+	Command            *[]string `hcl:"command,optional"`
+	Body               hcl.Body  `hcl:",body"`
+	DefRange           hcl.Range `hcl:",def_range"`
+	TypeRange          hcl.Range `hcl:"type,label_range"`
+}
+
+type rawIPVS struct {
+	TCPTimeout    *string   `hcl:"tcp_timeout,optional"`
+	TCPFinTimeout *string   `hcl:"tcpfin_timeout,optional"`
+	UDPTimeout    *string   `hcl:"udp_timeout,optional"`
+	DriftCheck    *string   `hcl:"drift_check,optional"`
+	ClearOnStop   *bool     `hcl:"clear_on_stop,optional"`
+	Body          hcl.Body  `hcl:",body"`
+	DefRange      hcl.Range `hcl:",def_range"`
+}

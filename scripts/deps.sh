@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what directord's tests and lab need on a Debian machine (run as
+# root): User-Mode Linux (the guest kernel with IPVS), keepalived and
+# ipvsadm (the reference peer and table reader), tcpdump, iproute2 and
+# nftables; then the Go modules through the module proxy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
+            tcpdump:tcpdump ip:iproute2 nft:nftables; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  export PATH="$PATH:/usr/local/go/bin"
+fi
+go mod download

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of directord, as root on a Debian machine: formatting,
+# vet, unit tests, the namespace tests on this kernel and the IPVS tests
+# inside a User-Mode Linux guest. Missing prerequisites fail the run
+# instead of skipping tests (CI=true), so a PASS means the real-kernel
+# tests really ran.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+export CI="${CI:-true}"
+
+./scripts/deps.sh
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$bad" ]; then
+  echo "gofmt would change:"; echo "$bad"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+log=$(mktemp /var/tmp/directord-test.XXXXXX.log)
+status=0
+go test -count=1 -timeout 20m -v "$@" ./... >"$log" 2>&1 || status=$?
+grep -E '^(ok|FAIL|---|panic:|\?)' "$log" | grep -vE '^    ' || true
+echo "== summary: $(grep -cE '^ *--- PASS' "$log" || true) passed," \
+     "$(grep -cE '^ *--- SKIP' "$log" || true) skipped," \
+     "$(grep -cE '^ *--- FAIL' "$log" || true) failed (full log: $log)"
+if [ "$status" -ne 0 ]; then
+  echo "== failures:"
+  grep -B2 -A30 -- '--- FAIL' "$log" | head -200 || true
+fi
+exit "$status"

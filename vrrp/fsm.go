@@ -38,9 +38,9 @@ type Reason string
 
 // Transition reasons.
 const (
-	ReasonStartup      Reason = "startup"       // Initialize → Backup (RFC 9568 §6.4.1)
-	ReasonOwner        Reason = "owner"         // priority 255 starts as master (§6.4.1)
-	ReasonMasterDown   Reason = "master_down"   // Master_Down_Timer fired (§6.4.2)
+	ReasonStartup      Reason = "startup"     // Initialize → Backup (RFC 9568 §6.4.1)
+	ReasonOwner        Reason = "owner"       // priority 255 starts as master (§6.4.1)
+	ReasonMasterDown   Reason = "master_down" // Master_Down_Timer fired (§6.4.2)
 	ReasonHigherPrio   Reason = "higher_priority"
 	ReasonHigherAddr   Reason = "higher_address" // equal priority, higher primary address (§6.4.3)
 	ReasonShutdown     Reason = "shutdown"
@@ -360,7 +360,14 @@ func (f *FSM) advert(now time.Time, a AdvertReceived) []Action {
 			if f.p.Version == 3 {
 				f.masterAdverInterval = a.Interval
 			}
-			acts := f.becomeBackup(now, why)
+			// Beyond RFC 9568: one last advert at our own priority tells
+			// the winner that two masters were up (a split brain
+			// healing, or a preemption), so it re-announces the VIPs to
+			// every ARP cache that followed us. Without it, the winner
+			// learns of the split brain only if our advert happened to
+			// reach it first.
+			acts := []Action{SendAdvert{f.prio}}
+			acts = append(acts, f.becomeBackup(now, why)...)
 			f.master, f.masterPrio = a.Src, a.Priority
 			return acts
 		}

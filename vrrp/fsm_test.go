@@ -129,12 +129,12 @@ func TestFSM(t *testing.T) {
 		{"master receiving a higher priority becomes backup (§6.4.3)", params(), []step{
 			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},
 			{mdi100, Tick{}, with(tr(Backup, Master, ReasonMasterDown), becomeMaster(100)...), Master, 0},
-			{4 * time.Second, adv(lower, 101, time.Second), []Action{tr(Master, Backup, ReasonHigherPrio), RemoveVIPs{}}, Backup, 4*time.Second + mdi100},
+			{4 * time.Second, adv(lower, 101, time.Second), []Action{SendAdvert{100}, tr(Master, Backup, ReasonHigherPrio), RemoveVIPs{}}, Backup, 4*time.Second + mdi100},
 		}},
 		{"master receiving equal priority from a higher address becomes backup (§6.4.3)", params(), []step{
 			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},
 			{mdi100, Tick{}, with(tr(Backup, Master, ReasonMasterDown), becomeMaster(100)...), Master, 0},
-			{4 * time.Second, adv(upper, 100, time.Second), []Action{tr(Master, Backup, ReasonHigherAddr), RemoveVIPs{}}, Backup, 0},
+			{4 * time.Second, adv(upper, 100, time.Second), []Action{SendAdvert{100}, tr(Master, Backup, ReasonHigherAddr), RemoveVIPs{}}, Backup, 0},
 		}},
 		{"master receiving a lower priority answers at once and re-announces", params(), []step{
 			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},

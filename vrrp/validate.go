@@ -13,17 +13,17 @@ type Drop string
 
 // Drop reasons, in the order RFC 9568 §7.1 checks them.
 const (
-	DropTTL      Drop = "ttl"       // IPv4 TTL is not 255
-	DropVersion  Drop = "version"   // not the version configured for the VRID
-	DropType     Drop = "type"      // not an advertisement
-	DropLength   Drop = "length"    // truncated, or count inconsistent with length
-	DropChecksum Drop = "checksum"  // bad checksum
-	DropVRID     Drop = "vrid"      // no instance with this VRID on the interface
-	DropOwner    Drop = "owner"     // we are the address owner (priority 255)
-	DropAuth     Drop = "auth"      // v2 authentication type or data mismatch
-	DropInterval Drop = "interval"  // v2 advert interval mismatch, or v3 interval 0
-	DropPeer     Drop = "peer"      // unicast instance and the source is not a listed peer
-	DropOwnAddr  Drop = "own_addr"  // the source is our own address (a looped packet)
+	DropTTL      Drop = "ttl"      // IPv4 TTL is not 255
+	DropVersion  Drop = "version"  // not the version configured for the VRID
+	DropType     Drop = "type"     // not an advertisement
+	DropLength   Drop = "length"   // truncated, or count inconsistent with length
+	DropChecksum Drop = "checksum" // bad checksum
+	DropVRID     Drop = "vrid"     // no instance with this VRID on the interface
+	DropOwner    Drop = "owner"    // we are the address owner (priority 255)
+	DropAuth     Drop = "auth"     // v2 authentication type or data mismatch
+	DropInterval Drop = "interval" // v2 advert interval mismatch, or v3 interval 0
+	DropPeer     Drop = "peer"     // unicast instance and the source is not a listed peer
+	DropOwnAddr  Drop = "own_addr" // the source is our own address (a looped packet)
 )
 
 // Drops lists every reason, for counters that must show zeros.

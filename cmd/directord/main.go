@@ -73,6 +73,7 @@ IPVS table is kept equal to the declared virtual services.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
+		newRunCmd(),
 		newValidateCmd(),
 		newVersionCmd(),
 	)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"directord/config"
+	"directord/internal/daemon"
+)
+
+func newRunCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the director: VRRP instances from the configuration",
+		Long: `run starts every vrrp_instance of the configuration and runs until SIGTERM or
+SIGINT. Then each master resigns with priority 0 so its peer takes over at
+once, the VIPs are removed, the stop hooks run, and it exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if len(cfg.VirtualServers) > 0 {
+				return &exitError{code: exitInvalid, err: errors.New(cfg.Path +
+					": virtual_server blocks are not supported by this version of directord run yet; remove them to run VRRP alone")}
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.Director)
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			if err := daemon.New(cfg, daemon.Options{Logger: log}).Run(ctx); err != nil {
+				log.Error("directord failed", "err", err)
+				return &exitError{code: exitFailure}
+			}
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &path)
+	return cmd
+}
+
+// newLogger builds the slog logger the configuration asks for. Under
+// systemd (JOURNAL_STREAM set) it leaves timestamps to the journal.
+func newLogger(w io.Writer, d config.Director) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(d.LogLevel))
+	underJournal := os.Getenv("JOURNAL_STREAM") != ""
+	opts := &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if underJournal && len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}
+	if d.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,67 @@
+package daemon
+
+import (
+	"directord/config"
+	"directord/vrrp"
+)
+
+// vrrpConfigs turns the configuration's instances and sync groups into the
+// vrrp package's own settings.
+func vrrpConfigs(cfg *config.Config) ([]vrrp.Config, []vrrp.SyncGroup) {
+	var out []vrrp.Config
+	for _, in := range cfg.Instances {
+		c := vrrp.Config{
+			Name:      in.Name,
+			Interface: in.Interface,
+			VRID:      in.VRID,
+			Params: vrrp.Params{
+				Version:        in.Version,
+				Priority:       in.Priority,
+				AdvertInterval: in.AdvertInterval.D(),
+				Preempt:        in.Preempt,
+				PreemptDelay:   in.PreemptDelay.D(),
+			},
+			UnicastSrc: in.UnicastSrc,
+			Peers:      in.UnicastPeers,
+			GARP: vrrp.GARPConfig{
+				Delay:         in.GARP.Delay.D(),
+				Repeat:        in.GARP.Repeat,
+				Interval:      in.GARP.Interval.D(),
+				Refresh:       in.GARP.Refresh.D(),
+				RefreshRepeat: in.GARP.RefreshRepeat,
+			},
+			Notify: vrrp.NotifyConfig{
+				Master:  in.Notify.Master,
+				Backup:  in.Notify.Backup,
+				Fault:   in.Notify.Fault,
+				Stop:    in.Notify.Stop,
+				Timeout: in.Notify.Timeout.D(),
+			},
+		}
+		if in.Auth != nil {
+			c.AuthType = vrrp.AuthPass
+			c.AuthData = vrrp.PassData(in.Auth.Password)
+		}
+		for _, v := range in.VirtualIPs {
+			c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Label: v.Label})
+		}
+		for _, t := range in.TrackInterfaces {
+			c.TrackInterfaces = append(c.TrackInterfaces, vrrp.TrackInterface{Name: t.Name, Weight: t.Weight})
+		}
+		for _, t := range in.TrackScripts {
+			c.TrackScripts = append(c.TrackScripts, vrrp.TrackScript{
+				Name: t.Name, Command: t.Command, Interval: t.Interval.D(), Timeout: t.Timeout.D(),
+				Rise: t.Rise, Fall: t.Fall, Weight: t.Weight,
+			})
+		}
+		for _, t := range in.TrackFiles {
+			c.TrackFiles = append(c.TrackFiles, vrrp.TrackFile{Path: t.Path, Weight: t.Weight})
+		}
+		out = append(out, c)
+	}
+	var groups []vrrp.SyncGroup
+	for _, g := range cfg.SyncGroups {
+		groups = append(groups, vrrp.SyncGroup{Name: g.Name, Instances: g.Instances})
+	}
+	return out, groups
+}

@@ -1,0 +1,64 @@
+// Package proc runs the operator's programs (track scripts, notify hooks,
+// exec health checks) the way a daemon must: from an argv without a shell,
+// in a process group of their own, killed with the whole group when their
+// timeout passes, so a hung script cannot leave children behind.
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// ErrTimeout is returned, wrapped, when the program outlived its timeout.
+var ErrTimeout = errors.New("timed out")
+
+// Result is how a program ended.
+type Result struct {
+	ExitCode int // -1 when it did not exit by itself
+	Duration time.Duration
+}
+
+// Run runs argv with env added to a minimal environment and waits at most
+// timeout. A non-zero exit is not an error: look at ExitCode. Output, if not
+// nil, receives stdout and stderr.
+func Run(ctx context.Context, argv, env []string, timeout time.Duration, output io.Writer) (Result, error) {
+	if len(argv) == 0 {
+		return Result{ExitCode: -1}, errors.New("empty command")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// The negative pid is the whole process group.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	// A grandchild that keeps the output pipe open must not hold us.
+	cmd.WaitDelay = 100 * time.Millisecond
+	if output != nil {
+		cmd.Stdout, cmd.Stderr = output, output
+	}
+	start := time.Now()
+	err := cmd.Run()
+	res := Result{ExitCode: -1, Duration: time.Since(start)}
+	if cmd.ProcessState != nil {
+		res.ExitCode = cmd.ProcessState.ExitCode()
+	}
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		return res, fmt.Errorf("%s: %w after %s", argv[0], ErrTimeout, timeout)
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return res, err
+	}
+	return res, nil
+}

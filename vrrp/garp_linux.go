@@ -1,0 +1,83 @@
+package vrrp
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// arpAnnouncer sends gratuitous ARP (an ARP request from the VIP for the
+// VIP to the broadcast address, as keepalived and arping -U do) through
+// one packet socket per interface, opened on first use.
+type arpAnnouncer struct {
+	mu      sync.Mutex
+	clients map[string]*arp.Client
+}
+
+func newARPAnnouncer() *arpAnnouncer { return &arpAnnouncer{clients: map[string]*arp.Client{}} }
+
+// dropAll is a socket filter that accepts nothing: the sockets only
+// send, and every ARP packet on the wire would otherwise queue up in them.
+func dropAll() []bpf.RawInstruction {
+	return []bpf.RawInstruction{{Op: unix.BPF_RET | unix.BPF_K, K: 0}}
+}
+
+func (a *arpAnnouncer) client(dev string) (*arp.Client, error) {
+	if c, ok := a.clients[dev]; ok {
+		return c, nil
+	}
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return nil, err
+	}
+	p, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), &packet.Config{Filter: dropAll()})
+	if err != nil {
+		return nil, err
+	}
+	c, err := arp.New(ifi, p)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	a.clients[dev] = c
+	return c, nil
+}
+
+func (a *arpAnnouncer) Announce(dev string, addrs []netip.Addr) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, err := a.client(dev)
+	if err != nil {
+		return fmt.Errorf("gratuitous ARP on %s: %w", dev, err)
+	}
+	for _, ip := range addrs {
+		pkt, err := arp.NewPacket(arp.OperationRequest, c.HardwareAddr(), ip, ethernet.Broadcast, ip)
+		if err == nil {
+			err = c.WriteTo(pkt, ethernet.Broadcast)
+		}
+		if err != nil {
+			// The interface may have been recreated: reopen next time.
+			c.Close()
+			delete(a.clients, dev)
+			return fmt.Errorf("gratuitous ARP for %s on %s: %w", ip, dev, err)
+		}
+	}
+	return nil
+}
+
+func (a *arpAnnouncer) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for dev, c := range a.clients {
+		c.Close()
+		delete(a.clients, dev)
+	}
+	return nil
+}

@@ -1,0 +1,362 @@
+package vrrp
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// instance is the router's side of one VRRP instance: its state machine
+// and what carrying out its actions needs.
+type instance struct {
+	cfg    Config
+	fsm    *FSM
+	ifc    *iface
+	policy Policy
+	src    netip.Addr
+	log    *slog.Logger
+	notify *notifier
+
+	tracked    []Tracked
+	faultCause string
+
+	stats       stats
+	transitions []TransitionRecord
+
+	// announcing cancels the gratuitous ARP schedule of the current
+	// mastership; background cancels the trackers.
+	announcing context.CancelFunc
+	background context.CancelFunc
+}
+
+type stats struct {
+	sent, received, sendErrors uint64
+	drops                      map[Drop]uint64
+	addrMismatch, vipRestored  uint64
+	garps                      atomic.Uint64
+}
+
+// TransitionRecord is one state change, for the status view.
+type TransitionRecord struct {
+	At     time.Time `json:"at"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+const keepTransitions = 32
+
+func newInstance(c Config, ifc *iface, log *slog.Logger) *instance {
+	in := &instance{
+		cfg: c,
+		fsm: NewFSM(c.Params),
+		ifc: ifc,
+		log: log.With("instance", c.Name),
+	}
+	in.stats.drops = map[Drop]uint64{}
+	in.policy = Policy{
+		Version:  c.Params.Version,
+		Owner:    c.Params.Priority == 255,
+		AuthType: c.AuthType,
+		AuthData: c.AuthData,
+		Interval: c.Params.AdvertInterval,
+		Peers:    c.Peers,
+		VIPs:     in.vipAddrs(),
+	}
+	// The instance's own interface is always tracked with weight 0, as
+	// keepalived does: a router without its link must not stay master.
+	in.tracked = append(in.tracked, Tracked{Kind: TrackKindInterface, Name: c.Interface, OK: true})
+	for _, t := range c.TrackInterfaces {
+		if t.Name == c.Interface {
+			in.tracked[0].Weight = t.Weight
+			continue
+		}
+		in.tracked = append(in.tracked, Tracked{Kind: TrackKindInterface, Name: t.Name, Weight: t.Weight, OK: true})
+	}
+	for _, s := range c.TrackScripts {
+		in.tracked = append(in.tracked, Tracked{Kind: TrackKindScript, Name: s.Name, Weight: s.Weight, OK: true})
+	}
+	for _, f := range c.TrackFiles {
+		in.tracked = append(in.tracked, Tracked{Kind: TrackKindFile, Name: f.Path, Weight: f.Weight})
+	}
+	return in
+}
+
+func (in *instance) owner() bool { return in.cfg.Params.Priority == 255 }
+
+func (in *instance) dev(v VIP) string {
+	if v.Dev != "" {
+		return v.Dev
+	}
+	return in.cfg.Interface
+}
+
+func (in *instance) vipAddrs() []netip.Addr {
+	out := make([]netip.Addr, len(in.cfg.VIPs))
+	for i, v := range in.cfg.VIPs {
+		out[i] = v.Prefix.Addr()
+	}
+	return out
+}
+
+func (in *instance) setSource(src netip.Addr) {
+	in.src = src
+	p := in.fsm.Params()
+	p.Addr = src
+	in.fsm.SetParams(p)
+	in.policy.Self = []netip.Addr{src}
+}
+
+// setTracked records a tracked object's state and reports whether it
+// changed.
+func (in *instance) setTracked(kind, name string, ok bool, value int) bool {
+	changed := false
+	for i := range in.tracked {
+		t := &in.tracked[i]
+		if t.Kind == kind && t.Name == name && (t.OK != ok || t.Value != value) {
+			t.OK, t.Value = ok, value
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (in *instance) stopBackground() {
+	if in.announcing != nil {
+		in.announcing()
+	}
+	if in.background != nil {
+		in.background()
+	}
+}
+
+// startTrackers takes the initial state of every tracked object, so the
+// first election already uses the right priority, and starts watching.
+func (r *Router) startTrackers(ctx context.Context, in *instance) {
+	ctx, cancel := context.WithCancel(ctx)
+	in.background = cancel
+	report := func(t trackReport) {
+		select {
+		case r.events <- t:
+		case <-ctx.Done():
+		}
+	}
+	for i := range in.tracked {
+		t := &in.tracked[i]
+		if t.Kind == TrackKindInterface {
+			st, err := r.sys.Watcher.Link(t.Name)
+			t.OK = err == nil && st.Up
+			if err == nil {
+				r.links[st.Index] = st.Name
+			}
+		}
+	}
+	for _, s := range in.cfg.TrackScripts {
+		ok := runScript(ctx, s)
+		in.setTracked(TrackKindScript, s.Name, ok, 0)
+		go watchScript(ctx, in.cfg.Name, s, ok, report)
+	}
+	for _, f := range in.cfg.TrackFiles {
+		v, err := readTrackFile(f.Path)
+		if err != nil {
+			in.log.Warn("track_file unreadable", "err", err)
+		}
+		in.setTracked(TrackKindFile, f.Path, false, v)
+		go watchFile(ctx, in.cfg.Name, f, v, report)
+	}
+}
+
+// feed gives the state machine an event and carries out its actions.
+func (r *Router) feed(now time.Time, in *instance, ev Event) {
+	for _, a := range in.fsm.Handle(now, ev) {
+		switch a := a.(type) {
+		case Transition:
+			r.transition(now, in, a)
+		case SendAdvert:
+			r.sendAdvert(in, a.Priority)
+		case AddVIPs:
+			if !in.owner() {
+				for _, v := range in.cfg.VIPs {
+					if err := r.sys.Addrs.Add(in.dev(v), v); err != nil {
+						in.log.Error("cannot add VIP", "vip", v.Prefix.String(), "err", err)
+					}
+				}
+			}
+		case RemoveVIPs:
+			if !in.owner() {
+				for _, v := range in.cfg.VIPs {
+					if err := r.sys.Addrs.Remove(in.dev(v), v); err != nil {
+						in.log.Error("cannot remove VIP", "vip", v.Prefix.String(), "err", err)
+					}
+				}
+			}
+		case Announce:
+			r.announce(in, a.Heal)
+		}
+	}
+}
+
+func (r *Router) transition(now time.Time, in *instance, t Transition) {
+	in.transitions = append(in.transitions, TransitionRecord{At: now, From: t.From.String(), To: t.To.String(), Reason: string(t.Reason)})
+	if len(in.transitions) > keepTransitions {
+		in.transitions = in.transitions[1:]
+	}
+	lvl := slog.LevelInfo
+	if t.To == Fault {
+		lvl = slog.LevelWarn
+	}
+	in.log.Log(context.Background(), lvl, "transition", "from", t.From.String(), "to", t.To.String(),
+		"reason", string(t.Reason), "priority", in.fsm.Priority())
+	if t.From == Master && in.announcing != nil {
+		in.announcing()
+		in.announcing = nil
+	}
+	var hook []string
+	switch t.To {
+	case Master:
+		hook = in.cfg.Notify.Master
+	case Backup:
+		hook = in.cfg.Notify.Backup
+	case Fault:
+		hook = in.cfg.Notify.Fault
+	}
+	if len(hook) > 0 {
+		in.notify.queue(hookJob{argv: hook, instance: in.cfg.Name, state: hookState(t.To, false),
+			priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout})
+	}
+	r.syncGroup(now, in, t)
+}
+
+// syncGroup makes the other members of in's group follow a protocol
+// decision, and holds them all in Fault while any member has a fault of
+// its own.
+func (r *Router) syncGroup(now time.Time, in *instance, t Transition) {
+	members := r.groups[in.cfg.Name]
+	if len(members) < 2 {
+		return
+	}
+	switch t.Reason {
+	case ReasonOwner, ReasonMasterDown, ReasonHigherPrio, ReasonHigherAddr:
+		for _, m := range members {
+			if m != in {
+				r.feed(now, m, GroupState{To: t.To})
+			}
+		}
+	case ReasonFault, ReasonFaultCleared:
+		for _, m := range members {
+			other := false
+			for _, o := range members {
+				other = other || (o != m && o.fsm.fault)
+			}
+			if m.fsm.groupFault != other {
+				r.feed(now, m, GroupFault{Fault: other})
+			}
+		}
+	}
+}
+
+func (r *Router) sendAdvert(in *instance, prio uint8) {
+	p := Packet{
+		Version:  in.cfg.Params.Version,
+		Type:     TypeAdvertisement,
+		VRID:     in.cfg.VRID,
+		Priority: prio,
+		Interval: in.cfg.Params.AdvertInterval,
+		AuthType: in.cfg.AuthType,
+		AuthData: in.cfg.AuthData,
+		Addrs:    in.vipAddrs(),
+	}
+	dsts := in.cfg.Peers
+	if len(dsts) == 0 {
+		dsts = []netip.Addr{MulticastGroup}
+	}
+	for _, dst := range dsts {
+		msg, err := p.Marshal(in.src, dst)
+		if err == nil {
+			err = in.ifc.conn.Send(msg, in.src, dst)
+		}
+		if err != nil {
+			in.stats.sendErrors++
+			in.log.Debug("advert not sent", "to", dst.String(), "err", err)
+			continue
+		}
+		in.stats.sent++
+	}
+}
+
+// announce sends the first gratuitous ARP for every VIP at once, on the
+// loop, since failover is measured to it; the rest of the schedule runs in
+// the background until the instance leaves Master.
+func (r *Router) announce(in *instance, heal bool) {
+	r.announceNow(in, in.cfg.VIPs)
+	g := in.cfg.GARP
+	if heal {
+		if g.Repeat > 1 {
+			go r.garpBurst(r.bg, in, in.cfg.VIPs, g.Repeat-1, g.Interval, true)
+		}
+		return
+	}
+	if in.announcing != nil {
+		in.announcing()
+	}
+	ctx, cancel := context.WithCancel(r.bg)
+	in.announcing = cancel
+	go func() {
+		if !r.garpBurst(ctx, in, in.cfg.VIPs, g.Repeat-1, g.Interval, true) {
+			return
+		}
+		if g.Delay > 0 {
+			if !sleep(ctx, g.Delay) || !r.garpBurst(ctx, in, in.cfg.VIPs, g.Repeat, g.Interval, false) {
+				return
+			}
+		}
+		if g.Refresh <= 0 {
+			return
+		}
+		for sleep(ctx, g.Refresh) && r.garpBurst(ctx, in, in.cfg.VIPs, g.RefreshRepeat, g.Interval, false) {
+		}
+	}()
+}
+
+// announceNow sends one gratuitous ARP per VIP, grouped by device.
+func (r *Router) announceNow(in *instance, vips []VIP) {
+	byDev := map[string][]netip.Addr{}
+	for _, v := range vips {
+		byDev[in.dev(v)] = append(byDev[in.dev(v)], v.Prefix.Addr())
+	}
+	for dev, addrs := range byDev {
+		if err := r.sys.ARP.Announce(dev, addrs); err != nil {
+			in.log.Warn("gratuitous ARP failed", "dev", dev, "err", err)
+			continue
+		}
+		in.stats.garps.Add(uint64(len(addrs)))
+	}
+}
+
+// garpBurst sends n rounds spaced by gap (the first after a gap when
+// gapFirst) and reports whether ctx is still alive.
+func (r *Router) garpBurst(ctx context.Context, in *instance, vips []VIP, n int, gap time.Duration, gapFirst bool) bool {
+	for i := range n {
+		if (i > 0 || gapFirst) && gap > 0 && !sleep(ctx, gap) {
+			return false
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.announceNow(in, vips)
+	}
+	return ctx.Err() == nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

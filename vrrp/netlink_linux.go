@@ -1,0 +1,178 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// NewLinuxSystem returns the router's view of this host: raw IPv4 sockets,
+// netlink for addresses and links, and mdlayher/arp for announcements.
+func NewLinuxSystem() System {
+	return System{
+		Listen:  ListenIPv4,
+		Addrs:   netlinkAddrs{},
+		ARP:     newARPAnnouncer(),
+		Watcher: netlinkWatcher{},
+	}
+}
+
+// netlinkAddrs manages VIPs with RTM_NEWADDR and RTM_DELADDR.
+type netlinkAddrs struct{}
+
+func vipAddr(v VIP) *netlink.Addr {
+	a := v.Prefix.Addr()
+	return &netlink.Addr{
+		IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), a.BitLen())},
+		Label: v.Label,
+	}
+}
+
+func (netlinkAddrs) Add(dev string, v VIP) error {
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("add %s: %w", v.Prefix, err)
+	}
+	err = netlink.AddrAdd(l, vipAddr(v))
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("add %s to %s: %w", v.Prefix, dev, err)
+	}
+	return nil
+}
+
+func (netlinkAddrs) Remove(dev string, v VIP) error {
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", v.Prefix, err)
+	}
+	err = netlink.AddrDel(l, vipAddr(v))
+	if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s from %s: %w", v.Prefix, dev, err)
+	}
+	return nil
+}
+
+func (netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
+	addrs, err := listV4(dev)
+	if err != nil {
+		return false, err
+	}
+	for _, x := range addrs {
+		if ipOf(x) == a {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (netlinkAddrs) Primary(dev string, except []netip.Addr) (netip.Addr, error) {
+	addrs, err := listV4(dev)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	// The kernel lists primaries before secondaries; a VIP in the same
+	// subnet as the real address is a secondary, but a /32 VIP is a
+	// primary of its own, hence the explicit exclusion.
+	for _, x := range addrs {
+		if a := ipOf(x); x.Flags&unix.IFA_F_SECONDARY == 0 && !slices.Contains(except, a) {
+			return a, nil
+		}
+	}
+	for _, x := range addrs {
+		if a := ipOf(x); !slices.Contains(except, a) {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address of its own (set unicast_src)", dev)
+}
+
+func listV4(dev string) ([]netlink.Addr, error) {
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return nil, err
+	}
+	return netlink.AddrList(l, netlink.FAMILY_V4)
+}
+
+func ipOf(a netlink.Addr) netip.Addr {
+	ip, _ := netip.AddrFromSlice(a.IP.To4())
+	return ip
+}
+
+// netlinkWatcher follows RTM_NEWLINK and RTM_{NEW,DEL}ADDR.
+type netlinkWatcher struct{}
+
+func linkState(l netlink.Link) LinkState {
+	a := l.Attrs()
+	up := a.OperState == netlink.OperUp ||
+		(a.OperState == netlink.OperUnknown && a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_RUNNING != 0)
+	return LinkState{Name: a.Name, Index: a.Index, Up: up}
+}
+
+func (netlinkWatcher) Link(name string) (LinkState, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return LinkState{Name: name}, err
+	}
+	return linkState(l), nil
+}
+
+func (netlinkWatcher) Links(ctx context.Context) (<-chan LinkState, error) {
+	updates := make(chan netlink.LinkUpdate, 64)
+	err := netlink.LinkSubscribeWithOptions(updates, ctx.Done(), netlink.LinkSubscribeOptions{ListExisting: true})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to links: %w", err)
+	}
+	out := make(chan LinkState, 64)
+	go func() {
+		defer close(out)
+		for u := range updates {
+			st := linkState(u.Link)
+			if u.Header.Type == unix.RTM_DELLINK {
+				st.Up = false
+			}
+			select {
+			case out <- st:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (netlinkWatcher) Addrs(ctx context.Context) (<-chan AddrEvent, error) {
+	updates := make(chan netlink.AddrUpdate, 64)
+	err := netlink.AddrSubscribeWithOptions(updates, ctx.Done(), netlink.AddrSubscribeOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to addresses: %w", err)
+	}
+	out := make(chan AddrEvent, 64)
+	go func() {
+		defer close(out)
+		for u := range updates {
+			a, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+			if !ok {
+				continue
+			}
+			select {
+			case out <- AddrEvent{LinkIndex: u.LinkIndex, Addr: a.Unmap(), Removed: !u.NewAddr}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,422 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Router runs VRRP instances. One goroutine, the loop, owns every state
+// machine and carries out their actions, so there are no locks around
+// protocol state; sockets, watchers, trackers and hooks run beside it and
+// talk to it through one channel.
+type Router struct {
+	log    *slog.Logger
+	sys    System
+	events chan any
+
+	insts  []*instance
+	byName map[string]*instance
+	ifaces map[string]*iface
+	groups map[string][]*instance // instance name → its sync group, itself included
+	links  map[int]string         // ifindex → name, from link events
+
+	hooksCtx context.Context
+	bg       context.Context // lives as long as Run
+	ready    chan struct{}
+	stopped  chan struct{}
+	last     Status // snapshot served after the loop ends
+}
+
+// NewRouter returns a router that uses sys. log may be nil.
+func NewRouter(sys System, log *slog.Logger) *Router {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if sys.Now == nil {
+		sys.Now = time.Now
+	}
+	return &Router{
+		log:     log,
+		sys:     sys,
+		events:  make(chan any, 1024),
+		byName:  map[string]*instance{},
+		ifaces:  map[string]*iface{},
+		groups:  map[string][]*instance{},
+		links:   map[int]string{},
+		ready:   make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+}
+
+// iface is one interface with the VRRP socket and its instances.
+type iface struct {
+	name   string
+	conn   PacketConn
+	byVRID map[uint8]*instance
+	drops  map[Drop]uint64 // packets no instance claims
+}
+
+// Event types the loop receives.
+type (
+	rxEvent struct {
+		ifc *iface
+		rx  Received
+	}
+	callEvent struct {
+		fn   func()
+		done chan struct{}
+	}
+)
+
+// Ready is closed once every instance has started.
+func (r *Router) Ready() <-chan struct{} { return r.ready }
+
+// Run starts the instances and runs them until ctx ends. Then every master
+// resigns with priority 0, every VIP is removed, the stop hooks run, and
+// Run returns nil. An error before the instances start (a missing
+// interface, an owner without its addresses) is returned at once and
+// changes nothing.
+func (r *Router) Run(ctx context.Context, cfgs []Config, groups []SyncGroup) error {
+	defer close(r.stopped)
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	r.bg = bg
+	hooksCtx, cancelHooks := context.WithCancel(context.Background())
+	defer cancelHooks()
+	r.hooksCtx = hooksCtx
+
+	for _, c := range cfgs {
+		if err := r.prepare(c); err != nil {
+			r.closeAll()
+			return err
+		}
+	}
+	for _, g := range groups {
+		var members []*instance
+		for _, n := range g.Instances {
+			if in := r.byName[n]; in != nil {
+				members = append(members, in)
+			}
+		}
+		for _, m := range members {
+			r.groups[m.cfg.Name] = members
+		}
+	}
+	if err := r.startWatchers(bg); err != nil {
+		r.closeAll()
+		return err
+	}
+	for _, ifc := range r.ifaces {
+		go r.readLoop(ifc)
+	}
+	now := r.sys.Now()
+	for _, in := range r.insts {
+		r.startTrackers(bg, in)
+		r.refreshTracking(now, in)
+		r.feed(now, in, Startup{})
+	}
+	close(r.ready)
+	r.loop(ctx)
+	r.shutdown()
+	return nil
+}
+
+// prepare opens what an instance needs and checks it can run here.
+func (r *Router) prepare(c Config) error {
+	if _, dup := r.byName[c.Name]; dup {
+		return fmt.Errorf("vrrp: instance %q declared twice", c.Name)
+	}
+	ifc := r.ifaces[c.Interface]
+	if ifc == nil {
+		conn, err := r.sys.Listen(c.Interface)
+		if err != nil {
+			return fmt.Errorf("vrrp instance %q: %w", c.Name, err)
+		}
+		ifc = &iface{name: c.Interface, conn: conn, byVRID: map[uint8]*instance{}, drops: map[Drop]uint64{}}
+		r.ifaces[c.Interface] = ifc
+	}
+	if other := ifc.byVRID[c.VRID]; other != nil {
+		return fmt.Errorf("vrrp instance %q: VRID %d is already used on %s by %q", c.Name, c.VRID, c.Interface, other.cfg.Name)
+	}
+	in := newInstance(c, ifc, r.log)
+	if err := r.resolveSource(in); err != nil {
+		return err
+	}
+	if c.Params.Priority == 255 {
+		for _, v := range c.VIPs {
+			ok, err := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr())
+			if err != nil || !ok {
+				return fmt.Errorf("vrrp instance %q: priority 255 makes this router the address owner, but %s is not an address of %s", c.Name, v.Prefix.Addr(), in.dev(v))
+			}
+		}
+	} else {
+		// A VIP left by a crashed run must go before we know who is
+		// master, or two hosts could answer for it.
+		for _, v := range c.VIPs {
+			if ok, _ := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr()); ok {
+				if err := r.sys.Addrs.Remove(in.dev(v), v); err != nil {
+					return fmt.Errorf("vrrp instance %q: remove stale %s: %w", c.Name, v.Prefix, err)
+				}
+				in.log.Warn("removed a VIP left by an earlier run", "vip", v.Prefix.String(), "dev", in.dev(v))
+			}
+		}
+	}
+	in.notify = newNotifier(r.hooksCtx, in.log)
+	ifc.byVRID[c.VRID] = in
+	r.insts = append(r.insts, in)
+	r.byName[c.Name] = in
+	return nil
+}
+
+// resolveSource picks the advert source: unicast_src, or the interface's
+// primary address that is not a VIP.
+func (r *Router) resolveSource(in *instance) error {
+	src := in.cfg.UnicastSrc
+	if !src.IsValid() {
+		var err error
+		src, err = r.sys.Addrs.Primary(in.cfg.Interface, in.vipAddrs())
+		if err != nil {
+			return fmt.Errorf("vrrp instance %q: %w", in.cfg.Name, err)
+		}
+	}
+	in.setSource(src)
+	return nil
+}
+
+func (r *Router) startWatchers(ctx context.Context) error {
+	links, err := r.sys.Watcher.Links(ctx)
+	if err != nil {
+		return err
+	}
+	addrs, err := r.sys.Watcher.Addrs(ctx)
+	if err != nil {
+		return err
+	}
+	go forward(ctx, links, r.events)
+	go forward(ctx, addrs, r.events)
+	return nil
+}
+
+func forward[T any](ctx context.Context, in <-chan T, out chan<- any) {
+	for v := range in {
+		select {
+		case out <- v:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (r *Router) readLoop(ifc *iface) {
+	buf := make([]byte, 9000)
+	for {
+		rx, err := ifc.conn.Receive(buf)
+		if err != nil {
+			return // closed
+		}
+		rx.Data = slices.Clone(rx.Data)
+		select {
+		case r.events <- rxEvent{ifc: ifc, rx: rx}:
+		case <-r.bg.Done():
+			return
+		}
+	}
+}
+
+func (r *Router) loop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		r.armTimer(timer)
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-r.events:
+			r.dispatch(ev)
+		case <-timer.C:
+			now := r.sys.Now()
+			for _, in := range r.insts {
+				if d := in.fsm.Deadline(); !d.IsZero() && !now.Before(d) {
+					r.feed(now, in, Tick{})
+				}
+			}
+		}
+	}
+}
+
+func (r *Router) armTimer(t *time.Timer) {
+	var next time.Time
+	for _, in := range r.insts {
+		if d := in.fsm.Deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	wait := time.Hour
+	if !next.IsZero() {
+		wait = max(0, next.Sub(r.sys.Now()))
+	}
+	t.Reset(wait)
+}
+
+func (r *Router) dispatch(ev any) {
+	now := r.sys.Now()
+	switch e := ev.(type) {
+	case rxEvent:
+		r.receive(e.ifc, e.rx)
+	case LinkState:
+		r.links[e.Index] = e.Name
+		for _, in := range r.insts {
+			if in.setTracked(TrackKindInterface, e.Name, e.Up, 0) {
+				r.refreshTracking(now, in)
+			}
+		}
+	case AddrEvent:
+		r.addrChanged(e)
+	case trackReport:
+		if in := r.byName[e.instance]; in != nil && in.setTracked(e.kind, e.name, e.ok, e.value) {
+			r.refreshTracking(now, in)
+		}
+	case callEvent:
+		e.fn()
+		close(e.done)
+	}
+}
+
+// receive applies the receive rules and feeds an accepted advert.
+func (r *Router) receive(ifc *iface, rx Received) {
+	p, drop, vrid := Decode(rx)
+	var in *instance
+	if vrid >= 0 {
+		in = ifc.byVRID[uint8(vrid)]
+	}
+	if drop == "" && in == nil {
+		drop = DropVRID
+	}
+	if drop == "" {
+		var mismatch bool
+		drop, mismatch = in.policy.Check(p, rx.Src)
+		if drop == "" && mismatch {
+			in.stats.addrMismatch++
+			in.log.Warn("advert lists other addresses than ours: check the VIPs on both routers",
+				"from", rx.Src.String(), "theirs", p.Addrs, "ours", in.vipAddrs())
+		}
+	}
+	if drop != "" {
+		if in != nil {
+			in.stats.drops[drop]++
+		} else {
+			ifc.drops[drop]++
+		}
+		r.log.Debug("advert dropped", "interface", ifc.name, "from", rx.Src.String(), "reason", string(drop), "vrid", vrid)
+		return
+	}
+	in.stats.received++
+	r.feed(rx.At, in, AdvertReceived{Src: rx.Src, Priority: p.Priority, Interval: p.Interval})
+}
+
+// addrChanged restores a VIP that something else removed while we are
+// master (NetworkManager or systemd-networkd resetting an interface:
+// keepalived #836, #2479), and follows changes of primary addresses.
+func (r *Router) addrChanged(e AddrEvent) {
+	dev := r.links[e.LinkIndex]
+	for _, in := range r.insts {
+		for _, v := range in.cfg.VIPs {
+			if v.Prefix.Addr() != e.Addr || in.dev(v) != dev {
+				continue
+			}
+			if e.Removed && in.fsm.State() == Master && !in.owner() {
+				if err := r.sys.Addrs.Add(dev, v); err != nil {
+					in.log.Error("cannot restore a removed VIP", "vip", v.Prefix.String(), "err", err)
+					continue
+				}
+				in.stats.vipRestored++
+				in.log.Warn("VIP was removed by someone else while master: restored", "vip", v.Prefix.String(), "dev", dev)
+				r.announceNow(in, []VIP{v})
+			}
+			return
+		}
+	}
+	for _, in := range r.insts {
+		if in.cfg.Interface == dev && !in.cfg.UnicastSrc.IsValid() {
+			if err := r.resolveSource(in); err != nil {
+				in.log.Warn("no source address for adverts", "err", err)
+			}
+		}
+	}
+}
+
+// refreshTracking recomputes priority and fault from the tracked objects.
+func (r *Router) refreshTracking(now time.Time, in *instance) {
+	prio, fault, cause := EffectivePriority(in.cfg.Params.Priority, in.tracked)
+	if fault != in.fsm.fault {
+		if fault {
+			in.log.Warn("tracking puts the instance in fault", "cause", cause)
+		} else {
+			in.log.Info("tracking fault cleared")
+		}
+	}
+	in.faultCause = cause
+	if !in.owner() && prio != in.fsm.Priority() {
+		in.log.Info("effective priority changed", "from", in.fsm.Priority(), "to", prio)
+		r.feed(now, in, PriorityChanged{prio})
+	}
+	r.feed(now, in, FaultChanged{fault})
+}
+
+// call runs fn on the loop and waits for it; it fails once the loop is
+// gone.
+func (r *Router) call(ctx context.Context, fn func()) error {
+	ev := callEvent{fn: fn, done: make(chan struct{})}
+	select {
+	case r.events <- ev:
+	case <-r.stopped:
+		return errors.New("vrrp: router stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-ev.done:
+		return nil
+	case <-r.stopped:
+		return errors.New("vrrp: router stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown resigns every instance, runs the stop hooks (each bounded by
+// its timeout) and closes the sockets.
+func (r *Router) shutdown() {
+	now := r.sys.Now()
+	var waits []chan struct{}
+	for _, in := range r.insts {
+		r.feed(now, in, Shutdown{})
+		if len(in.cfg.Notify.Stop) > 0 {
+			done := make(chan struct{})
+			in.notify.queue(hookJob{argv: in.cfg.Notify.Stop, instance: in.cfg.Name, state: hookState(Initialize, true),
+				priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout, done: done})
+			waits = append(waits, done)
+		}
+	}
+	r.last = r.snapshot()
+	for _, w := range waits {
+		<-w
+	}
+	r.closeAll()
+}
+
+func (r *Router) closeAll() {
+	for _, in := range r.insts {
+		in.stopBackground()
+	}
+	for _, ifc := range r.ifaces {
+		ifc.conn.Close()
+	}
+	if r.sys.ARP != nil {
+		r.sys.ARP.Close()
+	}
+}

@@ -1,0 +1,136 @@
+package vrrp
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Config is one instance as the router runs it.
+type Config struct {
+	Name      string
+	Interface string
+	VRID      uint8
+	Params    Params // Addr is filled in by the router from the interface
+	VIPs      []VIP
+	// UnicastSrc overrides the interface's primary address as source.
+	UnicastSrc netip.Addr
+	// Peers, when set, replace multicast: adverts go to each peer and
+	// only theirs are accepted.
+	Peers    []netip.Addr
+	AuthType AuthType
+	AuthData [authDataLen]byte
+
+	TrackInterfaces []TrackInterface
+	TrackScripts    []TrackScript
+	TrackFiles      []TrackFile
+	GARP            GARPConfig
+	Notify          NotifyConfig
+}
+
+// VIP is a virtual address and where it goes.
+type VIP struct {
+	Prefix netip.Prefix
+	Dev    string // the instance's interface when empty
+	Label  string
+}
+
+// GARPConfig schedules gratuitous ARP (keepalived's garp_master_*).
+type GARPConfig struct {
+	Delay         time.Duration // second burst after becoming master; 0: none
+	Repeat        int           // packets per VIP and burst
+	Interval      time.Duration // between packets of a burst
+	Refresh       time.Duration // periodic burst while master; 0: none
+	RefreshRepeat int
+}
+
+// NotifyConfig holds the state-change hooks, each an argv.
+type NotifyConfig struct {
+	Master, Backup, Fault, Stop []string
+	Timeout                     time.Duration
+}
+
+// TrackInterface follows a link; see TrackWeight for the weight.
+type TrackInterface struct {
+	Name   string
+	Weight int
+}
+
+// TrackScript runs a command periodically.
+type TrackScript struct {
+	Name              string
+	Command           []string
+	Interval, Timeout time.Duration
+	Rise, Fall        int
+	Weight            int
+}
+
+// TrackFile reads an integer from a file.
+type TrackFile struct {
+	Path   string
+	Weight int
+}
+
+// SyncGroup names instances that change state together.
+type SyncGroup struct {
+	Name      string
+	Instances []string
+}
+
+// PacketConn sends and receives VRRP messages on one interface. Send puts
+// the message in an IPv4 packet with TTL 255 from src to dst.
+type PacketConn interface {
+	Send(msg []byte, src, dst netip.Addr) error
+	// Receive blocks for the next packet; buf is reused by the caller.
+	Receive(buf []byte) (Received, error)
+	Close() error
+}
+
+// AddrManager adds and removes addresses. Add and Remove are idempotent.
+type AddrManager interface {
+	Add(dev string, v VIP) error
+	Remove(dev string, v VIP) error
+	// Has reports whether the address is on dev.
+	Has(dev string, a netip.Addr) (bool, error)
+	// Primary is the first IPv4 address on dev that is not in except.
+	Primary(dev string, except []netip.Addr) (netip.Addr, error)
+}
+
+// Announcer sends gratuitous ARP for addresses on dev.
+type Announcer interface {
+	Announce(dev string, addrs []netip.Addr) error
+	Close() error
+}
+
+// LinkState is an interface's state as the router cares: up means it can
+// carry traffic (administratively up and with a carrier).
+type LinkState struct {
+	Name  string
+	Index int
+	Up    bool
+}
+
+// AddrEvent reports an address added to or removed from an interface.
+type AddrEvent struct {
+	LinkIndex int
+	Addr      netip.Addr
+	Removed   bool
+}
+
+// Watcher streams link and address changes until ctx ends.
+type Watcher interface {
+	Links(ctx context.Context) (<-chan LinkState, error)
+	Addrs(ctx context.Context) (<-chan AddrEvent, error)
+	Link(name string) (LinkState, error)
+}
+
+// System is everything the router needs from the operating system. The
+// Linux implementation is NewLinuxSystem.
+type System struct {
+	Listen  func(ifname string) (PacketConn, error)
+	Addrs   AddrManager
+	ARP     Announcer
+	Watcher Watcher
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}

@@ -23,7 +23,7 @@ go vet ./...
 echo "== go test"
 log=$(mktemp /var/tmp/directord-test.XXXXXX.log)
 status=0
-go test -count=1 -timeout 20m -v "$@" ./... >"$log" 2>&1 || status=$?
+go test -count=1 -timeout 20m -parallel 8 -v "$@" ./... >"$log" 2>&1 || status=$?
 grep -E '^(ok|FAIL|---|panic:|\?)' "$log" | grep -vE '^    ' || true
 echo "== summary: $(grep -cE '^ *--- PASS' "$log" || true) passed," \
      "$(grep -cE '^ *--- SKIP' "$log" || true) skipped," \

@@ -7,12 +7,14 @@ package vrrp_test
 import (
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"directord/internal/harness"
+	"directord/internal/netnstest"
 	"directord/internal/testenv"
 	"directord/vrrp"
 )
@@ -590,5 +592,97 @@ func readFile(t *testing.T, path string) string {
 			return string(b)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// track_script with rise/fall and a negative weight, and track_file with
+// weight 0 (a non-zero value is a fault).
+func TestTrackScriptAndFile(t *testing.T) {
+	p := newPair(t)
+	flag := p.LB2.Dir + "/healthy"
+	level := p.LB2.Dir + "/level"
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := harness.Instance("web", 51, 200, "100ms",
+		`track_script "chk" {`,
+		`  command = ["/bin/sh", "-c", "test -e `+flag+`"]`,
+		`  interval = "100ms"`,
+		`  rise = 2`,
+		`  fall = 2`,
+		`  weight = -150`,
+		`}`,
+		`track_file "`+level+`" { weight = 0 }`)
+	startPair(t, p, harness.Instance("web", 51, 100, "100ms"), body, p.LB2)
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	p.LB1.WaitState(t, "web", "MASTER", 3*time.Second)
+	if in := instanceStatus(t, p.LB2, "web"); in.EffectivePriority != 50 || in.State != "BACKUP" {
+		t.Errorf("failing script: priority %d, state %s; want 50, BACKUP", in.EffectivePriority, in.State)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+	if err := os.WriteFile(level, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.LB2.WaitState(t, "web", "FAULT", 2*time.Second)
+	p.LB1.WaitState(t, "web", "MASTER", time.Second)
+	if in := instanceStatus(t, p.LB2, "web"); in.Fault != "file "+level {
+		t.Errorf("fault cause %q", in.Fault)
+	}
+	if err := os.WriteFile(level, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+}
+
+// Instances on two interfaces are independent: cutting one link moves
+// only the instance on it. The VIP there carries a label.
+func TestTwoInterfaces(t *testing.T) {
+	p := newPair(t)
+	br1, err := p.LAN.Net.AddBridge("br1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lb2eth1 *netnstest.Port
+	for _, h := range []struct {
+		d    *harness.Director
+		addr string
+	}{{p.LB1, "10.9.1.1/24"}, {p.LB2, "10.9.1.2/24"}} {
+		port, err := p.LAN.Net.Connect(h.d.NS, br1, "eth1", netip.MustParsePrefix(h.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.d == p.LB2 {
+			lb2eth1 = port
+		}
+	}
+	inside := func(prio int) string {
+		return `vrrp_instance "inside" {
+  interface = "eth1"
+  virtual_router_id = 51
+  priority = ` + strconv.Itoa(prio) + `
+  advert_interval = "100ms"
+  virtual_ips = ["10.9.1.100/24 label eth1:gw"]
+}
+`
+	}
+	startPair(t, p, harness.Instance("web", 51, 100, "100ms")+inside(100), harness.Instance("web", 51, 200, "100ms")+inside(200), p.LB2)
+	p.LB2.WaitState(t, "inside", "MASTER", 2*time.Second)
+	out, err := p.LB2.NS.Run("ip", "-o", "addr", "show", "dev", "eth1")
+	if err != nil || !strings.Contains(out, "10.9.1.100/24") || !strings.Contains(out, "eth1:gw") {
+		t.Errorf("VIP with label not on eth1: %v\n%s", err, out)
+	}
+	if err := lb2eth1.SetLink(false); err != nil {
+		t.Fatal(err)
+	}
+	p.LB1.WaitState(t, "inside", "MASTER", 2*time.Second)
+	p.LB2.WaitState(t, "inside", "FAULT", time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if p.LB2.State("web") != "MASTER" || p.LB1.State("web") != "BACKUP" {
+		t.Errorf("eth0's instance moved too: lb1 %s, lb2 %s", p.LB1.State("web"), p.LB2.State("web"))
 	}
 }

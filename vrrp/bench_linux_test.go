@@ -1,0 +1,186 @@
+package vrrp_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"directord/internal/harness"
+)
+
+// router is one VRRP implementation under measurement.
+type router interface {
+	start(tb testing.TB)
+	kill()
+	term()
+	isMaster() bool
+	isBackup() bool
+}
+
+type ddRouter struct{ d *harness.Director }
+
+func (r ddRouter) start(tb testing.TB) { r.d.Start(tb) }
+func (r ddRouter) kill()               { r.d.Kill() }
+func (r ddRouter) term() {
+	_ = r.d.Signal(syscall.SIGTERM)
+	r.d.Wait(5 * time.Second)
+}
+func (r ddRouter) isMaster() bool { return r.d.State("web") == "MASTER" }
+func (r ddRouter) isBackup() bool { return r.d.State("web") == "BACKUP" }
+
+type kaRouter struct{ k *harness.Keepalived }
+
+func (r kaRouter) start(tb testing.TB) { r.k.Start(tb) }
+func (r kaRouter) kill()               { r.k.Kill() }
+func (r kaRouter) term()               { r.k.Term() }
+func (r kaRouter) isMaster() bool      { return r.k.State() == "MASTER" }
+func (r kaRouter) isBackup() bool      { return r.k.State() == "BACKUP" }
+
+// BenchmarkFailover measures failover the way an operator sees it: from
+// the moment the master dies (kill -9) or is stopped (SIGTERM) to the
+// backup's first gratuitous ARP, read from tcpdump's kernel timestamps in
+// an observer namespace. Master priority 200, backup 100; 100 ms and 10 ms
+// adverts; the same procedure on a keepalived pair in the same run.
+//
+//	sudo go test ./vrrp -run '^$' -bench Failover -benchtime 1x
+//
+// DIRECTORD_BENCH_RUNS sets the runs per case (default 10).
+func BenchmarkFailover(b *testing.B) {
+	runs := 10
+	if n, err := strconv.Atoi(os.Getenv("DIRECTORD_BENCH_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
+	bin := directordTB(b)
+	type result struct {
+		name             string
+		interval         time.Duration
+		kill, term, skew []time.Duration
+	}
+	var results []result
+	for _, iv := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond} {
+		for _, impl := range []string{"directord", "keepalived"} {
+			res := result{name: impl, interval: iv}
+			res.kill, res.term, res.skew = measureFailover(b, bin, impl, iv, runs)
+			results = append(results, res)
+		}
+	}
+	fmt.Printf("\nFailover to the backup's first gratuitous ARP (%d runs per case; master 200, backup 100)\n", runs)
+	fmt.Printf("%-9s %-10s %-8s %10s %10s %10s %10s %12s\n", "interval", "router", "event", "median", "p90", "min", "max", "bound")
+	byKey := map[string]time.Duration{}
+	for _, r := range results {
+		mdi := 3*r.interval + time.Duration(256-100)*r.interval/256
+		skew := time.Duration(256-100) * r.interval / 256
+		for _, row := range []struct {
+			event string
+			d     []time.Duration
+			bound time.Duration
+		}{{"kill -9", r.kill, mdi}, {"SIGTERM", r.term, 0}, {"prio0→GARP", r.skew, skew}} {
+			med, p90 := percentile(row.d, 50), percentile(row.d, 90)
+			byKey[fmt.Sprintf("%s/%s/%s", r.interval, r.name, row.event)] = med
+			bound := "-"
+			if row.bound > 0 {
+				bound = ms(row.bound)
+			}
+			fmt.Printf("%-9s %-10s %-10s %10s %10s %10s %10s %12s\n", r.interval, r.name, row.event, ms(med), ms(p90),
+				ms(slices.Min(row.d)), ms(slices.Max(row.d)), bound)
+			b.ReportMetric(float64(med)/1e6, fmt.Sprintf("ms-%s-%s-%s", r.name, r.interval, map[string]string{"kill -9": "kill", "SIGTERM": "term", "prio0→GARP": "skew"}[row.event]))
+		}
+	}
+	fmt.Println("\nRatio of medians, directord / keepalived:")
+	for _, iv := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond} {
+		for _, ev := range []string{"kill -9", "SIGTERM", "prio0→GARP"} {
+			d, k := byKey[fmt.Sprintf("%s/directord/%s", iv, ev)], byKey[fmt.Sprintf("%s/keepalived/%s", iv, ev)]
+			fmt.Printf("  %-6s %-11s %.2f  (%s vs %s)\n", iv, ev, float64(d)/float64(k), ms(d), ms(k))
+		}
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+func directordTB(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() { binPath, buildErr = harness.BuildDirectord() })
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// measureFailover runs kill -9 and SIGTERM failovers of impl's master and
+// returns, per run, the time to the backup's first GARP, and for SIGTERM
+// also the time from the priority 0 advert to that GARP.
+func measureFailover(b *testing.B, bin, impl string, iv time.Duration, runs int) (kill, term, skew []time.Duration) {
+	p := harness.NewPair(b, bin)
+	kaInterval := strconv.FormatFloat(iv.Seconds(), 'f', -1, 64)
+	var master, backup router
+	if impl == "directord" {
+		p.LB2.WriteConfig(b, harness.Instance("web", 51, 200, iv.String()))
+		p.LB1.WriteConfig(b, harness.Instance("web", 51, 100, iv.String()))
+		master, backup = ddRouter{p.LB2}, ddRouter{p.LB1}
+	} else {
+		k2, k1 := harness.NewKeepalived(b, p.LB2.NS, "ka2"), harness.NewKeepalived(b, p.LB1.NS, "ka1")
+		k2.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 200, Version: 3, Interval: kaInterval})
+		k1.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 100, Version: 3, Interval: kaInterval})
+		master, backup = kaRouter{k2}, kaRouter{k1}
+	}
+	backupMAC := p.LB1.Port.MAC.String()
+	backup.start(b)
+	waitFor(b, "backup up", 5*time.Second, func() bool { return backup.isMaster() || backup.isBackup() })
+	for i := range 2 * runs {
+		graceful := i%2 == 1
+		master.start(b)
+		waitFor(b, impl+" master elected", 10*time.Second, func() bool { return master.isMaster() && backup.isBackup() })
+		// A random phase against the advert timer, as a real failure has.
+		time.Sleep(200*time.Millisecond + time.Duration(rand.Int64N(int64(iv))))
+		t0 := time.Now()
+		if graceful {
+			master.term()
+		} else {
+			master.kill()
+		}
+		garp, ok := p.Wire.WaitFor(t0, 10*time.Second, func(f harness.Frame) bool {
+			return f.Gratuitous(harness.VIP) && f.SrcMAC == backupMAC
+		})
+		if !ok {
+			b.Fatalf("%s run %d: no gratuitous ARP from the backup", impl, i)
+		}
+		if graceful {
+			term = append(term, garp.At.Sub(t0))
+			if resign, ok := p.Wire.WaitFor(t0, time.Second, func(f harness.Frame) bool {
+				return f.VRRP && f.Src == harness.LB2Addr && f.Priority == 0
+			}); ok {
+				skew = append(skew, garp.At.Sub(resign.At))
+			}
+		} else {
+			kill = append(kill, garp.At.Sub(t0))
+		}
+		waitFor(b, "backup took over", 5*time.Second, backup.isMaster)
+	}
+	return kill, term, skew
+}
+
+func waitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,126 @@
+package vrrp_test
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"directord/internal/harness"
+	"directord/internal/testenv"
+)
+
+// interopWindow is how long a mixed pair must hold its roles.
+const interopWindow = 30 * time.Second
+
+type interopMode struct {
+	name     string
+	version  int
+	ddIntv   string // directord's advert_interval
+	kaIntv   string // keepalived's advert_int, same value
+	password string
+	unicast  bool
+}
+
+// directord and keepalived in one pair, each as master and as backup, in
+// every mode an operator mixes them in: roles right, no flapping over
+// 30 s, and failover both ways.
+func TestKeepalivedInterop(t *testing.T) {
+	testenv.RequireCommand(t, "keepalived")
+	bin := directord(t)
+	modes := []interopMode{
+		{"v3-multicast", 3, "100ms", "0.1", "", false},
+		{"v3-unicast", 3, "100ms", "0.1", "", true},
+		{"v2-pass", 2, "1s", "1", "secret", false},
+	}
+	for _, m := range modes {
+		for _, kaMaster := range []bool{true, false} {
+			name := m.name + "/directord-master"
+			if kaMaster {
+				name = m.name + "/keepalived-master"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				interop(t, bin, m, kaMaster)
+			})
+		}
+	}
+}
+
+func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
+	p := harness.NewPair(t, bin)
+	// The master is always on lb2 (priority 200), the backup on lb1.
+	dd, ddAddr, ddPrio := p.LB1, harness.LB1Addr, 100
+	kaNS, kaAddr, kaPrio := p.LB2.NS, harness.LB2Addr, 200
+	if !kaMaster {
+		dd, ddAddr, ddPrio = p.LB2, harness.LB2Addr, 200
+		kaNS, kaAddr, kaPrio = p.LB1.NS, harness.LB1Addr, 100
+	}
+	var extra []string
+	if m.version == 2 {
+		extra = append(extra, "version = 2", "authentication {", `  type = "pass"`, fmt.Sprintf("  password = %q", m.password), "}")
+	}
+	if m.unicast {
+		extra = append(extra, fmt.Sprintf("unicast_src = %q", ddAddr), fmt.Sprintf("unicast_peers = [%q]", kaAddr))
+	}
+	dd.WriteConfig(t, harness.Instance("web", 51, ddPrio, m.ddIntv, extra...))
+	ka := harness.NewKeepalived(t, kaNS, "ka")
+	kin := harness.KeepalivedInstance{VRID: 51, Priority: kaPrio, Version: m.version, Interval: m.kaIntv, Password: m.password}
+	if m.unicast {
+		kin.Src, kin.Peers = kaAddr, []netip.Addr{ddAddr}
+	}
+	ka.WriteConfig(t, kin)
+
+	ka.Start(t)
+	dd.Start(t)
+	mdi := 5 * time.Second
+	if kaMaster {
+		ka.WaitState(t, "MASTER", mdi)
+		dd.WaitState(t, "web", "BACKUP", mdi)
+	} else {
+		dd.WaitState(t, "web", "MASTER", mdi)
+		ka.WaitState(t, "BACKUP", mdi)
+	}
+	// Let both settle (keepalived starts in BACKUP and may take a master
+	// down interval), then hold the roles for the window.
+	time.Sleep(time.Second)
+	kaTr, ddTr := ka.Transitions(), len(transitions(t, dd, "web"))
+	end := time.Now().Add(interopWindow)
+	for time.Now().Before(end) {
+		holder := dd.HasAddr(t, harness.VIP.String())
+		if holder == kaMaster {
+			t.Fatalf("directord holds the VIP: %v, keepalived is master: %v", holder, kaMaster)
+		}
+		time.Sleep(time.Second)
+	}
+	if n := ka.Transitions(); n != kaTr {
+		t.Errorf("keepalived flapped: %d transitions in %s", n-kaTr, interopWindow)
+	}
+	if n := len(transitions(t, dd, "web")); n != ddTr {
+		t.Errorf("directord flapped: %d transitions in %s", n-ddTr, interopWindow)
+	}
+	st := instanceStatus(t, dd, "web")
+	for reason, n := range st.Drops {
+		if n != 0 {
+			t.Errorf("directord dropped %d of keepalived's adverts for %s", n, reason)
+		}
+	}
+	if st.AddrMismatches != 0 {
+		t.Errorf("directord saw %d address-list mismatches", st.AddrMismatches)
+	}
+	if kaMaster && (st.AdvertsReceived == 0 || st.Master != kaAddr.String()) {
+		t.Errorf("directord as backup: received %d adverts, follows %q", st.AdvertsReceived, st.Master)
+	}
+
+	// Failover: kill -9 the master.
+	if kaMaster {
+		ka.Kill()
+		dd.WaitState(t, "web", "MASTER", mdi)
+		if !dd.HasAddr(t, harness.VIP.String()) {
+			t.Error("directord took over without the VIP")
+		}
+	} else {
+		dd.Kill()
+		ka.WaitState(t, "MASTER", mdi)
+	}
+}

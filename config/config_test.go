@@ -312,6 +312,14 @@ virtual_server "b" {
     body_regex = "("
   }
 }`, []diagAt{{"5:20", `status "700" is not an HTTP status code`}, {"6:18", "body_regex does not compile"}}},
+		{"HEAD with a body check", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "http" {
+    method = "HEAD"
+    body_regex = "ok"
+  }
+}`, []diagAt{{"5:14", "a HEAD response has no body"}}},
 		{"fwmark real without port needs connect_port", `virtual_server "a" {
   fwmark = 1
   health_check "tcp" {}

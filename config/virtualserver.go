@@ -315,6 +315,9 @@ func (r *resolver) httpFields(b blk, rh *rawHealthCheck, hc *HealthCheck) {
 		}
 		hc.BodyDigest = d
 	}
+	if hc.Method == "HEAD" && (rh.BodyRegex != nil || rh.BodyDigest != nil) {
+		b.errorf("method", "a HEAD response has no body for body_regex or body_digest to check")
+	}
 	hc.TLSServerName = deref(rh.TLSServerName, "")
 	hc.CAFile = deref(rh.CAFile, "")
 	hc.InsecureSkipVerify = deref(rh.InsecureSkipVerify, false)

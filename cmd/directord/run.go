@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -34,7 +33,7 @@ once, the VIPs are removed, the stop hooks run, and it exits 0.`,
 					": virtual_server blocks are not supported by this version of directord run yet; remove them to run VRRP alone")}
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Director)
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			if err := daemon.New(cfg, daemon.Options{Logger: log}).Run(ctx); err != nil {
 				log.Error("directord failed", "err", err)

@@ -1,0 +1,108 @@
+// Package healthcheck probes real servers and decides, with rise and fall,
+// which of them are up.
+//
+//   - A Checker is one probe against one target that honours its context's
+//     deadline: tcp (connect), http and https (request, status, body) and
+//     exec (a program; exit 0 is up).
+//   - A Monitor schedules probes: interval, timeout, rise/fall, retry
+//     delay, an initial state, and start times spread over the first
+//     interval so thousands of checks never fire together. It emits an
+//     Event only when rise or fall says the state changed.
+//   - Identical checks (same type, target and parameters) declared under
+//     several virtual servers are one probe with several subscribers
+//     (keepalived issues #2111 and #2358).
+//
+// The rise/fall logic (state.go) is pure; the Monitor takes its clock from
+// the time package, so tests run it under testing/synctest.
+package healthcheck
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Types of check.
+const (
+	TypeTCP   = "tcp"
+	TypeHTTP  = "http"
+	TypeHTTPS = "https"
+	TypeExec  = "exec"
+)
+
+// Result is the outcome of one probe.
+type Result struct {
+	Up bool `json:"up"`
+	// Reason says why, in a few words: "connected", "refused",
+	// "timeout", "status 503", "exit status 1".
+	Reason  string        `json:"reason"`
+	Latency time.Duration `json:"latency"`
+}
+
+// Checker runs one probe against its target. It returns when the probe is
+// done or ctx's deadline has passed, whichever comes first.
+type Checker interface {
+	Check(ctx context.Context) Result
+}
+
+// StatusRange is an inclusive range of accepted HTTP status codes.
+type StatusRange struct{ Lo, Hi int }
+
+// Spec is everything that defines a probe. Two equal Specs are the same
+// probe, whoever declared them.
+type Spec struct {
+	Type string
+	// Target is where the probe connects (connect_address and
+	// connect_port already applied).
+	Target netip.AddrPort
+	// Real is the real server the probe is about; exec checks get it in
+	// their environment.
+	Real netip.AddrPort
+	Bind netip.Addr
+
+	Interval, Timeout, RetryDelay time.Duration
+	Rise, Fall                    int
+	InitialUp                     bool
+
+	Path, Method, Host string
+	Status             []StatusRange
+	BodyRegex          string
+	BodyDigest         string
+	TLSServerName      string
+	CAFile             string
+	InsecureSkipVerify bool
+
+	Command []string
+}
+
+// Key is the probe's identity: its Spec, canonically encoded.
+func (s Spec) Key() string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// Name is a short human name: "http 10.0.0.2:80".
+func (s Spec) Name() string { return s.Type + " " + s.Target.String() }
+
+// New builds the Checker for s.
+func New(s Spec) (Checker, error) {
+	switch s.Type {
+	case TypeTCP:
+		return &tcpChecker{target: s.Target, bind: s.Bind}, nil
+	case TypeHTTP, TypeHTTPS:
+		return newHTTPChecker(s)
+	case TypeExec:
+		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout}, nil
+	}
+	return nil, fmt.Errorf("healthcheck: unknown type %q", s.Type)
+}
+
+// timed runs a probe body and fills in the latency.
+func timed(f func() Result) Result {
+	start := time.Now()
+	r := f()
+	r.Latency = time.Since(start)
+	return r
+}

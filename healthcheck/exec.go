@@ -1,0 +1,74 @@
+package healthcheck
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"directord/internal/proc"
+)
+
+// execChecker runs a program, without a shell, in its own process group;
+// exit 0 is up. The target is in its environment.
+type execChecker struct {
+	argv         []string
+	real, target netip.AddrPort
+	timeout      time.Duration
+}
+
+func (c *execChecker) Check(ctx context.Context) Result {
+	return timed(func() Result {
+		env := []string{
+			"DIRECTORD_REAL_ADDRESS=" + c.real.Addr().String(),
+			"DIRECTORD_REAL_PORT=" + strconv.Itoa(int(c.real.Port())),
+			"DIRECTORD_CHECK_ADDRESS=" + c.target.Addr().String(),
+			"DIRECTORD_CHECK_PORT=" + strconv.Itoa(int(c.target.Port())),
+		}
+		timeout := c.timeout
+		if d, ok := ctx.Deadline(); ok {
+			timeout = time.Until(d)
+		}
+		var out bytes.Buffer
+		res, err := proc.Run(ctx, c.argv, env, timeout, &limited{w: &out, n: 4096})
+		switch {
+		case errors.Is(err, proc.ErrTimeout):
+			return Result{Reason: "timeout: killed"}
+		case err != nil:
+			return Result{Reason: err.Error()}
+		case res.ExitCode != 0:
+			return Result{Reason: fmt.Sprintf("exit status %d%s", res.ExitCode, firstLine(out.String()))}
+		}
+		return Result{Up: true, Reason: "exit status 0"}
+	})
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+// limited keeps the first n bytes written and drops the rest.
+type limited struct {
+	w interface{ Write([]byte) (int, error) }
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}

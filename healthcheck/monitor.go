@@ -1,0 +1,376 @@
+package healthcheck
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Watch subscribes ID (typically "virtual server/real server") to the
+// probe that Spec defines.
+type Watch struct {
+	ID   string
+	Spec Spec
+}
+
+// Event is a change of a probe's state, decided by rise or fall.
+type Event struct {
+	Key         string
+	Spec        Spec
+	Subscribers []string
+	Up          bool
+	Result      Result // the result that completed the rise or fall
+	At          time.Time
+}
+
+// ProbeStatus is a probe as the status view shows it.
+type ProbeStatus struct {
+	Name        string    `json:"name"`
+	Type        string    `json:"type"`
+	Target      string    `json:"target"`
+	Subscribers []string  `json:"subscribers"`
+	Up          bool      `json:"up"`
+	Last        Result    `json:"last"`
+	LastCheck   time.Time `json:"last_check"`
+	Since       time.Time `json:"since"`
+	Checks      uint64    `json:"checks"`
+}
+
+// Options configure a Monitor.
+type Options struct {
+	Logger *slog.Logger
+	// Rand spreads first runs over the first interval; seeded randomly
+	// when nil.
+	Rand *rand.Rand
+	// NewChecker builds checkers; New when nil.
+	NewChecker func(Spec) (Checker, error)
+}
+
+// Monitor runs probes on their schedules. Update may be called at any
+// time, also while Run runs.
+type Monitor struct {
+	log        *slog.Logger
+	newChecker func(Spec) (Checker, error)
+	events     chan Event
+	results    chan probeResult
+	wake       chan struct{}
+
+	mu     sync.Mutex
+	rnd    *rand.Rand
+	probes map[string]*probe
+	subs   map[string]string // watch ID → probe key
+	queue  probeQueue
+}
+
+type probe struct {
+	key     string
+	spec    Spec
+	checker Checker
+	health  health
+	subs    []string
+
+	next    time.Time
+	index   int // in the queue; -1 when out of it
+	running bool
+	removed bool
+
+	last      Result
+	lastCheck time.Time
+	since     time.Time
+	checks    uint64
+}
+
+type probeResult struct {
+	p     *probe
+	res   Result
+	start time.Time
+}
+
+// NewMonitor returns a monitor with no probes.
+func NewMonitor(opts Options) *Monitor {
+	m := &Monitor{
+		log:        opts.Logger,
+		newChecker: opts.NewChecker,
+		rnd:        opts.Rand,
+		events:     make(chan Event, 4096),
+		results:    make(chan probeResult, 1024),
+		wake:       make(chan struct{}, 1),
+		probes:     map[string]*probe{},
+		subs:       map[string]string{},
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.newChecker == nil {
+		m.newChecker = New
+	}
+	if m.rnd == nil {
+		m.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	return m
+}
+
+// Events delivers state changes. The reader must keep up: a full channel
+// holds the scheduler back.
+func (m *Monitor) Events() <-chan Event { return m.events }
+
+// Update makes the monitored set equal to watches. Probes that stay keep
+// their state and schedule; new ones start at a random point of their
+// first interval; probes nobody watches any more stop. If a checker cannot
+// be built, nothing changes and the error says which.
+func (m *Monitor) Update(watches []Watch) error {
+	type want struct {
+		spec Spec
+		subs []string
+	}
+	wanted := map[string]*want{}
+	subs := map[string]string{}
+	for _, w := range watches {
+		k := w.Spec.Key()
+		if wanted[k] == nil {
+			wanted[k] = &want{spec: w.Spec}
+		}
+		wanted[k].subs = append(wanted[k].subs, w.ID)
+		subs[w.ID] = k
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fresh := map[string]Checker{}
+	for k, w := range wanted {
+		if m.probes[k] != nil {
+			continue
+		}
+		c, err := m.newChecker(w.spec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", w.spec.Name(), err)
+		}
+		fresh[k] = c
+	}
+	now := time.Now()
+	for k, p := range m.probes {
+		if wanted[k] == nil {
+			p.removed = true
+			if p.index >= 0 {
+				heap.Remove(&m.queue, p.index)
+			}
+			delete(m.probes, k)
+		}
+	}
+	for k, w := range wanted {
+		p := m.probes[k]
+		if p == nil {
+			p = &probe{key: k, spec: w.spec, checker: fresh[k], index: -1, since: now,
+				health: newHealth(w.spec.InitialUp, w.spec.Rise, w.spec.Fall)}
+			// Warm-up jitter: start somewhere in the first interval.
+			p.next = now.Add(time.Duration(m.rnd.Int64N(int64(max(w.spec.Interval, 1)))))
+			m.probes[k] = p
+			heap.Push(&m.queue, p)
+		}
+		slices.Sort(w.subs)
+		p.subs = w.subs
+	}
+	m.subs = subs
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Run schedules probes until ctx ends.
+func (m *Monitor) Run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		wait := time.Hour
+		if len(m.queue) > 0 {
+			wait = max(0, time.Until(m.queue[0].next))
+		}
+		m.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		case <-timer.C:
+			m.launchDue(ctx)
+		case r := <-m.results:
+			m.record(ctx, r)
+		}
+	}
+}
+
+func (m *Monitor) launchDue(ctx context.Context) {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for len(m.queue) > 0 && !m.queue[0].next.After(now) {
+		p := heap.Pop(&m.queue).(*probe)
+		p.running = true
+		go m.probe(ctx, p, now)
+	}
+}
+
+func (m *Monitor) probe(ctx context.Context, p *probe, start time.Time) {
+	cctx, cancel := context.WithTimeout(ctx, p.spec.Timeout)
+	res := p.checker.Check(cctx)
+	cancel()
+	select {
+	case m.results <- probeResult{p: p, res: res, start: start}:
+	case <-ctx.Done():
+	}
+}
+
+func (m *Monitor) record(ctx context.Context, r probeResult) {
+	now := time.Now()
+	m.mu.Lock()
+	p := r.p
+	p.running = false
+	if p.removed {
+		m.mu.Unlock()
+		return
+	}
+	p.last, p.lastCheck = r.res, now
+	p.checks++
+	var ev *Event
+	if p.health.apply(r.res.Up) {
+		p.since = now
+		ev = &Event{Key: p.key, Spec: p.spec, Subscribers: slices.Clone(p.subs), Up: p.health.up, Result: r.res, At: now}
+	}
+	p.next = r.start.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay))
+	if p.next.Before(now) {
+		p.next = now
+	}
+	heap.Push(&m.queue, p)
+	m.mu.Unlock()
+	if ev != nil {
+		state := "down"
+		if ev.Up {
+			state = "up"
+		}
+		m.log.Info("real server "+state, "check", p.spec.Name(), "reason", r.res.Reason, "watchers", ev.Subscribers)
+		select {
+		case m.events <- *ev:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// Up reports the state of the probe watch ID subscribes to.
+func (m *Monitor) Up(id string) (up, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.probes[m.subs[id]]
+	if p == nil {
+		return false, false
+	}
+	return p.health.up, true
+}
+
+// Status describes every probe, sorted by name.
+func (m *Monitor) Status() []ProbeStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]ProbeStatus, 0, len(m.probes))
+	for _, p := range m.probes {
+		out = append(out, p.status())
+	}
+	slices.SortFunc(out, func(a, b ProbeStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// StatusOf describes the probe watch ID subscribes to.
+func (m *Monitor) StatusOf(id string) (ProbeStatus, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.probes[m.subs[id]]
+	if p == nil {
+		return ProbeStatus{}, false
+	}
+	return p.status(), true
+}
+
+func (p *probe) status() ProbeStatus {
+	return ProbeStatus{
+		Name: p.spec.Name(), Type: p.spec.Type, Target: p.spec.Target.String(),
+		Subscribers: slices.Clone(p.subs), Up: p.health.up, Last: p.last,
+		LastCheck: p.lastCheck, Since: p.since, Checks: p.checks,
+	}
+}
+
+// probeQueue is a min-heap of probes by next run.
+type probeQueue []*probe
+
+func (q probeQueue) Len() int           { return len(q) }
+func (q probeQueue) Less(i, j int) bool { return q[i].next.Before(q[j].next) }
+func (q probeQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *probeQueue) Push(x any) {
+	p := x.(*probe)
+	p.index = len(*q)
+	*q = append(*q, p)
+}
+func (q *probeQueue) Pop() any {
+	old := *q
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	p.index = -1
+	*q = old[:len(old)-1]
+	return p
+}
+
+// CheckOnce runs each distinct probe of watches once, at most parallel at
+// a time, and returns the result of each watch by ID.
+func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]Result, error) {
+	type job struct {
+		spec Spec
+		ids  []string
+	}
+	jobs := map[string]*job{}
+	for _, w := range watches {
+		k := w.Spec.Key()
+		if jobs[k] == nil {
+			jobs[k] = &job{spec: w.Spec}
+		}
+		jobs[k].ids = append(jobs[k].ids, w.ID)
+	}
+	checkers := map[string]Checker{}
+	for k, j := range jobs {
+		c, err := New(j.spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", j.spec.Name(), err)
+		}
+		checkers[k] = c
+	}
+	out := map[string]Result{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, parallel))
+	for k, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, j.spec.Timeout)
+			res := checkers[k].Check(cctx)
+			cancel()
+			mu.Lock()
+			for _, id := range j.ids {
+				out[id] = res
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}

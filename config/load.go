@@ -106,7 +106,11 @@ func Parse(filename string, src []byte) (*Config, error) {
 	cfg.SHA256 = hex.EncodeToString(sum[:])
 	sortDiags(diags)
 	cfg.Warnings = diags
-	cfg.files = p.Files()
+	if len(diags) > 0 {
+		// Kept to print the warnings' snippets; without warnings the
+		// syntax tree (large for large files) can go.
+		cfg.files = p.Files()
+	}
 	return cfg, nil
 }
 

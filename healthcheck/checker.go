@@ -18,6 +18,7 @@ package healthcheck
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -77,10 +78,12 @@ type Spec struct {
 	Command []string
 }
 
-// Key is the probe's identity: its Spec, canonically encoded.
+// Key is the probe's identity: a digest of its canonically encoded Spec
+// (32 bytes, where the encoding itself is hundreds: it is kept per probe).
 func (s Spec) Key() string {
 	b, _ := json.Marshal(s)
-	return string(b)
+	sum := sha256.Sum256(b)
+	return string(sum[:])
 }
 
 // Name is a short human name: "http 10.0.0.2:80".

@@ -59,6 +59,7 @@ type Monitor struct {
 	newChecker func(Spec) (Checker, error)
 	events     chan Event
 	results    chan probeResult
+	jobs       chan job
 	wake       chan struct{}
 
 	mu     sync.Mutex
@@ -86,6 +87,11 @@ type probe struct {
 	checks    uint64
 }
 
+type job struct {
+	p     *probe
+	start time.Time
+}
+
 type probeResult struct {
 	p     *probe
 	res   Result
@@ -98,8 +104,9 @@ func NewMonitor(opts Options) *Monitor {
 		log:        opts.Logger,
 		newChecker: opts.NewChecker,
 		rnd:        opts.Rand,
-		events:     make(chan Event, 4096),
+		events:     make(chan Event, 256),
 		results:    make(chan probeResult, 1024),
+		jobs:       make(chan job),
 		wake:       make(chan struct{}, 1),
 		probes:     map[string]*probe{},
 		subs:       map[string]string{},
@@ -214,7 +221,34 @@ func (m *Monitor) launchDue(ctx context.Context) {
 	for len(m.queue) > 0 && !m.queue[0].next.After(now) {
 		p := heap.Pop(&m.queue).(*probe)
 		p.running = true
-		go m.probe(ctx, p, now)
+		select {
+		case m.jobs <- job{p, now}: // an idle worker took it
+		default:
+			go m.worker(ctx, job{p, now})
+		}
+	}
+}
+
+// workerIdle is how long a probe worker waits for work before it ends.
+const workerIdle = 10 * time.Second
+
+// worker runs probes as long as there are some: a goroutine that lives
+// on keeps the stack it grew in the dialer, where one per probe would
+// grow it again every time. There are as many workers as probes in
+// flight, no more.
+func (m *Monitor) worker(ctx context.Context, j job) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		m.probe(ctx, j.p, j.start)
+		idle.Reset(workerIdle)
+		select {
+		case j = <-m.jobs:
+		case <-idle.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

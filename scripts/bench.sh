@@ -3,6 +3,7 @@
 # ipvsadm) in the same run, and prints medians and ratios.
 #   sudo ./scripts/bench.sh            # all of them
 #   sudo ./scripts/bench.sh failover   # VRRP failover vs keepalived
+#   sudo ./scripts/bench.sh checks     # 10,000 TCP health checks; vs keepalived in UML
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -12,8 +13,13 @@ run_failover() {
   go test ./vrrp -run '^$' -bench Failover -benchtime 1x -timeout 30m
 }
 
+run_checks() {
+  go test ./healthcheck -run '^$' -bench 'Checks$|ChecksVsKeepalived' -benchtime 1x -timeout 30m
+}
+
 case "${1:-all}" in
   failover) run_failover ;;
-  all) run_failover ;;
-  *) echo "unknown benchmark: $1 (failover)" >&2; exit 2 ;;
+  checks) run_checks ;;
+  all) run_failover; run_checks ;;
+  *) echo "unknown benchmark: $1 (failover, checks)" >&2; exit 2 ;;
 esac

@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"context"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -35,14 +36,18 @@ func WithEnv(kv map[string]string) Option {
 // WithMem sets the guest's memory, such as "1G".
 func WithMem(mem string) Option { return func(c *Config) { c.Mem = mem } }
 
-// RunInGuest runs the calling test inside a guest kernel. On the host it
-// boots the guest, which runs only this test of the same binary, streams
-// its output into the test log, fails t if the guest test failed, and
-// returns true: the caller returns at once. Inside the guest it returns
-// false and the test goes on with its body.
+// WithOutput sends the guest console to w instead of the test log:
+// benchmarks print their figures this way.
+func WithOutput(w io.Writer) Option { return func(c *Config) { c.Output = w } }
+
+// RunInGuest runs the calling test or benchmark inside a guest kernel.
+// On the host it boots the guest, which runs only this test of the same
+// binary, streams its output into the test log, fails t if the guest test
+// failed, and returns true: the caller returns at once. Inside the guest
+// it returns false and the test goes on with its body.
 //
 // It skips when the UML kernel is missing, except in CI, where that fails.
-func RunInGuest(t *testing.T, opts ...Option) bool {
+func RunInGuest(t testing.TB, opts ...Option) bool {
 	t.Helper()
 	if InGuest() {
 		return false
@@ -60,18 +65,25 @@ func RunInGuest(t *testing.T, opts ...Option) bool {
 		Env:     map[string]string{},
 		Dir:     wd,
 	}
-	if d, ok := t.Deadline(); ok {
-		c.Args = append(c.Args, "-test.timeout="+time.Until(d).Round(time.Second).String())
+	if _, ok := t.(*testing.B); ok {
+		c.Args = []string{"-test.run=^$", "-test.bench=" + runPattern(t.Name()), "-test.benchtime=1x", "-test.v"}
 	}
-	for _, o := range opts {
-		o(&c)
+	deadline, hasDeadline := time.Time{}, false
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		deadline, hasDeadline = dt.Deadline()
+	}
+	if hasDeadline {
+		c.Args = append(c.Args, "-test.timeout="+time.Until(deadline).Round(time.Second).String())
 	}
 	lw := &lineWriter{fn: func(s string) { t.Log(s) }}
 	c.Output = lw
+	for _, o := range opts {
+		o(&c)
+	}
 	ctx := context.Background()
-	if d, ok := t.Deadline(); ok {
+	if hasDeadline {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d.Add(-5*time.Second))
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-5*time.Second))
 		defer cancel()
 	}
 	start := time.Now()

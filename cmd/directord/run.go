@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -18,19 +17,18 @@ func newRunCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run the director: VRRP instances from the configuration",
-		Long: `run starts every vrrp_instance of the configuration and runs until SIGTERM or
-SIGINT. Then each master resigns with priority 0 so its peer takes over at
-once, the VIPs are removed, the stop hooks run, and it exits 0.`,
+		Short: "Run the director: IPVS, health checks and VRRP",
+		Long: `run adopts the kernel's IPVS table and keeps it equal to the declared virtual
+servers (on every director, whatever its VRRP state), runs the health checks
+that take failed real servers out, and runs every vrrp_instance. On SIGTERM or
+SIGINT each master resigns with priority 0 so its peer takes over at once,
+the VIPs are removed, the stop hooks run, the IPVS table is left as it is
+(unless ipvs.clear_on_stop), and it exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(path, cmd.ErrOrStderr())
 			if err != nil {
 				return err
-			}
-			if len(cfg.VirtualServers) > 0 {
-				return &exitError{code: exitInvalid, err: errors.New(cfg.Path +
-					": virtual_server blocks are not supported by this version of directord run yet; remove them to run VRRP alone")}
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Director)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)

@@ -1,0 +1,128 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"directord/config"
+	"directord/internal/daemon"
+	"directord/internal/vmtest"
+)
+
+func TestMain(m *testing.M) { vmtest.Main(m) }
+
+func serve(t *testing.T, addr string) *http.Server {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func vrrpState(t *testing.T, sock string) string {
+	t.Helper()
+	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://directord/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc daemon.StatusDoc
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.VRRP.Instances[0].State
+}
+
+func waitListing(t *testing.T, pattern string, timeout time.Duration) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)` + pattern)
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := exec.Command("ipvsadm", "-Ln").CombinedOutput()
+		if err == nil && re.Match(out) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ipvsadm -Ln never matched %s:\n%s", pattern, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// In the guest kernel: health checks feed the reconciler, and the table
+// is programmed although the director's only VRRP instance is in Fault
+// (its link has no carrier): a backup must be ready to forward at once.
+func TestRunProgramsIPVSWhateverVRRP(t *testing.T) {
+	if vmtest.RunInGuest(t) {
+		return
+	}
+	if out, err := exec.Command("sh", "-c", "ip link add vr0 type veth peer name vr1 && ip addr add 10.1.0.1/24 dev vr0 && ip link set vr0 up").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	serve(t, "127.0.0.2:8080")
+	down := serve(t, "127.0.0.3:8080")
+	dir := t.TempDir()
+	src := fmt.Sprintf(`
+director {
+  status_socket = %q
+}
+vrrp_instance "web" {
+  interface = "vr0"
+  virtual_router_id = 51
+  advert_interval = "100ms"
+  virtual_ips = ["10.0.0.100/32"]
+}
+virtual_server "web" {
+  address = "10.0.0.100"
+  port = 8080
+  scheduler = "wrr"
+  health_check "http" {
+    interval = "100ms"
+    timeout = "50ms"
+    rise = 1
+    fall = 1
+  }
+  real_server "127.0.0.2" { weight = 2 }
+  real_server "127.0.0.3" { weight = 4 }
+}`, filepath.Join(dir, "s.sock"))
+	cfg, err := config.Parse("run.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	go func() { done <- daemon.New(cfg, daemon.Options{Logger: log}).Run(ctx) }()
+	waitListing(t, `^\s+-> 127\.0\.0\.3:8080\s+Route\s+4\s`, 5*time.Second)
+	waitListing(t, `^\s+-> 127\.0\.0\.2:8080\s+Route\s+2\s`, time.Second)
+	if st := vrrpState(t, filepath.Join(dir, "s.sock")); st != "FAULT" {
+		t.Fatalf("VRRP instance is %s; the test wants it in FAULT", st)
+	}
+	down.Close()
+	waitListing(t, `^\s+-> 127\.0\.0\.3:8080\s+Route\s+0\s`, 2*time.Second)
+	serve(t, "127.0.0.3:8080")
+	waitListing(t, `^\s+-> 127\.0\.0\.3:8080\s+Route\s+4\s`, 2*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Stopping leaves the table as it is.
+	waitListing(t, `^TCP\s+10\.0\.0\.100:8080 wrr`, time.Second)
+}

@@ -1,0 +1,132 @@
+package lvs
+
+import (
+	"fmt"
+	"slices"
+)
+
+// OpKind is a kind of IPVS write.
+type OpKind int
+
+// Kinds of write, in the order a plan performs them.
+const (
+	CreateService OpKind = iota
+	UpdateService
+	CreateDest
+	UpdateDest
+	DeleteDest
+	DeleteService
+)
+
+func (k OpKind) String() string {
+	return [...]string{"create-service", "update-service", "create-dest", "update-dest", "delete-dest", "delete-service"}[k]
+}
+
+// Op is one IPVS write.
+type Op struct {
+	Kind    OpKind
+	Service Service
+	Dest    Destination // for the *Dest kinds
+}
+
+func (o Op) String() string {
+	if o.Kind >= CreateDest && o.Kind <= DeleteDest {
+		return fmt.Sprintf("%s %s -> %s weight %d", o.Kind, o.Service.ServiceKey, o.Dest.DestKey, o.Dest.Weight)
+	}
+	return fmt.Sprintf("%s %s %s", o.Kind, o.Service.ServiceKey, o.Service.Scheduler)
+}
+
+// Diff plans the writes that turn observed into desired for the services
+// in owned (which must include every desired service, and also those
+// applied earlier and since removed from the configuration). A service not
+// owned is never touched, even when it shares an address.
+//
+// Attributes the kernel can change in place (a service's scheduler, flags,
+// timeout and netmask; a destination's weight, forwarding and thresholds)
+// are updated, never deleted and re-created, since a delete drops the
+// connections. New destinations are added before old ones go, so a
+// replaced real never leaves a service empty.
+func Diff(desired, observed Table, owned map[ServiceKey]bool) []Op {
+	var ops []Op
+	for _, k := range desired.Keys() {
+		want := desired[k]
+		have, ok := observed[k]
+		switch {
+		case !ok:
+			ops = append(ops, Op{Kind: CreateService, Service: want.Service})
+		case have.Service != want.Service:
+			ops = append(ops, Op{Kind: UpdateService, Service: want.Service})
+		}
+		for _, dk := range sortedDests(want.Dests) {
+			d := want.Dests[dk]
+			var cur Destination
+			var present bool
+			if ok {
+				cur, present = have.Dests[dk]
+			}
+			switch {
+			case !present:
+				ops = append(ops, Op{Kind: CreateDest, Service: want.Service, Dest: d})
+			case cur != d:
+				ops = append(ops, Op{Kind: UpdateDest, Service: want.Service, Dest: d})
+			}
+		}
+		if ok {
+			for _, dk := range sortedDests(have.Dests) {
+				if _, keep := want.Dests[dk]; !keep {
+					ops = append(ops, Op{Kind: DeleteDest, Service: want.Service, Dest: have.Dests[dk]})
+				}
+			}
+		}
+	}
+	for _, k := range observed.Keys() {
+		if owned[k] && desired[k] == nil {
+			ops = append(ops, Op{Kind: DeleteService, Service: observed[k].Service})
+		}
+	}
+	slices.SortStableFunc(ops, func(a, b Op) int { return int(a.Kind) - int(b.Kind) })
+	return ops
+}
+
+func sortedDests(m map[DestKey]Destination) []DestKey {
+	keys := make([]DestKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b DestKey) int {
+		if c := a.Addr.Compare(b.Addr); c != 0 {
+			return c
+		}
+		return int(a.Port) - int(b.Port)
+	})
+	return keys
+}
+
+// Apply returns t with ops carried out, as the kernel would: the model the
+// reconciler keeps of the table between reads, and the property the tests
+// check (Apply(Diff(d, o), o) equals d on owned services).
+func (t Table) Apply(ops []Op) Table {
+	out := t.Clone()
+	for _, op := range ops {
+		k := op.Service.ServiceKey
+		switch op.Kind {
+		case CreateService:
+			out[k] = &Entry{Service: op.Service, Dests: map[DestKey]Destination{}}
+		case UpdateService:
+			if e := out[k]; e != nil {
+				e.Service = op.Service
+			}
+		case DeleteService:
+			delete(out, k)
+		case CreateDest, UpdateDest:
+			if e := out[k]; e != nil {
+				e.Dests[op.Dest.DestKey] = op.Dest
+			}
+		case DeleteDest:
+			if e := out[k]; e != nil {
+				delete(e.Dests, op.Dest.DestKey)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package lvs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/cloudflare/ipvs"
+)
+
+// ErrNoIPVS means the kernel has no IPVS (the ip_vs module is not
+// loaded, or not built).
+var ErrNoIPVS = errors.New("IPVS is not available in this kernel: load it with `modprobe ip_vs` (and the scheduler modules, such as `modprobe ip_vs_wrr`)")
+
+// Kernel is one network namespace's IPVS table.
+type Kernel interface {
+	// Read returns the whole table.
+	Read() (Table, error)
+	// Write carries out ops in order and returns, for each, nil or why
+	// it failed. Later ops run even when earlier ones fail.
+	Write(ops []Op) []error
+	Config() (ipvs.Config, error)
+	SetConfig(ipvs.Config) error
+	Close() error
+}
+
+type netlinkKernel struct {
+	c     ipvs.Client
+	batch *batcher
+}
+
+// OpenKernel connects to this namespace's IPVS. Reads and single writes
+// go through cloudflare/ipvs; plans of several writes are batched.
+func OpenKernel() (Kernel, error) {
+	c, err := ipvs.New()
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoIPVS
+		}
+		return nil, fmt.Errorf("open IPVS: %w", err)
+	}
+	b, err := newBatcher()
+	if err != nil {
+		return nil, fmt.Errorf("open IPVS: %w", err)
+	}
+	return &netlinkKernel{c: c, batch: b}, nil
+}
+
+func (k *netlinkKernel) Close() error {
+	if cl, ok := k.c.(interface{ Close() error }); ok {
+		cl.Close()
+	}
+	return k.batch.close()
+}
+
+func (k *netlinkKernel) Read() (Table, error) {
+	svcs, err := k.c.Services()
+	if errors.Is(err, os.ErrNotExist) { // cloudflare/ipvs's word for an empty table
+		return Table{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read IPVS services: %w", err)
+	}
+	t := make(Table, len(svcs))
+	for _, s := range svcs {
+		dests, err := k.c.Destinations(s.Service)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("read destinations of %s: %w", serviceFromIPVS(s.Service).ServiceKey, err)
+		}
+		e := &Entry{Service: serviceFromIPVS(s.Service), Dests: make(map[DestKey]Destination, len(dests))}
+		for _, d := range dests {
+			dd := destFromIPVS(d.Destination)
+			e.Dests[dd.DestKey] = dd
+		}
+		t[e.Service.ServiceKey] = e
+	}
+	return t, nil
+}
+
+func (k *netlinkKernel) Write(ops []Op) []error {
+	var errs []error
+	if len(ops) == 1 {
+		errs = []error{k.writeOne(ops[0])}
+	} else {
+		errs = k.batch.write(ops)
+	}
+	for i, err := range errs {
+		if err != nil {
+			errs[i] = explain(ops[i], err)
+		}
+	}
+	return errs
+}
+
+func (k *netlinkKernel) writeOne(op Op) error {
+	s, d := op.Service.toIPVS(), op.Dest.toIPVS()
+	switch op.Kind {
+	case CreateService:
+		return k.c.CreateService(s)
+	case UpdateService:
+		return k.c.UpdateService(s)
+	case DeleteService:
+		return k.c.RemoveService(s)
+	case CreateDest:
+		return k.c.CreateDestination(s, d)
+	case UpdateDest:
+		return k.c.UpdateDestination(s, d)
+	case DeleteDest:
+		return k.c.RemoveDestination(s, d)
+	}
+	return fmt.Errorf("unknown op %d", op.Kind)
+}
+
+// explain turns kernel errors into what an operator can act on.
+func explain(op Op, err error) error {
+	if (op.Kind == CreateService || op.Kind == UpdateService) && errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("%s: scheduler %q is not available in this kernel (module ip_vs_%s): %w", op, op.Service.Scheduler, op.Service.Scheduler, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func (k *netlinkKernel) Config() (ipvs.Config, error) { return k.c.Config() }
+
+func (k *netlinkKernel) SetConfig(c ipvs.Config) error { return k.c.SetConfig(c) }

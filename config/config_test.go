@@ -330,6 +330,12 @@ virtual_server "b" {
   port = 80
   persistence_netmask = "255.255.0.255"
 }`, []diagAt{{"4:25", "needs persistence_timeout"}, {"4:25", "not a contiguous netmask"}}},
+		{"sorry server is a real", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  sorry_server = "10.0.0.2:80"
+  real_server "10.0.0.2" {}
+}`, []diagAt{{"4:18", "is also a real server"}}},
 		{"quorum hysteresis", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

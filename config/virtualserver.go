@@ -83,6 +83,9 @@ func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
 		seen[k] = true
 		vs.RealServers = append(vs.RealServers, rs)
 	}
+	if vs.SorryServer.IsValid() && seen[rkey{vs.SorryServer.Addr(), vs.SorryServer.Port()}] {
+		b.errorf("sorry_server", "sorry_server %s is also a real server of this service", vs.SorryServer)
+	}
 	return vs
 }
 

@@ -136,11 +136,32 @@ func start(t *testing.T, src string) *rig {
 func (g *rig) flip(t *testing.T, addr string, up bool) []lvs.Op {
 	t.Helper()
 	g.h.set(addr, up)
-	g.r.HealthChanged()
-	if _, _, err := g.r.Stats(context.Background()); err != nil { // a round trip through the loop
-		t.Fatal(err)
-	}
+	awaitPass(t, g.r, g.r.HealthChanged)
 	return g.k.take()
+}
+
+// awaitPass triggers a pass and waits until the loop has made it.
+func awaitPass(tb testing.TB, r *lvs.Reconciler, trigger func()) {
+	tb.Helper()
+	st, _, err := r.Stats(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	trigger()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		now, _, err := r.Stats(context.Background())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if now.Passes > st.Passes {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("no pass after the trigger")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestKernel runs inside the User-Mode Linux guest, which has IPVS; each
@@ -258,7 +279,6 @@ virtual_server "v6" {
 	// What we read back is exactly what we wrote: a pass from a fresh
 	// read is empty.
 	g.k.take()
-	g.r.HealthChanged()
 	if ops := g.flip(t, "none", true); len(ops) != 0 {
 		t.Errorf("a pass after start wrote %s", kinds(ops))
 	}

@@ -4,6 +4,7 @@
 #   sudo ./scripts/bench.sh            # all of them
 #   sudo ./scripts/bench.sh failover   # VRRP failover vs keepalived
 #   sudo ./scripts/bench.sh checks     # 10,000 TCP health checks; vs keepalived in UML
+#   sudo ./scripts/bench.sh ipvs       # 1,000 x 4 cold sync vs ipvsadm -R, in UML
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -17,9 +18,14 @@ run_checks() {
   go test ./healthcheck -run '^$' -bench 'Checks$|ChecksVsKeepalived' -benchtime 1x -timeout 30m
 }
 
+run_ipvs() {
+  go test ./lvs -run '^$' -bench Sync -benchtime 1x -timeout 30m
+}
+
 case "${1:-all}" in
   failover) run_failover ;;
   checks) run_checks ;;
-  all) run_failover; run_checks ;;
-  *) echo "unknown benchmark: $1 (failover, checks)" >&2; exit 2 ;;
+  ipvs) run_ipvs ;;
+  all) run_failover; run_checks; run_ipvs ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs)" >&2; exit 2 ;;
 esac

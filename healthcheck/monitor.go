@@ -50,6 +50,9 @@ type Options struct {
 	Rand *rand.Rand
 	// NewChecker builds checkers; New when nil.
 	NewChecker func(Spec) (Checker, error)
+	// OnResult, if set, sees every probe result (for metrics). It runs
+	// on the scheduler's goroutine and must be quick.
+	OnResult func(Spec, Result)
 }
 
 // Monitor runs probes on their schedules. Update may be called at any
@@ -57,6 +60,7 @@ type Options struct {
 type Monitor struct {
 	log        *slog.Logger
 	newChecker func(Spec) (Checker, error)
+	onResult   func(Spec, Result)
 	events     chan Event
 	results    chan probeResult
 	jobs       chan job
@@ -103,6 +107,7 @@ func NewMonitor(opts Options) *Monitor {
 	m := &Monitor{
 		log:        opts.Logger,
 		newChecker: opts.NewChecker,
+		onResult:   opts.OnResult,
 		rnd:        opts.Rand,
 		events:     make(chan Event, 256),
 		results:    make(chan probeResult, 1024),
@@ -273,6 +278,9 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 	}
 	p.last, p.lastCheck = r.res, now
 	p.checks++
+	if m.onResult != nil {
+		m.onResult(p.spec, r.res)
+	}
 	var ev *Event
 	if p.health.apply(r.res.Up) {
 		p.since = now
@@ -407,4 +415,22 @@ func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]R
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// Validate builds a checker for every distinct probe of watches and
+// throws them away: it finds what Update would refuse (an unreadable
+// ca_file) without changing anything.
+func Validate(watches []Watch) error {
+	seen := map[string]bool{}
+	for _, w := range watches {
+		k := w.Spec.Key()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, err := New(w.Spec); err != nil {
+			return fmt.Errorf("%s: %w", w.Spec.Name(), err)
+		}
+	}
+	return nil
 }

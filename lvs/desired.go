@@ -19,10 +19,10 @@ type QuorumLost map[ServiceKey]bool
 
 // ServiceState explains one service of a desired table.
 type ServiceState struct {
-	Key         ServiceKey
-	Name        string
-	AliveWeight int  // sum of the configured weights of reals that are up
-	QuorumLost  bool // the sorry server, if any, is in the table
+	Key         ServiceKey `json:"-"`
+	Name        string     `json:"name"`
+	AliveWeight int        `json:"alive_weight"` // sum of the configured weights of reals that are up
+	QuorumLost  bool       `json:"quorum_lost"`  // the sorry server, if any, is in the table
 }
 
 // Desired computes the table the configuration calls for with the given

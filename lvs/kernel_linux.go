@@ -9,22 +9,6 @@ import (
 	"github.com/cloudflare/ipvs"
 )
 
-// ErrNoIPVS means the kernel has no IPVS (the ip_vs module is not
-// loaded, or not built).
-var ErrNoIPVS = errors.New("IPVS is not available in this kernel: load it with `modprobe ip_vs` (and the scheduler modules, such as `modprobe ip_vs_wrr`)")
-
-// Kernel is one network namespace's IPVS table.
-type Kernel interface {
-	// Read returns the whole table.
-	Read() (Table, error)
-	// Write carries out ops in order and returns, for each, nil or why
-	// it failed. Later ops run even when earlier ones fail.
-	Write(ops []Op) []error
-	Config() (ipvs.Config, error)
-	SetConfig(ipvs.Config) error
-	Close() error
-}
-
 type netlinkKernel struct {
 	c     ipvs.Client
 	batch *batcher
@@ -56,7 +40,7 @@ func (k *netlinkKernel) Close() error {
 
 func (k *netlinkKernel) Read() (Table, error) {
 	svcs, err := k.c.Services()
-	if errors.Is(err, os.ErrNotExist) { // cloudflare/ipvs's word for an empty table
+	if isEmpty(err) {
 		return Table{}, nil
 	}
 	if err != nil {
@@ -65,7 +49,7 @@ func (k *netlinkKernel) Read() (Table, error) {
 	t := make(Table, len(svcs))
 	for _, s := range svcs {
 		dests, err := k.c.Destinations(s.Service)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err != nil && !isEmpty(err) {
 			return nil, fmt.Errorf("read destinations of %s: %w", serviceFromIPVS(s.Service).ServiceKey, err)
 		}
 		e := &Entry{Service: serviceFromIPVS(s.Service), Dests: make(map[DestKey]Destination, len(dests))}
@@ -77,6 +61,12 @@ func (k *netlinkKernel) Read() (Table, error) {
 	}
 	return t, nil
 }
+
+// isEmpty recognises cloudflare/ipvs's way of saying a dump came back
+// empty: os.ErrNotExist.
+func isEmpty(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+func (k *netlinkKernel) ReadStats() ([]ServiceStats, error) { return readStats(k.c) }
 
 func (k *netlinkKernel) Write(ops []Op) []error {
 	var errs []error

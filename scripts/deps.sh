@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what directord's tests and lab need on a Debian machine (run as
 # root): User-Mode Linux (the guest kernel with IPVS), keepalived and
-# ipvsadm (the reference peer and table reader), tcpdump, iproute2 and
-# nftables; then the Go modules through the module proxy.
+# ipvsadm (the reference peer and table reader), tcpdump, iproute2,
+# nftables and systemd (systemd-analyze checks the unit file); then the Go
+# modules through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
-            tcpdump:tcpdump ip:iproute2 nft:nftables; do
+            tcpdump:tcpdump ip:iproute2 nft:nftables systemd-analyze:systemd; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

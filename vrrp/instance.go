@@ -32,6 +32,7 @@ type instance struct {
 }
 
 type stats struct {
+	transitions                map[string]uint64 // by state entered
 	sent, received, sendErrors uint64
 	drops                      map[Drop]uint64
 	addrMismatch, vipRestored  uint64
@@ -50,38 +51,54 @@ const keepTransitions = 32
 
 func newInstance(c Config, ifc *iface, log *slog.Logger) *instance {
 	in := &instance{
-		cfg: c,
-		fsm: NewFSM(c.Params),
-		ifc: ifc,
-		log: log.With("instance", c.Name),
+		cfg:     c,
+		fsm:     NewFSM(c.Params),
+		ifc:     ifc,
+		log:     log.With("instance", c.Name),
+		policy:  policyFor(c),
+		tracked: trackedFor(c),
 	}
 	in.stats.drops = map[Drop]uint64{}
-	in.policy = Policy{
+	in.stats.transitions = map[string]uint64{}
+	return in
+}
+
+// policyFor is what the instance accepts from peers.
+func policyFor(c Config) Policy {
+	vips := make([]netip.Addr, len(c.VIPs))
+	for i, v := range c.VIPs {
+		vips[i] = v.Prefix.Addr()
+	}
+	return Policy{
 		Version:  c.Params.Version,
 		Owner:    c.Params.Priority == 255,
 		AuthType: c.AuthType,
 		AuthData: c.AuthData,
 		Interval: c.Params.AdvertInterval,
 		Peers:    c.Peers,
-		VIPs:     in.vipAddrs(),
+		VIPs:     vips,
 	}
-	// The instance's own interface is always tracked with weight 0, as
-	// keepalived does: a router without its link must not stay master.
-	in.tracked = append(in.tracked, Tracked{Kind: TrackKindInterface, Name: c.Interface, OK: true})
+}
+
+// trackedFor lists what the instance tracks, all assumed fine. The
+// instance's own interface is always tracked with weight 0, as keepalived
+// does: a router without its link must not stay master.
+func trackedFor(c Config) []Tracked {
+	tracked := []Tracked{{Kind: TrackKindInterface, Name: c.Interface, OK: true}}
 	for _, t := range c.TrackInterfaces {
 		if t.Name == c.Interface {
-			in.tracked[0].Weight = t.Weight
+			tracked[0].Weight = t.Weight
 			continue
 		}
-		in.tracked = append(in.tracked, Tracked{Kind: TrackKindInterface, Name: t.Name, Weight: t.Weight, OK: true})
+		tracked = append(tracked, Tracked{Kind: TrackKindInterface, Name: t.Name, Weight: t.Weight, OK: true})
 	}
 	for _, s := range c.TrackScripts {
-		in.tracked = append(in.tracked, Tracked{Kind: TrackKindScript, Name: s.Name, Weight: s.Weight, OK: true})
+		tracked = append(tracked, Tracked{Kind: TrackKindScript, Name: s.Name, Weight: s.Weight, OK: true})
 	}
 	for _, f := range c.TrackFiles {
-		in.tracked = append(in.tracked, Tracked{Kind: TrackKindFile, Name: f.Path, Weight: f.Weight})
+		tracked = append(tracked, Tracked{Kind: TrackKindFile, Name: f.Path, Weight: f.Weight})
 	}
-	return in
+	return tracked
 }
 
 func (in *instance) owner() bool { return in.cfg.Params.Priority == 255 }
@@ -132,9 +149,11 @@ func (in *instance) stopBackground() {
 	}
 }
 
-// startTrackers takes the initial state of every tracked object, so the
-// first election already uses the right priority, and starts watching.
-func (r *Router) startTrackers(ctx context.Context, in *instance) {
+// startTrackers takes the state of every tracked object and starts
+// watching. At start-up (initial) each track script runs once first, so
+// the first election already uses the right priority; on a reload the
+// loop must not wait for scripts, which then report when they change.
+func (r *Router) startTrackers(ctx context.Context, in *instance, initial bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	in.background = cancel
 	report := func(t trackReport) {
@@ -154,8 +173,16 @@ func (r *Router) startTrackers(ctx context.Context, in *instance) {
 		}
 	}
 	for _, s := range in.cfg.TrackScripts {
-		ok := runScript(ctx, s)
-		in.setTracked(TrackKindScript, s.Name, ok, 0)
+		ok := true
+		for _, t := range in.tracked {
+			if t.Kind == TrackKindScript && t.Name == s.Name {
+				ok = t.OK
+			}
+		}
+		if initial {
+			ok = runScript(ctx, s)
+			in.setTracked(TrackKindScript, s.Name, ok, 0)
+		}
 		go watchScript(ctx, in.cfg.Name, s, ok, report)
 	}
 	for _, f := range in.cfg.TrackFiles {
@@ -199,6 +226,7 @@ func (r *Router) feed(now time.Time, in *instance, ev Event) {
 }
 
 func (r *Router) transition(now time.Time, in *instance, t Transition) {
+	in.stats.transitions[t.To.String()]++
 	in.transitions = append(in.transitions, TransitionRecord{At: now, From: t.From.String(), To: t.To.String(), Reason: string(t.Reason)})
 	if len(in.transitions) > keepTransitions {
 		in.transitions = in.transitions[1:]

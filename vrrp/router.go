@@ -89,12 +89,99 @@ func (r *Router) Run(ctx context.Context, cfgs []Config, groups []SyncGroup) err
 	defer cancelHooks()
 	r.hooksCtx = hooksCtx
 
+	pending := map[string]*iface{}
+	var built []*instance
 	for _, c := range cfgs {
-		if err := r.prepare(c); err != nil {
-			r.closeAll()
+		in, err := r.build(c, pending)
+		if err != nil {
+			for _, ifc := range pending {
+				ifc.conn.Close()
+			}
 			return err
 		}
+		built = append(built, in)
 	}
+	for _, in := range built {
+		r.register(in)
+	}
+	r.setGroups(groups)
+	if err := r.startWatchers(bg); err != nil {
+		r.closeAll()
+		return err
+	}
+	now := r.sys.Now()
+	for _, in := range r.insts {
+		r.startTrackers(bg, in, true)
+		r.refreshTracking(now, in)
+		r.feed(now, in, Startup{})
+	}
+	close(r.ready)
+	r.loop(ctx)
+	r.shutdown()
+	return nil
+}
+
+// build makes an instance for c and checks it can run here, without
+// changing anything: a socket for a new interface goes into pending, not
+// into the router. A reload builds every new instance before it touches
+// any, so a failure leaves the running configuration as it was.
+func (r *Router) build(c Config, pending map[string]*iface) (*instance, error) {
+	ifc := r.ifaces[c.Interface]
+	if ifc == nil {
+		ifc = pending[c.Interface]
+	}
+	if ifc == nil {
+		conn, err := r.sys.Listen(c.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp instance %q: %w", c.Name, err)
+		}
+		ifc = &iface{name: c.Interface, conn: conn, byVRID: map[uint8]*instance{}, drops: map[Drop]uint64{}}
+		pending[c.Interface] = ifc
+	}
+	in := newInstance(c, ifc, r.log)
+	if err := r.resolveSource(in); err != nil {
+		return nil, err
+	}
+	if in.owner() {
+		for _, v := range c.VIPs {
+			ok, err := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr())
+			if err != nil || !ok {
+				return nil, fmt.Errorf("vrrp instance %q: priority 255 makes this router the address owner, but %s is not an address of %s", c.Name, v.Prefix.Addr(), in.dev(v))
+			}
+		}
+	}
+	return in, nil
+}
+
+// register puts a built instance into service. A VIP left on the
+// interface by a crashed run goes first, before we know who is master, or
+// two hosts could answer for it.
+func (r *Router) register(in *instance) {
+	c := in.cfg
+	if r.ifaces[c.Interface] == nil {
+		r.ifaces[c.Interface] = in.ifc
+		go r.readLoop(in.ifc)
+	}
+	if !in.owner() {
+		for _, v := range c.VIPs {
+			if ok, _ := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr()); ok {
+				if err := r.sys.Addrs.Remove(in.dev(v), v); err != nil {
+					in.log.Error("cannot remove a VIP left by an earlier run", "vip", v.Prefix.String(), "err", err)
+					continue
+				}
+				in.log.Warn("removed a VIP left by an earlier run", "vip", v.Prefix.String(), "dev", in.dev(v))
+			}
+		}
+	}
+	in.notify = newNotifier(r.hooksCtx, in.log)
+	in.ifc.byVRID[c.VRID] = in
+	r.insts = append(r.insts, in)
+	r.byName[c.Name] = in
+}
+
+// setGroups indexes the sync groups by member.
+func (r *Router) setGroups(groups []SyncGroup) {
+	r.groups = map[string][]*instance{}
 	for _, g := range groups {
 		var members []*instance
 		for _, n := range g.Instances {
@@ -106,70 +193,6 @@ func (r *Router) Run(ctx context.Context, cfgs []Config, groups []SyncGroup) err
 			r.groups[m.cfg.Name] = members
 		}
 	}
-	if err := r.startWatchers(bg); err != nil {
-		r.closeAll()
-		return err
-	}
-	for _, ifc := range r.ifaces {
-		go r.readLoop(ifc)
-	}
-	now := r.sys.Now()
-	for _, in := range r.insts {
-		r.startTrackers(bg, in)
-		r.refreshTracking(now, in)
-		r.feed(now, in, Startup{})
-	}
-	close(r.ready)
-	r.loop(ctx)
-	r.shutdown()
-	return nil
-}
-
-// prepare opens what an instance needs and checks it can run here.
-func (r *Router) prepare(c Config) error {
-	if _, dup := r.byName[c.Name]; dup {
-		return fmt.Errorf("vrrp: instance %q declared twice", c.Name)
-	}
-	ifc := r.ifaces[c.Interface]
-	if ifc == nil {
-		conn, err := r.sys.Listen(c.Interface)
-		if err != nil {
-			return fmt.Errorf("vrrp instance %q: %w", c.Name, err)
-		}
-		ifc = &iface{name: c.Interface, conn: conn, byVRID: map[uint8]*instance{}, drops: map[Drop]uint64{}}
-		r.ifaces[c.Interface] = ifc
-	}
-	if other := ifc.byVRID[c.VRID]; other != nil {
-		return fmt.Errorf("vrrp instance %q: VRID %d is already used on %s by %q", c.Name, c.VRID, c.Interface, other.cfg.Name)
-	}
-	in := newInstance(c, ifc, r.log)
-	if err := r.resolveSource(in); err != nil {
-		return err
-	}
-	if c.Params.Priority == 255 {
-		for _, v := range c.VIPs {
-			ok, err := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr())
-			if err != nil || !ok {
-				return fmt.Errorf("vrrp instance %q: priority 255 makes this router the address owner, but %s is not an address of %s", c.Name, v.Prefix.Addr(), in.dev(v))
-			}
-		}
-	} else {
-		// A VIP left by a crashed run must go before we know who is
-		// master, or two hosts could answer for it.
-		for _, v := range c.VIPs {
-			if ok, _ := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr()); ok {
-				if err := r.sys.Addrs.Remove(in.dev(v), v); err != nil {
-					return fmt.Errorf("vrrp instance %q: remove stale %s: %w", c.Name, v.Prefix, err)
-				}
-				in.log.Warn("removed a VIP left by an earlier run", "vip", v.Prefix.String(), "dev", in.dev(v))
-			}
-		}
-	}
-	in.notify = newNotifier(r.hooksCtx, in.log)
-	ifc.byVRID[c.VRID] = in
-	r.insts = append(r.insts, in)
-	r.byName[c.Name] = in
-	return nil
 }
 
 // resolveSource picks the advert source: unicast_src, or the interface's

@@ -32,6 +32,7 @@ type InstanceStatus struct {
 	VIPs              []string           `json:"vips"`
 	Tracked           []Tracked          `json:"tracked"`
 	Transitions       []TransitionRecord `json:"transitions"`
+	TransitionCounts  map[string]uint64  `json:"transition_counts"`
 	AdvertsSent       uint64             `json:"adverts_sent"`
 	AdvertsReceived   uint64             `json:"adverts_received"`
 	SendErrors        uint64             `json:"send_errors"`
@@ -82,6 +83,7 @@ func (in *instance) status() InstanceStatus {
 		MasterAdvert:      in.fsm.MasterAdverInterval().String(),
 		Tracked:           append([]Tracked(nil), in.tracked...),
 		Transitions:       append([]TransitionRecord(nil), in.transitions...),
+		TransitionCounts:  maps.Clone(in.stats.transitions),
 		AdvertsSent:       in.stats.sent,
 		AdvertsReceived:   in.stats.received,
 		SendErrors:        in.stats.sendErrors,

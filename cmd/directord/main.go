@@ -75,7 +75,9 @@ IPVS table is kept equal to the declared virtual services.`,
 	root.SetErr(stderr)
 	root.AddCommand(
 		newCheckCmd(),
+		newReloadCmd(),
 		newRunCmd(),
+		newStatusCmd(),
 		newValidateCmd(),
 		newVersionCmd(),
 	)

@@ -30,10 +30,11 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 			if err != nil {
 				return err
 			}
-			log := newLogger(cmd.ErrOrStderr(), cfg.Director)
+			log, level := newLogger(cmd.ErrOrStderr(), cfg.Director)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			if err := daemon.New(cfg, daemon.Options{Logger: log}).Run(ctx); err != nil {
+			d := daemon.New(cfg, daemon.Options{Logger: log, Level: level, Version: versionString()})
+			if err := d.Run(ctx); err != nil {
 				log.Error("directord failed", "err", err)
 				return &exitError{code: exitFailure}
 			}
@@ -46,9 +47,11 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 
 // newLogger builds the slog logger the configuration asks for. Under
 // systemd (JOURNAL_STREAM set) it leaves timestamps to the journal.
-func newLogger(w io.Writer, d config.Director) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(d.LogLevel))
+func newLogger(w io.Writer, d config.Director) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(d.LogLevel))
+	level.Set(l)
 	underJournal := os.Getenv("JOURNAL_STREAM") != ""
 	opts := &slog.HandlerOptions{
 		Level: level,
@@ -60,7 +63,7 @@ func newLogger(w io.Writer, d config.Director) *slog.Logger {
 		},
 	}
 	if d.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }

@@ -1,16 +1,23 @@
 // Package daemon wires directord's subsystems together for `directord
 // run`: it translates the configuration for each of them, runs them under
-// one context, and serves the status API on a unix socket.
+// one context, reloads them on SIGHUP, and serves the status API on a unix
+// socket and Prometheus metrics.
 //
 // Start-up order matters: the IPVS table is adopted and programmed first,
 // on every director whatever its VRRP state (a backup must be ready to
-// forward the moment it wins), then health checks start, then VRRP.
+// forward the moment it wins), then health checks start, then VRRP. READY
+// goes to systemd once all of that is done.
 package daemon
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"directord/config"
@@ -22,46 +29,64 @@ import (
 // Options are the daemon's dependencies.
 type Options struct {
 	Logger *slog.Logger
+	// Level is the logger's level, changed by reloads; may be nil.
+	Level *slog.LevelVar
 	// VRRP is the operating system view of the VRRP router;
 	// vrrp.NewLinuxSystem() when zero.
 	VRRP vrrp.System
 	// OpenIPVS opens the kernel's IPVS table; lvs.OpenKernel when nil.
 	OpenIPVS func() (lvs.Kernel, error)
+	// Version is reported in the status and metrics.
+	Version string
 }
 
 // Daemon is one running directord.
 type Daemon struct {
 	log     *slog.Logger
+	level   *slog.LevelVar
 	opts    Options
-	cfg     *config.Config
+	first   *config.Config // as started: director settings need a restart
+	cfg     atomic.Pointer[config.Config]
 	router  *vrrp.Router
 	monitor *healthcheck.Monitor
-	recon   *lvs.Reconciler
 	kernel  lvs.Kernel
+	recon   atomic.Pointer[lvs.Reconciler]
+	bg      context.Context
 	started time.Time
+	metrics *metrics
+
+	reloadMu      sync.Mutex
+	reloadsOK     atomic.Uint64
+	reloadsFailed atomic.Uint64
+	lastReload    atomic.Pointer[ReloadResult]
 }
 
 // New prepares a daemon for cfg.
 func New(cfg *config.Config, opts Options) *Daemon {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	sys := opts.VRRP
-	if sys.Listen == nil {
-		sys = vrrp.NewLinuxSystem()
+	if opts.Level == nil {
+		opts.Level = new(slog.LevelVar)
+	}
+	if opts.VRRP.Listen == nil {
+		opts.VRRP = vrrp.NewLinuxSystem()
 	}
 	if opts.OpenIPVS == nil {
 		opts.OpenIPVS = lvs.OpenKernel
 	}
-	return &Daemon{
-		log:     log,
-		opts:    opts,
-		cfg:     cfg,
-		router:  vrrp.NewRouter(sys, log.With("subsystem", "vrrp")),
-		monitor: healthcheck.NewMonitor(healthcheck.Options{Logger: log.With("subsystem", "healthcheck")}),
-	}
+	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg}
+	d.cfg.Store(cfg)
+	d.metrics = newMetrics(d)
+	d.router = vrrp.NewRouter(opts.VRRP, d.log.With("subsystem", "vrrp"))
+	d.monitor = healthcheck.NewMonitor(healthcheck.Options{
+		Logger:   d.log.With("subsystem", "healthcheck"),
+		OnResult: d.metrics.observeCheck,
+	})
+	return d
 }
+
+func (d *Daemon) config() *config.Config { return d.cfg.Load() }
 
 // health tells the reconciler whether a real is up; a real without a
 // check always is.
@@ -74,26 +99,48 @@ func (d *Daemon) health(vs *config.VirtualServer, rs *config.RealServer) bool {
 }
 
 // Run runs until ctx ends, then stops gracefully: VRRP masters resign with
-// priority 0 and remove their VIPs; the IPVS table is left as it is
-// (unless ipvs.clear_on_stop), so traffic keeps flowing through a restart.
+// priority 0 and remove their VIPs, the stop hooks run, and the IPVS table
+// is left as it is (unless ipvs.clear_on_stop), so traffic keeps flowing
+// through a restart.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
-	srv, err := d.serveStatus()
+	cfg := d.config()
+	status, err := d.serveStatus()
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer status.Close()
+	if cfg.Director.MetricsListen != "" {
+		srv, err := d.serveMetrics(cfg.Director.MetricsListen)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	if err := d.startLVS(bg); err != nil {
-		return err
+	d.bg = bg
+	if err := d.monitor.Update(HealthWatches(cfg)); err != nil {
+		return fmt.Errorf("health checks: %w", err)
 	}
-	if d.kernel != nil {
-		defer d.kernel.Close()
+	go d.monitor.Run(bg)
+	go d.forwardHealth(bg)
+	if len(cfg.VirtualServers) > 0 {
+		if err := d.openLVS(); err != nil {
+			return err
+		}
+		if err := d.startLVS(cfg); err != nil {
+			return err
+		}
 	}
+	defer func() {
+		if d.kernel != nil {
+			d.kernel.Close()
+		}
+	}()
 
-	instances, groups := vrrpConfigs(d.cfg)
+	instances, groups := vrrpConfigs(cfg)
 	errc := make(chan error, 1)
 	go func() { errc <- d.router.Run(ctx, instances, groups) }()
 	select {
@@ -103,14 +150,33 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return nil
 	case <-d.router.Ready():
-		d.log.Info("directord running", "config", d.cfg.Path, "router_id", d.cfg.Director.RouterID,
-			"vrrp_instances", len(instances), "virtual_servers", len(d.cfg.VirtualServers),
-			"status_socket", d.cfg.Director.StatusSocket)
 	}
-	err = <-errc
+	d.log.Info("directord running", "config", cfg.Path, "router_id", cfg.Director.RouterID,
+		"vrrp_instances", len(instances), "virtual_servers", len(cfg.VirtualServers),
+		"status_socket", cfg.Director.StatusSocket)
+	notify(d.log, "READY=1", "STATUS=running")
+	go d.watchdog(bg)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			d.Reload(ctx)
+		case <-ctx.Done():
+			notify(d.log, "STOPPING=1")
+			err := <-errc
+			return d.stop(err, stopBG)
+		case err := <-errc:
+			return d.stop(err, stopBG)
+		}
+	}
+}
+
+func (d *Daemon) stop(err error, stopBG context.CancelFunc) error {
 	stopBG()
-	if d.recon != nil && d.cfg.IPVS.ClearOnStop {
-		if cerr := d.recon.ClearOwned(); cerr != nil {
+	if r := d.recon.Load(); r != nil && d.config().IPVS.ClearOnStop {
+		if cerr := r.ClearOwned(); cerr != nil {
 			d.log.Error("clear_on_stop: could not remove every owned service", "err", cerr)
 		} else {
 			d.log.Info("clear_on_stop: owned IPVS services removed")
@@ -120,36 +186,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-// startLVS adopts and programs the IPVS table and starts the health
-// checks that feed it. Without virtual servers it does nothing, so a
-// VRRP-only director needs no IPVS.
-func (d *Daemon) startLVS(ctx context.Context) error {
-	if len(d.cfg.VirtualServers) == 0 {
-		return nil
-	}
+// openLVS opens the kernel's IPVS table and makes the reconciler.
+func (d *Daemon) openLVS() error {
 	k, err := d.opts.OpenIPVS()
 	if err != nil {
 		return err
 	}
 	d.kernel = k
-	if err := d.monitor.Update(HealthWatches(d.cfg)); err != nil {
-		return fmt.Errorf("health checks: %w", err)
-	}
-	d.recon = lvs.New(k, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health})
-	if err := d.recon.Start(d.cfg); err != nil {
+	return nil
+}
+
+// startLVS adopts and programs the table and starts reconciling.
+func (d *Daemon) startLVS(cfg *config.Config) error {
+	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health})
+	if err := r.Start(cfg); err != nil {
 		return fmt.Errorf("IPVS: %w", err)
 	}
-	go d.recon.Run(ctx)
-	go d.monitor.Run(ctx)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-d.monitor.Events():
-				d.recon.HealthChanged()
+	go r.Run(d.bg)
+	d.recon.Store(r)
+	return nil
+}
+
+// forwardHealth turns health changes into reconciler passes.
+func (d *Daemon) forwardHealth(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.monitor.Events():
+			if r := d.recon.Load(); r != nil {
+				r.HealthChanged()
 			}
 		}
-	}()
-	return nil
+	}
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,15 +11,23 @@ import (
 	"path/filepath"
 	"time"
 
+	"directord/healthcheck"
+	"directord/lvs"
 	"directord/vrrp"
 )
 
 // StatusDoc is what GET /v1/status returns.
 type StatusDoc struct {
-	RouterID string      `json:"router_id"`
-	Started  time.Time   `json:"started"`
-	Config   ConfigInfo  `json:"config"`
-	VRRP     vrrp.Status `json:"vrrp"`
+	RouterID    string             `json:"router_id"`
+	Version     string             `json:"version"`
+	PID         int                `json:"pid"`
+	Started     time.Time          `json:"started"`
+	Config      ConfigInfo         `json:"config"`
+	LastReload  *ReloadResult      `json:"last_reload,omitempty"`
+	Reloads     ReloadCounts       `json:"reloads"`
+	VRRP        vrrp.Status        `json:"vrrp"`
+	RealServers []RealServerStatus `json:"real_servers"`
+	IPVS        *IPVSStatus        `json:"ipvs,omitempty"`
 }
 
 // ConfigInfo identifies the running configuration.
@@ -27,10 +36,38 @@ type ConfigInfo struct {
 	SHA256 string `json:"sha256"`
 }
 
-// serveStatus listens on the status socket: a unix socket readable by
-// root only, since the API will also take commands.
+// ReloadCounts counts reloads by outcome.
+type ReloadCounts struct {
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"`
+}
+
+// RealServerStatus is one real server of one virtual server.
+type RealServerStatus struct {
+	VirtualServer string              `json:"virtual_server"`
+	RealServer    string              `json:"real_server"`
+	Check         string              `json:"check"`
+	Up            bool                `json:"up"`
+	Weight        int                 `json:"weight"`
+	Last          *healthcheck.Result `json:"last,omitempty"`
+	LastCheck     time.Time           `json:"last_check,omitzero"`
+	Since         time.Time           `json:"since,omitzero"`
+	Checks        uint64              `json:"checks"`
+}
+
+// IPVSStatus is the kernel's table as it reports it, and what the
+// reconciler did.
+type IPVSStatus struct {
+	Error      string             `json:"error,omitempty"`
+	Reconciler lvs.Stats          `json:"reconciler"`
+	Services   []lvs.ServiceState `json:"services"`
+	Table      []lvs.ServiceStats `json:"table"`
+}
+
+// serveStatus listens on the status socket: a unix socket for root only
+// (mode 0600), since it also takes commands.
 func (d *Daemon) serveStatus() (*http.Server, error) {
-	path := d.cfg.Director.StatusSocket
+	path := d.config().Director.StatusSocket
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
@@ -48,6 +85,7 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
+	mux.HandleFunc("POST /v1/reload", d.handleReload)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -57,20 +95,83 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	return srv, nil
 }
 
+// Status gathers the status document.
+func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
+	cfg := d.config()
+	vs, err := d.router.Status(ctx)
+	if err != nil {
+		return StatusDoc{}, err
+	}
+	doc := StatusDoc{
+		RouterID: cfg.Director.RouterID,
+		Version:  d.opts.Version,
+		PID:      os.Getpid(),
+		Started:  d.started,
+		Config:   ConfigInfo{Path: cfg.Path, SHA256: cfg.SHA256},
+		Reloads:  ReloadCounts{Succeeded: d.reloadsOK.Load(), Failed: d.reloadsFailed.Load()},
+		VRRP:     vs,
+	}
+	doc.LastReload = d.lastReload.Load()
+	for i := range cfg.VirtualServers {
+		v := &cfg.VirtualServers[i]
+		for j := range v.RealServers {
+			rs := &v.RealServers[j]
+			st := RealServerStatus{VirtualServer: v.Name, RealServer: rs.Endpoint().String(), Check: "none", Up: true, Weight: rs.Weight}
+			if rs.HealthCheck != nil {
+				st.Check = rs.HealthCheck.Type
+				if ps, ok := d.monitor.StatusOf(WatchID(v, rs)); ok {
+					st.Up, st.LastCheck, st.Since, st.Checks = ps.Up, ps.LastCheck, ps.Since, ps.Checks
+					if ps.Checks > 0 {
+						last := ps.Last
+						st.Last = &last
+					}
+				}
+			}
+			doc.RealServers = append(doc.RealServers, st)
+		}
+	}
+	if r := d.recon.Load(); r != nil {
+		is := &IPVSStatus{}
+		is.Reconciler, is.Services, err = r.Stats(ctx)
+		if err == nil {
+			is.Table, err = r.Table(ctx)
+		}
+		if err != nil {
+			is.Error = err.Error()
+		}
+		doc.IPVS = is
+	}
+	return doc, nil
+}
+
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
-	vs, err := d.router.Status(r.Context())
+	doc, err := d.Status(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	doc := StatusDoc{
-		RouterID: d.cfg.Director.RouterID,
-		Started:  d.started,
-		Config:   ConfigInfo{Path: d.cfg.Path, SHA256: d.cfg.SHA256},
-		VRRP:     vs,
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// handleReload reloads and answers with the result: 200 when it took,
+// 422 when the file is invalid, 500 otherwise.
+func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) {
+	res := d.Reload(r.Context())
+	code := http.StatusOK
+	switch {
+	case res.OK:
+	case res.Diagnostics != "":
+		code = http.StatusUnprocessableEntity
+	default:
+		code = http.StatusInternalServerError
 	}
+	writeJSON(w, code, res)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(doc)
+	_ = enc.Encode(v)
 }

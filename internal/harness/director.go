@@ -30,6 +30,7 @@ type Director struct {
 	Dir    string          // config, socket and log live here
 	Config string          // path of the HCL file
 	Socket string          // status socket path
+	Env    []string        // added to the daemon's environment
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -78,6 +79,9 @@ func (d *Director) Start(tb testing.TB) {
 	fmt.Fprintf(d.log, "--- start %s\n", time.Now().Format(time.RFC3339Nano))
 	cmd := d.NS.Command(context.Background(), d.Bin, "run", "--config", d.Config)
 	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if len(d.Env) > 0 {
+		cmd.Env = append(os.Environ(), d.Env...)
+	}
 	if err := cmd.Start(); err != nil {
 		d.mu.Unlock()
 		tb.Fatalf("start %s: %v", d.Name, err)

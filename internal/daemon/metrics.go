@@ -1,0 +1,183 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"directord/healthcheck"
+	"directord/vrrp"
+)
+
+// metrics holds the Prometheus registry. Health check latencies are
+// observed as they happen; everything else is read from the subsystems'
+// own counters at scrape time, so metrics and the status API never
+// disagree.
+type metrics struct {
+	d       *Daemon
+	reg     *prometheus.Registry
+	latency *prometheus.HistogramVec
+	results *prometheus.CounterVec
+	descs   map[string]*prometheus.Desc
+}
+
+func newMetrics(d *Daemon) *metrics {
+	m := &metrics{
+		d:   d,
+		reg: prometheus.NewRegistry(),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "directord_healthcheck_duration_seconds",
+			Help:    "Time a health check probe took, by check type.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"type"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "directord_healthcheck_results_total",
+			Help: "Health check probe results, by check type and result.",
+		}, []string{"type", "result"}),
+		descs: map[string]*prometheus.Desc{},
+	}
+	desc := func(name, help string, labels ...string) {
+		m.descs[name] = prometheus.NewDesc(name, help, labels, nil)
+	}
+	desc("directord_build_info", "Always 1; the version label says which directord runs.", "version")
+	desc("directord_reloads_total", "Configuration reloads, by result.", "result")
+	desc("directord_vrrp_state", "1 for the state each VRRP instance is in, 0 for the others.", "instance", "state")
+	desc("directord_vrrp_priority", "Effective VRRP priority (configured plus tracking).", "instance")
+	desc("directord_vrrp_configured_priority", "Configured VRRP priority.", "instance")
+	desc("directord_vrrp_transitions_total", "VRRP state transitions, by state entered.", "instance", "state")
+	desc("directord_vrrp_adverts_sent_total", "VRRP advertisements sent.", "instance")
+	desc("directord_vrrp_adverts_received_total", "VRRP advertisements received and accepted.", "instance")
+	desc("directord_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason (RFC 9568 section 7.1).", "instance", "reason")
+	desc("directord_vrrp_vips_restored_total", "VIPs removed by someone else while master and put back.", "instance")
+	desc("directord_vrrp_garps_sent_total", "Gratuitous ARP packets sent.", "instance")
+	desc("directord_real_server_up", "1 when the real server's health check says up.", "virtual_server", "real_server")
+	desc("directord_ipvs_writes_total", "IPVS netlink writes made by the reconciler.")
+	desc("directord_ipvs_write_errors_total", "IPVS netlink writes that failed.")
+	desc("directord_ipvs_drift_repairs_total", "IPVS writes that repaired changes made by hand.")
+	desc("directord_ipvs_quorum_lost", "1 while a virtual server has lost quorum.", "virtual_server")
+	desc("directord_ipvs_service_connections_total", "Connections scheduled by an IPVS service.", "service")
+	desc("directord_ipvs_service_packets_total", "Packets through an IPVS service, by direction.", "service", "direction")
+	desc("directord_ipvs_service_bytes_total", "Bytes through an IPVS service, by direction.", "service", "direction")
+	desc("directord_ipvs_destination_connections_total", "Connections scheduled to an IPVS destination.", "service", "destination")
+	desc("directord_ipvs_destination_active_connections", "Active connections of an IPVS destination.", "service", "destination")
+	desc("directord_ipvs_destination_inactive_connections", "Inactive connections of an IPVS destination.", "service", "destination")
+	desc("directord_ipvs_destination_weight", "Weight of an IPVS destination in the kernel.", "service", "destination")
+	desc("directord_ipvs_destination_bytes_total", "Bytes through an IPVS destination, by direction.", "service", "destination", "direction")
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.latency, m.results, m,
+	)
+	return m
+}
+
+func (m *metrics) observeCheck(s healthcheck.Spec, r healthcheck.Result) {
+	m.latency.WithLabelValues(s.Type).Observe(r.Latency.Seconds())
+	result := "down"
+	if r.Up {
+		result = "up"
+	}
+	m.results.WithLabelValues(s.Type, result).Inc()
+}
+
+// Describe sends the descriptions of the scrape-time metrics.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range m.descs {
+		ch <- d
+	}
+}
+
+// Collect reads the subsystems' counters.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	emit := func(name string, t prometheus.ValueType, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(m.descs[name], t, v, labels...)
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	emit("directord_build_info", gauge, 1, m.d.opts.Version)
+	emit("directord_reloads_total", counter, float64(m.d.reloadsOK.Load()), "success")
+	emit("directord_reloads_total", counter, float64(m.d.reloadsFailed.Load()), "failure")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	doc, err := m.d.Status(ctx)
+	if err != nil {
+		return
+	}
+	for _, in := range doc.VRRP.Instances {
+		for _, s := range []vrrp.State{vrrp.Initialize, vrrp.Backup, vrrp.Master, vrrp.Fault} {
+			v := 0.0
+			if in.State == s.String() {
+				v = 1
+			}
+			emit("directord_vrrp_state", gauge, v, in.Name, s.String())
+			emit("directord_vrrp_transitions_total", counter, float64(in.TransitionCounts[s.String()]), in.Name, s.String())
+		}
+		emit("directord_vrrp_priority", gauge, float64(in.EffectivePriority), in.Name)
+		emit("directord_vrrp_configured_priority", gauge, float64(in.Priority), in.Name)
+		emit("directord_vrrp_adverts_sent_total", counter, float64(in.AdvertsSent), in.Name)
+		emit("directord_vrrp_adverts_received_total", counter, float64(in.AdvertsReceived), in.Name)
+		for reason, n := range in.Drops {
+			emit("directord_vrrp_adverts_dropped_total", counter, float64(n), in.Name, string(reason))
+		}
+		emit("directord_vrrp_vips_restored_total", counter, float64(in.VIPsRestored), in.Name)
+		emit("directord_vrrp_garps_sent_total", counter, float64(in.GARPsSent), in.Name)
+	}
+	for _, rs := range doc.RealServers {
+		v := 0.0
+		if rs.Up {
+			v = 1
+		}
+		emit("directord_real_server_up", gauge, v, rs.VirtualServer, rs.RealServer)
+	}
+	if doc.IPVS == nil {
+		return
+	}
+	st := doc.IPVS.Reconciler
+	emit("directord_ipvs_writes_total", counter, float64(st.Writes))
+	emit("directord_ipvs_write_errors_total", counter, float64(st.WriteErrors))
+	emit("directord_ipvs_drift_repairs_total", counter, float64(st.DriftRepairs))
+	for _, s := range doc.IPVS.Services {
+		v := 0.0
+		if s.QuorumLost {
+			v = 1
+		}
+		emit("directord_ipvs_quorum_lost", gauge, v, s.Name)
+	}
+	for _, s := range doc.IPVS.Table {
+		emit("directord_ipvs_service_connections_total", counter, float64(s.Stats.Connections), s.Name)
+		emit("directord_ipvs_service_packets_total", counter, float64(s.Stats.IncomingPackets), s.Name, "in")
+		emit("directord_ipvs_service_packets_total", counter, float64(s.Stats.OutgoingPackets), s.Name, "out")
+		emit("directord_ipvs_service_bytes_total", counter, float64(s.Stats.IncomingBytes), s.Name, "in")
+		emit("directord_ipvs_service_bytes_total", counter, float64(s.Stats.OutgoingBytes), s.Name, "out")
+		for _, dst := range s.Dests {
+			emit("directord_ipvs_destination_connections_total", counter, float64(dst.Stats.Connections), s.Name, dst.Name)
+			emit("directord_ipvs_destination_active_connections", gauge, float64(dst.ActiveConns), s.Name, dst.Name)
+			emit("directord_ipvs_destination_inactive_connections", gauge, float64(dst.InactiveConns), s.Name, dst.Name)
+			emit("directord_ipvs_destination_weight", gauge, float64(dst.Weight), s.Name, dst.Name)
+			emit("directord_ipvs_destination_bytes_total", counter, float64(dst.Stats.IncomingBytes), s.Name, dst.Name, "in")
+			emit("directord_ipvs_destination_bytes_total", counter, float64(dst.Stats.OutgoingBytes), s.Name, dst.Name, "out")
+		}
+	}
+}
+
+// serveMetrics serves /metrics on addr.
+func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	return srv, nil
+}

@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"directord/config"
+	"directord/healthcheck"
+)
+
+// ReloadResult is the outcome of the last reload, for the status view.
+type ReloadResult struct {
+	At     time.Time `json:"at"`
+	OK     bool      `json:"ok"`
+	SHA256 string    `json:"sha256,omitempty"`
+	Error  string    `json:"error,omitempty"`
+	// Diagnostics is the located, human-readable list of problems of an
+	// invalid file.
+	Diagnostics string `json:"diagnostics,omitempty"`
+}
+
+// ErrInvalidConfig wraps the diagnostics of a reload refused because the
+// new file is invalid.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// Reload reads the configuration file again and applies the difference.
+// An invalid file changes nothing: the old configuration keeps running
+// and the failure is counted and shown in the status.
+func (d *Daemon) Reload(ctx context.Context) ReloadResult {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	notify(d.log, "RELOADING=1", "MONOTONIC_USEC="+monotonicUsec())
+	defer notify(d.log, "READY=1")
+	res := ReloadResult{At: time.Now()}
+	err := d.reload(ctx)
+	if err == nil {
+		res.OK, res.SHA256 = true, d.config().SHA256
+		d.reloadsOK.Add(1)
+		d.log.Info("configuration reloaded", "sha256", res.SHA256)
+	} else {
+		res.Error = err.Error()
+		var de *config.DiagnosticsError
+		if errors.As(err, &de) {
+			var b bytes.Buffer
+			_ = de.Write(&b, false)
+			res.Diagnostics = b.String()
+		}
+		d.reloadsFailed.Add(1)
+		d.log.Error("reload failed; the running configuration is unchanged", "err", err)
+	}
+	d.lastReload.Store(&res)
+	return res
+}
+
+func (d *Daemon) reload(ctx context.Context) error {
+	cfg, err := config.Load(d.config().Path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	// Everything that can fail is checked before anything changes.
+	watches := HealthWatches(cfg)
+	if err := healthcheck.Validate(watches); err != nil {
+		return fmt.Errorf("health checks: %w", err)
+	}
+	if len(cfg.VirtualServers) > 0 && d.kernel == nil {
+		if err := d.openLVS(); err != nil {
+			return err
+		}
+	}
+	instances, groups := vrrpConfigs(cfg)
+	if err := d.router.Reload(ctx, instances, groups); err != nil {
+		return fmt.Errorf("VRRP: %w", err)
+	}
+	// Probes that stay keep their state: no real rises again.
+	if err := d.monitor.Update(watches); err != nil {
+		d.log.Error("health checks kept their old set", "err", err)
+	}
+	d.cfg.Store(cfg)
+	if r := d.recon.Load(); r != nil {
+		if err := r.Reload(ctx, cfg); err != nil {
+			return fmt.Errorf("IPVS: %w", err)
+		}
+	} else if d.kernel != nil {
+		if err := d.startLVS(cfg); err != nil {
+			return err
+		}
+	}
+	d.level.Set(logLevel(cfg.Director.LogLevel))
+	if d.first.Director.StatusSocket != cfg.Director.StatusSocket || d.first.Director.MetricsListen != cfg.Director.MetricsListen ||
+		d.first.Director.LogFormat != cfg.Director.LogFormat {
+		d.log.Warn("status_socket, metrics_listen and log_format take effect at the next restart")
+	}
+	return nil
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s))
+	return l
+}

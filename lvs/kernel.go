@@ -1,0 +1,25 @@
+package lvs
+
+import (
+	"errors"
+
+	"github.com/cloudflare/ipvs"
+)
+
+// ErrNoIPVS means the kernel has no IPVS (the ip_vs module is not
+// loaded, or not built).
+var ErrNoIPVS = errors.New("IPVS is not available in this kernel: load it with `modprobe ip_vs` (and the scheduler modules, such as `modprobe ip_vs_wrr`)")
+
+// Kernel is one network namespace's IPVS table.
+type Kernel interface {
+	// Read returns the whole table.
+	Read() (Table, error)
+	// Write carries out ops in order and returns, for each, nil or why
+	// it failed. Later ops run even when earlier ones fail.
+	Write(ops []Op) []error
+	// ReadStats returns the table with the kernel's counters and rates.
+	ReadStats() ([]ServiceStats, error)
+	Config() (ipvs.Config, error)
+	SetConfig(ipvs.Config) error
+	Close() error
+}

@@ -1,0 +1,93 @@
+package lvs
+
+import (
+	"context"
+	"strings"
+
+	"github.com/cloudflare/ipvs"
+)
+
+// ServiceStats is a service as the kernel reports it, with its counters,
+// for the status view and metrics (what `ipvsadm -Ln --stats --rate`
+// shows).
+type ServiceStats struct {
+	Key       ServiceKey  `json:"-"`
+	Name      string      `json:"service"`
+	Scheduler string      `json:"scheduler"`
+	Persist   uint32      `json:"persistence_timeout,omitempty"`
+	Owned     bool        `json:"owned"`
+	Stats     ipvs.Stats  `json:"stats"`
+	Dests     []DestStats `json:"destinations"`
+}
+
+// DestStats is one destination with its counters.
+type DestStats struct {
+	Key           DestKey    `json:"-"`
+	Name          string     `json:"destination"`
+	Forward       string     `json:"forward"`
+	Weight        uint32     `json:"weight"`
+	ActiveConns   uint32     `json:"active_connections"`
+	InactiveConns uint32     `json:"inactive_connections"`
+	PersistConns  uint32     `json:"persistent_connections"`
+	Stats         ipvs.Stats `json:"stats"`
+}
+
+// ForwardName is the forwarding method as ipvsadm prints it.
+func ForwardName(f ipvs.ForwardType) string {
+	switch f {
+	case ipvs.Masquerade:
+		return "Masq"
+	case ipvs.Tunnel:
+		return "Tunnel"
+	case ipvs.DirectRoute:
+		return "Route"
+	case ipvs.Local:
+		return "Local"
+	}
+	return strings.ToLower(f.String())
+}
+
+// readStats reads the whole table with counters from cloudflare/ipvs.
+func readStats(c ipvs.Client) ([]ServiceStats, error) {
+	svcs, err := c.Services()
+	if isEmpty(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ServiceStats, 0, len(svcs))
+	for _, s := range svcs {
+		svc := serviceFromIPVS(s.Service)
+		ss := ServiceStats{Key: svc.ServiceKey, Name: svc.ServiceKey.String(), Scheduler: svc.Scheduler,
+			Persist: svc.Timeout, Stats: s.Stats64}
+		dests, err := c.Destinations(s.Service)
+		if err != nil && !isEmpty(err) {
+			return nil, err
+		}
+		for _, d := range dests {
+			dd := destFromIPVS(d.Destination)
+			ss.Dests = append(ss.Dests, DestStats{Key: dd.DestKey, Name: dd.DestKey.String(), Forward: ForwardName(dd.Forward),
+				Weight: dd.Weight, ActiveConns: d.ActiveConnections, InactiveConns: d.InactiveConnections,
+				PersistConns: d.PersistentConnections, Stats: d.Stats64})
+		}
+		out = append(out, ss)
+	}
+	return out, nil
+}
+
+// Table reads the kernel's table with counters, on the reconciler's
+// goroutine, and marks the services it owns.
+func (r *Reconciler) Table(ctx context.Context) ([]ServiceStats, error) {
+	var out []ServiceStats
+	var err error
+	if cerr := r.call(ctx, func() {
+		out, err = r.k.ReadStats()
+		for i := range out {
+			out[i].Owned = r.owned[out[i].Key]
+		}
+	}); cerr != nil {
+		return nil, cerr
+	}
+	return out, err
+}

@@ -76,6 +76,7 @@ IPVS table is kept equal to the declared virtual services.`,
 	root.AddCommand(
 		newCheckCmd(),
 		newReloadCmd(),
+		newRealserverCmd(),
 		newRunCmd(),
 		newStatusCmd(),
 		newValidateCmd(),

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"directord/internal/realserver"
+)
+
+func newRealserverCmd() *cobra.Command {
+	var vips []string
+	var dev string
+	parse := func() ([]netip.Addr, error) {
+		if len(vips) == 0 {
+			return nil, errors.New("give at least one --vip")
+		}
+		var out []netip.Addr
+		for _, v := range vips {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return nil, fmt.Errorf("--vip %q is not an IP address", v)
+			}
+			out = append(out, a)
+		}
+		return out, nil
+	}
+	cmd := &cobra.Command{
+		Use:   "realserver up|down|status --vip ADDR [--vip ADDR...] [--dev lo]",
+		Short: "Prepare this host as a real server of an LVS-DR or LVS-TUN setup",
+		Long: `realserver does on a real server what the seed's realserver script did:
+
+  up      puts each VIP as a /32 on lo (or --dev), so the host accepts packets
+          for it, and sets arp_ignore=1 and arp_announce=2 on all, lo and the
+          uplink interfaces, so it never answers ARP for the VIP;
+  down    undoes exactly what up did;
+  status  says whether the host is ready to serve the VIPs (exit 0), or
+          not (exit 3).
+
+It needs no configuration file and is idempotent.`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"up", "down", "status"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			switch args[0] {
+			case "up":
+				addrs, err := parse()
+				if err != nil {
+					return &exitError{code: exitInvalid, err: err}
+				}
+				if err := realserver.Up(addrs, dev); err != nil {
+					return &exitError{code: exitFailure, err: err}
+				}
+				fmt.Fprintf(out, "real server up: %v on %s, arp_ignore=%d, arp_announce=%d\n", addrs, dev, realserver.ArpIgnore, realserver.ArpAnnounce)
+			case "down":
+				if err := realserver.Down(); err != nil {
+					return &exitError{code: exitFailure, err: err}
+				}
+				fmt.Fprintln(out, "real server down: VIPs removed and ARP settings restored")
+			case "status":
+				addrs, err := parse()
+				if err != nil {
+					return &exitError{code: exitInvalid, err: err}
+				}
+				checks, err := realserver.Status(addrs, dev)
+				if err != nil {
+					return &exitError{code: exitFailure, err: err}
+				}
+				ready := true
+				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+				for _, c := range checks {
+					mark := "ok"
+					if !c.OK {
+						mark, ready = "NOT READY", false
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", c.What, mark, c.Note)
+				}
+				tw.Flush()
+				if !ready {
+					return &exitError{code: exitDown, err: errors.New("this host is not ready to serve the VIPs")}
+				}
+				fmt.Fprintln(out, "ready")
+			default:
+				return &exitError{code: exitInvalid, err: fmt.Errorf("unknown action %q: up, down or status", args[0])}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&vips, "vip", nil, "virtual IP address (repeat for several)")
+	cmd.Flags().StringVar(&dev, "dev", "lo", "device that holds the VIPs")
+	return cmd
+}

@@ -1,0 +1,248 @@
+// Package realserver prepares a real server of an LVS-DR or LVS-TUN setup,
+// as the seed's realserver script did: each VIP as a /32 on lo (or another
+// device) so the host accepts packets for it, with arp_ignore=1 and
+// arp_announce=2 so it never answers ARP for the VIP nor announces it
+// (Documentation/networking/ip-sysctl.rst). Only the director may own the
+// VIP on the wire.
+//
+// Up records what it changed in a state file, per network namespace, so
+// that Down undoes exactly that and nothing else, and both are idempotent.
+package realserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Wanted sysctl values.
+const (
+	ArpIgnore   = 1 // reply only for addresses on the receiving interface
+	ArpAnnounce = 2 // use the best local source address in ARP requests
+)
+
+// StateDir holds the state files.
+const StateDir = "/run/directord"
+
+// state is what Up changed: the VIPs it added and the sysctl values it
+// replaced.
+type state struct {
+	Dev      string            `json:"dev"`
+	Added    []netip.Prefix    `json:"added"`
+	Previous map[string]string `json:"previous_sysctls"`
+}
+
+// statePath is per network namespace: real servers of a lab share /run.
+func statePath() (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return "", err
+	}
+	return filepath.Join(StateDir, fmt.Sprintf("realserver-%d.json", st.Ino)), nil
+}
+
+func loadState() (*state, string, error) {
+	path, err := statePath()
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &state{Previous: map[string]string{}}, path, nil
+	}
+	if err != nil {
+		return nil, path, err
+	}
+	var s state
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, path, fmt.Errorf("%s: %w", path, err)
+	}
+	if s.Previous == nil {
+		s.Previous = map[string]string{}
+	}
+	return &s, path, nil
+}
+
+func (s *state) save(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return os.WriteFile(path, b, 0o644)
+}
+
+// uplinks are the interfaces that carry an IPv4 address, other than lo
+// and dev: where ARP for the VIP would otherwise be answered.
+func uplinks(dev string) ([]string, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagLoopback != 0 || ifi.Name == dev {
+			continue
+		}
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+				out = append(out, ifi.Name)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func sysctlPath(iface, key string) string {
+	return filepath.Join("/proc/sys/net/ipv4/conf", iface, key)
+}
+
+func readSysctl(iface, key string) (string, error) {
+	b, err := os.ReadFile(sysctlPath(iface, key))
+	return strings.TrimSpace(string(b)), err
+}
+
+// Up adds the VIPs to dev and sets the ARP sysctls on all, lo, dev and the
+// uplinks. Running it again changes nothing.
+func Up(vips []netip.Addr, dev string) error {
+	s, path, err := loadState()
+	if err != nil {
+		return err
+	}
+	if s.Dev != "" && s.Dev != dev {
+		return fmt.Errorf("realserver is already up on %s; run down first", s.Dev)
+	}
+	s.Dev = dev
+	ups, err := uplinks(dev)
+	if err != nil {
+		return err
+	}
+	ifaces := append([]string{"all", "lo", dev}, ups...)
+	for _, iface := range slices.Compact(ifaces) {
+		for key, want := range map[string]int{"arp_ignore": ArpIgnore, "arp_announce": ArpAnnounce} {
+			name := iface + "/" + key
+			cur, err := readSysctl(iface, key)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", name, err)
+			}
+			if cur == strconv.Itoa(want) {
+				continue
+			}
+			if _, saved := s.Previous[name]; !saved {
+				s.Previous[name] = cur
+			}
+			if err := os.WriteFile(sysctlPath(iface, key), []byte(strconv.Itoa(want)), 0o644); err != nil {
+				return fmt.Errorf("set %s: %w", name, err)
+			}
+		}
+	}
+	link, err := netlink.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", dev, err)
+	}
+	if link.Attrs().Flags&net.FlagUp == 0 {
+		if err := netlink.LinkSetUp(link); err != nil {
+			return fmt.Errorf("bring %s up: %w", dev, err)
+		}
+	}
+	for _, vip := range vips {
+		p := netip.PrefixFrom(vip, vip.BitLen())
+		err := netlink.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Bits())}})
+		switch {
+		case errors.Is(err, unix.EEXIST):
+		case err != nil:
+			return fmt.Errorf("add %s to %s: %w", p, dev, err)
+		case !slices.Contains(s.Added, p):
+			s.Added = append(s.Added, p)
+		}
+	}
+	return s.save(path)
+}
+
+// Down removes the VIPs Up added and puts back the sysctl values it
+// replaced. Without a state file it does nothing.
+func Down() error {
+	s, path, err := loadState()
+	if err != nil {
+		return err
+	}
+	if s.Dev == "" {
+		return nil
+	}
+	var errs []error
+	if link, err := netlink.LinkByName(s.Dev); err == nil {
+		for _, p := range s.Added {
+			err := netlink.AddrDel(link, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}})
+			if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+			}
+		}
+	}
+	for name, v := range s.Previous {
+		iface, key, _ := strings.Cut(name, "/")
+		if err := os.WriteFile(sysctlPath(iface, key), []byte(v), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("restore %s: %w", name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return os.Remove(path)
+}
+
+// Check is one line of Status.
+type Check struct {
+	What string `json:"what"`
+	OK   bool   `json:"ok"`
+	Note string `json:"note,omitempty"`
+}
+
+// Status says whether this host is ready to serve vips on dev.
+func Status(vips []netip.Addr, dev string) ([]Check, error) {
+	var out []Check
+	link, err := netlink.LinkByName(dev)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", dev, err)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, err
+	}
+	for _, vip := range vips {
+		ok := slices.ContainsFunc(addrs, func(a netlink.Addr) bool {
+			ip, _ := netip.AddrFromSlice(a.IP)
+			return ip.Unmap() == vip
+		})
+		out = append(out, Check{What: fmt.Sprintf("VIP %s on %s", vip, dev), OK: ok})
+	}
+	ups, err := uplinks(dev)
+	if err != nil {
+		return nil, err
+	}
+	for _, iface := range ups {
+		// The kernel uses the larger of "all" and the interface's value.
+		for key, want := range map[string]int{"arp_ignore": ArpIgnore, "arp_announce": ArpAnnounce} {
+			a, _ := readSysctl("all", key)
+			i, _ := readSysctl(iface, key)
+			av, _ := strconv.Atoi(a)
+			iv, _ := strconv.Atoi(i)
+			eff := max(av, iv)
+			out = append(out, Check{What: fmt.Sprintf("%s on %s", key, iface), OK: eff == want,
+				Note: fmt.Sprintf("effective %d (all %s, %s %s), want %d", eff, a, iface, i, want)})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Check) int { return strings.Compare(a.What, b.What) })
+	return out, nil
+}

@@ -133,7 +133,7 @@ func measureFailover(b *testing.B, bin, impl string, iv time.Duration, runs int)
 		p.LB1.WriteConfig(b, harness.Instance("web", 51, 100, iv.String()))
 		master, backup = ddRouter{p.LB2}, ddRouter{p.LB1}
 	} else {
-		k2, k1 := harness.NewKeepalived(b, p.LB2.NS, "ka2"), harness.NewKeepalived(b, p.LB1.NS, "ka1")
+		k2, k1 := harness.NewKeepalived(b, p.LB2.NS(), "ka2"), harness.NewKeepalived(b, p.LB1.NS(), "ka1")
 		k2.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 200, Version: 3, Interval: kaInterval})
 		k1.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 100, Version: 3, Interval: kaInterval})
 		master, backup = kaRouter{k2}, kaRouter{k1}

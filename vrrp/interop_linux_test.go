@@ -51,10 +51,10 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 	p := harness.NewPair(t, bin)
 	// The master is always on lb2 (priority 200), the backup on lb1.
 	dd, ddAddr, ddPrio := p.LB1, harness.LB1Addr, 100
-	kaNS, kaAddr, kaPrio := p.LB2.NS, harness.LB2Addr, 200
+	kaNS, kaAddr, kaPrio := p.LB2.NS(), harness.LB2Addr, 200
 	if !kaMaster {
 		dd, ddAddr, ddPrio = p.LB2, harness.LB2Addr, 200
-		kaNS, kaAddr, kaPrio = p.LB1.NS, harness.LB1Addr, 100
+		kaNS, kaAddr, kaPrio = p.LB1.NS(), harness.LB1Addr, 100
 	}
 	var extra []string
 	if m.version == 2 {

@@ -285,7 +285,7 @@ func TestUnicastPair(t *testing.T) {
 	}
 	// Once the bridge has learnt the MACs, unicast never reaches the
 	// observer: watch lb1's own wire.
-	wire := harness.Tcpdump(t, p.LB1.NS, "eth0", "ip proto 112")
+	wire := harness.Tcpdump(t, p.LB1.NS(), "eth0", "ip proto 112")
 	start := time.Now()
 	startPair(t, p,
 		harness.Instance("web", 51, 100, "100ms", uni(harness.LB1Addr, harness.LB2Addr)...),
@@ -344,7 +344,7 @@ func TestTrackInterface(t *testing.T) {
 	addTrackLink(t, p.LB2)
 	startPair(t, p, harness.Instance("web", 51, 100, "100ms"),
 		harness.Instance("web", 51, 200, "100ms", `track_interface "trk0" {}`), p.LB2)
-	if _, err := p.LB2.NS.Run("ip", "link", "set", "trk0", "down"); err != nil {
+	if _, err := p.LB2.NS().Run("ip", "link", "set", "trk0", "down"); err != nil {
 		t.Fatal(err)
 	}
 	p.LB2.WaitState(t, "web", "FAULT", time.Second)
@@ -352,7 +352,7 @@ func TestTrackInterface(t *testing.T) {
 	if in := instanceStatus(t, p.LB2, "web"); in.Fault != "interface trk0" {
 		t.Errorf("fault cause %q", in.Fault)
 	}
-	if _, err := p.LB2.NS.Run("ip", "link", "set", "trk0", "up"); err != nil {
+	if _, err := p.LB2.NS().Run("ip", "link", "set", "trk0", "up"); err != nil {
 		t.Fatal(err)
 	}
 	p.LB2.WaitState(t, "web", "MASTER", 2*time.Second)
@@ -364,7 +364,7 @@ func TestTrackInterfaceWeight(t *testing.T) {
 	addTrackLink(t, p.LB2)
 	startPair(t, p, harness.Instance("web", 51, 100, "100ms"),
 		harness.Instance("web", 51, 200, "100ms", `track_interface "trk0" { weight = -150 }`), p.LB2)
-	if _, err := p.LB2.NS.Run("ip", "link", "set", "trk0", "down"); err != nil {
+	if _, err := p.LB2.NS().Run("ip", "link", "set", "trk0", "down"); err != nil {
 		t.Fatal(err)
 	}
 	p.LB1.WaitState(t, "web", "MASTER", 2*time.Second)
@@ -500,7 +500,7 @@ func TestVIPRestored(t *testing.T) {
 	p := newPair(t)
 	startPair(t, p, harness.Instance("web", 51, 100, "100ms"), harness.Instance("web", 51, 200, "100ms"), p.LB2)
 	removed := time.Now()
-	if _, err := p.LB2.NS.Run("ip", "addr", "del", harness.VIP.String()+"/24", "dev", "eth0"); err != nil {
+	if _, err := p.LB2.NS().Run("ip", "addr", "del", harness.VIP.String()+"/24", "dev", "eth0"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
@@ -560,14 +560,14 @@ vrrp_sync_group "g" {
 	startPair(t, p, cfg1, cfg2, p.LB2)
 	p.LB2.WaitState(t, "db", "MASTER", time.Second)
 	// Only "db" tracks trk0, but the whole group goes.
-	if _, err := p.LB2.NS.Run("ip", "link", "set", "trk0", "down"); err != nil {
+	if _, err := p.LB2.NS().Run("ip", "link", "set", "trk0", "down"); err != nil {
 		t.Fatal(err)
 	}
 	p.LB2.WaitState(t, "web", "FAULT", time.Second)
 	p.LB2.WaitState(t, "db", "FAULT", time.Second)
 	p.LB1.WaitState(t, "web", "MASTER", time.Second)
 	p.LB1.WaitState(t, "db", "MASTER", time.Second)
-	if _, err := p.LB2.NS.Run("ip", "link", "set", "trk0", "up"); err != nil {
+	if _, err := p.LB2.NS().Run("ip", "link", "set", "trk0", "up"); err != nil {
 		t.Fatal(err)
 	}
 	p.LB2.WaitState(t, "web", "MASTER", 2*time.Second)
@@ -578,7 +578,7 @@ vrrp_sync_group "g" {
 // namespace, both ends up.
 func addTrackLink(t *testing.T, d *harness.Director) {
 	t.Helper()
-	if _, err := d.NS.Run("sh", "-c", "ip link add trk0 type veth peer name trk1 && ip link set trk1 up && ip link set trk0 up"); err != nil {
+	if _, err := d.NS().Run("sh", "-c", "ip link add trk0 type veth peer name trk1 && ip link set trk1 up && ip link set trk0 up"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -652,7 +652,7 @@ func TestTwoInterfaces(t *testing.T) {
 		d    *harness.Director
 		addr string
 	}{{p.LB1, "10.9.1.1/24"}, {p.LB2, "10.9.1.2/24"}} {
-		port, err := p.LAN.Net.Connect(h.d.NS, br1, "eth1", netip.MustParsePrefix(h.addr))
+		port, err := p.LAN.Net.Connect(h.d.NS(), br1, "eth1", netip.MustParsePrefix(h.addr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -672,7 +672,7 @@ func TestTwoInterfaces(t *testing.T) {
 	}
 	startPair(t, p, harness.Instance("web", 51, 100, "100ms")+inside(100), harness.Instance("web", 51, 200, "100ms")+inside(200), p.LB2)
 	p.LB2.WaitState(t, "inside", "MASTER", 2*time.Second)
-	out, err := p.LB2.NS.Run("ip", "-o", "addr", "show", "dev", "eth1")
+	out, err := p.LB2.NS().Run("ip", "-o", "addr", "show", "dev", "eth1")
 	if err != nil || !strings.Contains(out, "10.9.1.100/24") || !strings.Contains(out, "eth1:gw") {
 		t.Errorf("VIP with label not on eth1: %v\n%s", err, out)
 	}

@@ -21,6 +21,9 @@ type Options struct {
 	// RetryAfter is the first delay before a failed write is retried;
 	// it doubles up to a minute. One second when zero.
 	RetryAfter time.Duration
+	// OnStates, if set, gets the services' states (alive weight,
+	// quorum) after every pass, on the reconciler's goroutine.
+	OnStates func([]ServiceState)
 }
 
 // Stats counts what the reconciler did.
@@ -38,10 +41,11 @@ type Stats struct {
 // Reconciler keeps the kernel's table equal to the declared services.
 // One goroutine, Run's, owns its state; the other methods talk to it.
 type Reconciler struct {
-	k      Kernel
-	log    *slog.Logger
-	health HealthFunc
-	retry0 time.Duration
+	k        Kernel
+	log      *slog.Logger
+	health   HealthFunc
+	retry0   time.Duration
+	onStates func([]ServiceState)
 
 	poke  chan struct{}
 	calls chan func()
@@ -62,14 +66,15 @@ type Reconciler struct {
 // New returns a reconciler over k.
 func New(k Kernel, opts Options) *Reconciler {
 	r := &Reconciler{
-		k:      k,
-		log:    opts.Logger,
-		health: opts.Health,
-		retry0: opts.RetryAfter,
-		poke:   make(chan struct{}, 1),
-		calls:  make(chan func()),
-		done:   make(chan struct{}),
-		owned:  map[ServiceKey]bool{},
+		k:        k,
+		log:      opts.Logger,
+		health:   opts.Health,
+		retry0:   opts.RetryAfter,
+		onStates: opts.OnStates,
+		poke:     make(chan struct{}, 1),
+		calls:    make(chan func()),
+		done:     make(chan struct{}),
+		owned:    map[ServiceKey]bool{},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -199,6 +204,9 @@ func (r *Reconciler) pass(why string) {
 	}
 	desired, lost, states := Desired(r.cfg.VirtualServers, r.health, r.lost)
 	r.lost, r.states = lost, states
+	if r.onStates != nil {
+		r.onStates(states)
+	}
 	owned := maps.Clone(r.owned)
 	for k := range desired {
 		owned[k] = true

@@ -88,6 +88,11 @@ type (
 	// GroupState asks the instance to follow its sync group to Master or
 	// Backup.
 	GroupState struct{ To State }
+	// PreemptHold holds preemption while this router could not serve
+	// the VIPs (its own checks say a service behind them lost quorum):
+	// taking over from a live master would then only drop traffic.
+	// Taking over from a master that is gone is never held.
+	PreemptHold struct{ Hold bool }
 )
 
 func (Startup) event()         {}
@@ -98,6 +103,7 @@ func (PriorityChanged) event() {}
 func (FaultChanged) event()    {}
 func (GroupFault) event()      {}
 func (GroupState) event()      {}
+func (PreemptHold) event()     {}
 
 // Action is an output of the state machine, for the shell to carry out in
 // the order given.
@@ -142,6 +148,7 @@ type FSM struct {
 	prio       uint8
 	fault      bool
 	groupFault bool
+	hold       bool
 
 	masterAdverInterval time.Duration
 	adverAt             time.Time // Master: next advert
@@ -163,6 +170,9 @@ func (f *FSM) State() State { return f.state }
 
 // Priority is the effective priority.
 func (f *FSM) Priority() uint8 { return f.prio }
+
+// Held reports whether preemption is held.
+func (f *FSM) Held() bool { return f.hold }
 
 // Params are the settings the machine runs with.
 func (f *FSM) Params() Params { return f.p }
@@ -241,6 +251,8 @@ func (f *FSM) Handle(now time.Time, ev Event) []Action {
 		return f.faultEdge(now, was)
 	case GroupState:
 		return f.follow(now, e.To)
+	case PreemptHold:
+		f.hold = e.Hold
 	}
 	return nil
 }
@@ -337,7 +349,7 @@ func (f *FSM) advert(now time.Time, a AdvertReceived) []Action {
 			f.master, f.masterPrio = netip.Addr{}, 0
 			return nil
 		}
-		preempt := f.p.Preempt && !now.Before(f.preemptAt)
+		preempt := f.p.Preempt && !now.Before(f.preemptAt) && !f.hold
 		if !preempt || a.Priority >= f.prio {
 			if f.p.Version == 3 {
 				f.masterAdverInterval = a.Interval

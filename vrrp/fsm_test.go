@@ -105,6 +105,19 @@ func TestFSM(t *testing.T) {
 			{10 * time.Second, adv(upper, 50, time.Second), nil, Backup, 9*time.Second + mdi100},
 			{9*time.Second + mdi100, Tick{}, with(tr(Backup, Master, ReasonMasterDown), becomeMaster(100)...), Master, 0},
 		}},
+		{"held preemption: lower adverts reset the timer until released", params(), []step{
+			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},
+			{0, PreemptHold{true}, nil, Backup, 0},
+			{time.Second, adv(upper, 50, time.Second), nil, Backup, time.Second + mdi100},
+			{2 * time.Second, PreemptHold{false}, nil, Backup, 0},
+			{3 * time.Second, adv(upper, 50, time.Second), nil, Backup, time.Second + mdi100},
+			{time.Second + mdi100, Tick{}, with(tr(Backup, Master, ReasonMasterDown), becomeMaster(100)...), Master, 0},
+		}},
+		{"held preemption never holds a takeover from a dead master", params(), []step{
+			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},
+			{0, PreemptHold{true}, nil, Backup, 0},
+			{mdi100, Tick{}, with(tr(Backup, Master, ReasonMasterDown), becomeMaster(100)...), Master, 0},
+		}},
 		{"backup receiving priority 0 waits only Skew_Time (§6.4.2)", params(), []step{
 			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},
 			{time.Second, adv(upper, 200, time.Second), nil, Backup, 0},

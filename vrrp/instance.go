@@ -21,6 +21,7 @@ type instance struct {
 
 	tracked    []Tracked
 	faultCause string
+	holdReason string
 
 	stats       stats
 	transitions []TransitionRecord

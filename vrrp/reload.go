@@ -80,6 +80,7 @@ func (r *Router) reload(cfgs []Config, groups []SyncGroup) error {
 		r.feed(now, in, Startup{})
 	}
 	r.setGroups(groups)
+	r.applyHolds(now)
 	return nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -26,9 +28,12 @@ type Router struct {
 
 	hooksCtx context.Context
 	bg       context.Context // lives as long as Run
-	ready    chan struct{}
-	stopped  chan struct{}
-	last     Status // snapshot served after the loop ends
+
+	holdMu  sync.Mutex
+	holds   map[string]string // instance → why its preemption is held
+	ready   chan struct{}
+	stopped chan struct{}
+	last    Status // snapshot served after the loop ends
 }
 
 // NewRouter returns a router that uses sys. log may be nil.
@@ -70,6 +75,7 @@ type (
 		fn   func()
 		done chan struct{}
 	}
+	holdEvent struct{}
 )
 
 // Ready is closed once every instance has started.
@@ -110,6 +116,7 @@ func (r *Router) Run(ctx context.Context, cfgs []Config, groups []SyncGroup) err
 		return err
 	}
 	now := r.sys.Now()
+	r.applyHolds(now)
 	for _, in := range r.insts {
 		r.startTrackers(bg, in, true)
 		r.refreshTracking(now, in)
@@ -306,6 +313,8 @@ func (r *Router) dispatch(ev any) {
 	case callEvent:
 		e.fn()
 		close(e.done)
+	case holdEvent:
+		r.applyHolds(now)
 	}
 }
 
@@ -388,6 +397,38 @@ func (r *Router) refreshTracking(now time.Time, in *instance) {
 		r.feed(now, in, PriorityChanged{prio})
 	}
 	r.feed(now, in, FaultChanged{fault})
+}
+
+// HoldPreemption holds the preemption of the named instances, each with
+// a reason, and releases every other (see PreemptHold). It never blocks:
+// the loop applies the latest holds when it gets to them.
+func (r *Router) HoldPreemption(holds map[string]string) {
+	r.holdMu.Lock()
+	r.holds = maps.Clone(holds)
+	r.holdMu.Unlock()
+	select {
+	case r.events <- holdEvent{}:
+	default:
+	}
+}
+
+func (r *Router) applyHolds(now time.Time) {
+	r.holdMu.Lock()
+	holds := r.holds
+	r.holdMu.Unlock()
+	for _, in := range r.insts {
+		why := holds[in.cfg.Name]
+		if (why != "") == in.fsm.Held() && why == in.holdReason {
+			continue
+		}
+		if why != "" {
+			in.log.Warn("preemption held: this director could not serve the VIPs", "why", why)
+		} else {
+			in.log.Info("preemption released")
+		}
+		in.holdReason = why
+		r.feed(now, in, PreemptHold{Hold: why != ""})
+	}
 }
 
 // call runs fn on the loop and waits for it; it fails once the loop is

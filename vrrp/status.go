@@ -24,6 +24,7 @@ type InstanceStatus struct {
 	Priority          uint8              `json:"priority"`
 	EffectivePriority uint8              `json:"effective_priority"`
 	Fault             string             `json:"fault,omitempty"`
+	PreemptHeld       string             `json:"preempt_held,omitempty"`
 	Source            string             `json:"source"`
 	Master            string             `json:"master,omitempty"`
 	MasterPriority    uint8              `json:"master_priority,omitempty"`
@@ -79,6 +80,7 @@ func (in *instance) status() InstanceStatus {
 		Priority:          in.cfg.Params.Priority,
 		EffectivePriority: in.fsm.Priority(),
 		Source:            in.src.String(),
+		PreemptHeld:       in.holdReason,
 		AdvertInterval:    in.cfg.Params.AdvertInterval.String(),
 		MasterAdvert:      in.fsm.MasterAdverInterval().String(),
 		Tracked:           append([]Tracked(nil), in.tracked...),

@@ -198,13 +198,34 @@ func (d *Daemon) openLVS() error {
 
 // startLVS adopts and programs the table and starts reconciling.
 func (d *Daemon) startLVS(cfg *config.Config) error {
-	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health})
+	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, OnStates: d.holdPreemption})
 	if err := r.Start(cfg); err != nil {
 		return fmt.Errorf("IPVS: %w", err)
 	}
 	go r.Run(d.bg)
 	d.recon.Store(r)
 	return nil
+}
+
+// holdPreemption keeps a VRRP instance from preempting a live master while
+// this director's own checks say a service on one of its VIPs has lost
+// quorum: after its link comes back, until its checks have recovered, a
+// director that took over would only refuse connections.
+func (d *Daemon) holdPreemption(states []lvs.ServiceState) {
+	holds := map[string]string{}
+	for _, in := range d.config().Instances {
+		for _, st := range states {
+			if !st.QuorumLost || !st.Key.Addr.IsValid() {
+				continue
+			}
+			for _, v := range in.VirtualIPs {
+				if v.Prefix.Addr() == st.Key.Addr {
+					holds[in.Name] = "virtual_server " + st.Name + " has lost quorum here"
+				}
+			}
+		}
+	}
+	d.router.HoldPreemption(holds)
 }
 
 // forwardHealth turns health changes into reconciler passes.

@@ -32,6 +32,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -259,7 +260,7 @@ func (ns *NS) Do(fn func() error) error {
 
 // Netlink runs fn with a netlink handle bound to ns.
 func (ns *NS) Netlink(fn func(*netlink.Handle) error) error {
-	h, err := netlink.NewHandleAt(ns.handle)
+	h, err := netlink.NewHandleAt(ns.handle, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in %s: %w", ns.Name, err)
 	}

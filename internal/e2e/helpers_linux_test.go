@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"directord/internal/lab"
+	"directord/internal/netnstest"
+)
+
+// weights reads the kernel's IPVS table in ns with ipvsadm, the
+// independent reader: destination address → weight.
+func weights(t *testing.T, ns *netnstest.NS) map[string]int {
+	t.Helper()
+	out, err := ns.Run("ipvsadm", "-Ln")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^\s+->\s+(\S+):\d+\s+\S+\s+(\d+)\s`)
+	w := map[string]int{}
+	for _, m := range re.FindAllStringSubmatch(out, -1) {
+		w[m[1]], _ = strconv.Atoi(m[2])
+	}
+	return w
+}
+
+// waitWeight polls until the real at addr has weight want in ns.
+func waitWeight(t *testing.T, ns *netnstest.NS, addr string, want int, timeout time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if w, ok := weights(t, ns)[addr]; ok && w == want {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: weight of %s is %v after %s, want %d", ns.Name, addr, weights(t, ns), timeout, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Now()
+}
+
+// step is one line of the report.
+type step struct {
+	name   string
+	outage lab.Outage
+	note   string
+}
+
+func report(t *testing.T, title string, steps []step) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s\n%-58s %8s %10s  %s\n", title, "step", "failed", "window", "")
+	for _, s := range steps {
+		fmt.Fprintf(&b, "%-58s %3d/%-4d %10s  %s\n", s.name, s.outage.Failed, s.outage.Requests,
+			s.outage.Window.Round(time.Millisecond), s.note)
+	}
+	t.Log(b.String())
+	fmt.Print(b.String())
+}
+
+// failedOutside returns the failed requests that are not inside the
+// window [from, to].
+func failedOutside(reqs []lab.Request, from, to time.Time) []lab.Request {
+	var out []lab.Request
+	for _, r := range reqs {
+		if !r.OK && (r.Start.Before(from) || r.End.After(to)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// between keeps the requests that started in [from, to).
+func between(reqs []lab.Request, from, to time.Time) []lab.Request {
+	var out []lab.Request
+	for _, r := range reqs {
+		if !r.Start.Before(from) && r.Start.Before(to) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func answeredBy(reqs []lab.Request, real string) int {
+	n := 0
+	for _, r := range reqs {
+		if r.OK && r.Real == real {
+			n++
+		}
+	}
+	return n
+}

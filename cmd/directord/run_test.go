@@ -1,10 +1,13 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"directord/config"
 )
 
 func TestRunInvalidConfig(t *testing.T) {
@@ -57,5 +60,26 @@ func TestRunWithoutIPVS(t *testing.T) {
 	code, _, errOut := runCLI(t, "run", "--config", path)
 	if code != exitFailure || !strings.Contains(errOut, "modprobe ip_vs") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// Under systemd (JOURNAL_STREAM set) the log lines carry no timestamp:
+// the journal adds its own.
+func TestLoggerUnderJournal(t *testing.T) {
+	var b strings.Builder
+	t.Setenv("JOURNAL_STREAM", "8:1234")
+	log, _ := newLogger(&b, config.Director{LogFormat: "text", LogLevel: "info"})
+	log.Info("hello", "k", "v")
+	if got := b.String(); strings.Contains(got, "time=") || !strings.Contains(got, "msg=hello k=v") {
+		t.Errorf("journal log line %q", got)
+	}
+	b.Reset()
+	t.Setenv("JOURNAL_STREAM", "")
+	log, level := newLogger(&b, config.Director{LogFormat: "json", LogLevel: "warn"})
+	log.Info("hidden")
+	level.Set(slog.LevelDebug)
+	log.Debug("shown")
+	if got := b.String(); strings.Contains(got, "hidden") || !strings.Contains(got, `"msg":"shown"`) || !strings.Contains(got, `"time":`) {
+		t.Errorf("json log %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,7 @@ func TestRunProgramsIPVSWhateverVRRP(t *testing.T) {
 	src := fmt.Sprintf(`
 director {
   status_socket = %q
+  metrics_listen = "127.0.0.1:9111"
 }
 vrrp_instance "web" {
   interface = "vr0"
@@ -119,6 +121,22 @@ virtual_server "web" {
 	waitListing(t, `^\s+-> 127\.0\.0\.3:8080\s+Route\s+0\s`, 2*time.Second)
 	serve(t, "127.0.0.3:8080")
 	waitListing(t, `^\s+-> 127\.0\.0\.3:8080\s+Route\s+4\s`, 2*time.Second)
+	metrics, err := exec.Command("curl", "-sf", "http://127.0.0.1:9111/metrics").CombinedOutput()
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	for _, want := range []string{
+		`directord_ipvs_destination_weight{destination="127.0.0.3:8080",service="tcp 10.0.0.100:8080"} 4`,
+		`directord_real_server_up{real_server="127.0.0.3:8080",virtual_server="web"} 1`,
+		`directord_ipvs_quorum_lost{virtual_server="web"} 0`,
+		`directord_healthcheck_results_total{result="down",type="http"}`,
+		`directord_ipvs_writes_total `,
+		`directord_healthcheck_duration_seconds_bucket{type="http",le=`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -198,3 +198,39 @@ func TestSystemdNotify(t *testing.T) {
 		t.Errorf("no READY=1 after RELOADING=1: %s", got())
 	}
 }
+
+// Prometheus metrics on metrics_listen, scraped from inside the director's
+// namespace.
+func TestMetrics(t *testing.T) {
+	p := harness.NewPair(t, directord(t))
+	p.LB2.WriteConfig(t, block("web", 51, 200, "10.9.0.100"))
+	cfg, _ := os.ReadFile(p.LB2.Config)
+	withMetrics := strings.Replace(string(cfg), "director {", "director {\n  metrics_listen = \"127.0.0.1:9110\"", 1)
+	if err := os.WriteFile(p.LB2.Config, []byte(withMetrics), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.LB2.Start(t)
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+	if err := p.LB2.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	out, err := p.LB2.NS().Run("curl", "-sf", "http://127.0.0.1:9110/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`directord_vrrp_state{instance="web",state="MASTER"} 1`,
+		`directord_vrrp_state{instance="web",state="BACKUP"} 0`,
+		`directord_vrrp_priority{instance="web"} 200`,
+		`directord_vrrp_transitions_total{instance="web",state="MASTER"} 1`,
+		`directord_vrrp_adverts_dropped_total{instance="web",reason="checksum"} 0`,
+		`directord_reloads_total{result="success"} 1`,
+		`# TYPE directord_vrrp_adverts_sent_total counter`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ package daemon_test
 
 import (
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -231,6 +232,41 @@ func TestMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// A reload that adds a VIP and a tracked interface to a master: the new
+// VIP comes up and is announced, the old one never goes, no election.
+func TestReloadChangesVIPsInPlace(t *testing.T) {
+	p := harness.NewPair(t, directord(t))
+	p.LB2.WriteConfig(t, block("web", 51, 200, "10.9.0.100"))
+	p.LB2.Start(t)
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+	before := instance(t, p.LB2, "web")
+	changed := strings.Replace(block("web", 51, 200, "10.9.0.100"), `virtual_ips = ["10.9.0.100/24"]`,
+		`virtual_ips = ["10.9.0.100/24", "10.9.0.104/24"]
+  track_interface "eth0" { weight = -10 }`, 1)
+	p.LB2.WriteConfig(t, changed)
+	reloaded := time.Now()
+	if err := p.LB2.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Wire.WaitFor(reloaded, 2*time.Second, func(f harness.Frame) bool {
+		return f.Gratuitous(netip.MustParseAddr("10.9.0.104"))
+	}); !ok {
+		t.Fatal("the added VIP was not announced")
+	}
+	if !p.LB2.HasAddr(t, "10.9.0.104") || !p.LB2.HasAddr(t, "10.9.0.100") {
+		t.Error("VIPs after reload: want both .100 and .104")
+	}
+	after := instance(t, p.LB2, "web")
+	if after.State != "MASTER" || len(after.Transitions) != len(before.Transitions) || len(after.VIPs) != 2 {
+		t.Errorf("reload disturbed the instance: %+v", after)
+	}
+	for _, f := range p.Wire.Frames() {
+		if f.At.After(reloaded) && f.Gratuitous(harness.VIP) {
+			t.Errorf("the unchanged VIP was re-announced: %s", f.Line)
 		}
 	}
 }

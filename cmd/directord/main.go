@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"directord/internal/vmtest"
 )
 
 // Exit codes shared by the subcommands.
@@ -37,6 +39,11 @@ func (e *exitError) Error() string {
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	// Booted as a guest kernel's init (the lab in User-Mode Linux), set
+	// the guest up first; this never returns there.
+	if vmtest.IsInit() {
+		vmtest.RunInit()
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -75,6 +82,7 @@ IPVS table is kept equal to the declared virtual services.`,
 	root.SetErr(stderr)
 	root.AddCommand(
 		newCheckCmd(),
+		newLabCmd(),
 		newReloadCmd(),
 		newRealserverCmd(),
 		newRunCmd(),

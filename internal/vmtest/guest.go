@@ -68,6 +68,17 @@ func setupGuest() error {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
 		}
 	}
+	var rw []string
+	if err := decode(os.Getenv(envRW), &rw); err != nil {
+		return fmt.Errorf("bad writable list: %w", err)
+	}
+	for _, dir := range rw {
+		// hostfs mounts a host directory; over the read-only root it
+		// gives the guest one place it may write.
+		if err := unix.Mount("none", dir, "hostfs", 0, dir); err != nil {
+			return fmt.Errorf("mount %s writable: %w", dir, err)
+		}
+	}
 	if err := loadModules(); err != nil {
 		return err
 	}
@@ -178,10 +189,10 @@ func runChild() int {
 	cmd := exec.Command("/proc/self/exe", args...)
 	cmd.Args[0] = os.Args[0]
 	cmd.Dir = os.Getenv(envDir)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/go/bin",
-		"HOME=/root", "TMPDIR=/tmp", EnvGuest + "=1",
+		"HOME=/root", "TMPDIR=/tmp", "TERM=" + os.Getenv("TERM"), EnvGuest + "=1",
 	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -34,12 +34,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Environment passed on the kernel command line to the guest's init.
@@ -48,6 +51,7 @@ const (
 	envArgs = "DIRECTORD_VM_ARGS" // base64 JSON of the child's argv[1:]
 	envDir  = "DIRECTORD_VM_DIR"  // the child's working directory
 	envEnv  = "DIRECTORD_VM_ENV"  // base64 JSON of extra environment
+	envRW   = "DIRECTORD_VM_RW"   // base64 JSON of host directories mounted writable
 	// EnvGuest is set in the environment of everything running in the
 	// guest, so code can tell where it is.
 	EnvGuest = "DIRECTORD_VM_GUEST"
@@ -56,6 +60,9 @@ const (
 // StageDir holds copies of programs the guest must run: the guest mounts
 // its own tmpfs over /tmp, so nothing under the host's /tmp is visible.
 const StageDir = "/var/tmp/directord-vm"
+
+// EnvTag marks the kernel command line of a tagged guest.
+const EnvTag = "DIRECTORD_VM_TAG"
 
 // ErrNoKernel means the UML kernel is not installed.
 var ErrNoKernel = errors.New("User-Mode Linux kernel not found (apt-get install user-mode-linux)")
@@ -98,6 +105,17 @@ type Config struct {
 	Mem     string // guest memory, "512M" when empty
 	// Output receives the guest console: the program's stdout and stderr.
 	Output io.Writer
+	// Input feeds the guest console (the program's stdin); nothing when
+	// nil. A terminal in raw mode passes keys through one at a time.
+	Input *os.File
+	// Writable lists host directories the guest mounts writable at the
+	// same path (the rest of its root is read-only), so it can leave
+	// files the host reads, such as the lab's configs.
+	Writable []string
+	// Tag goes on the kernel command line as DIRECTORD_VM_TAG, so that
+	// a later run can find the processes of a guest whose host process
+	// was killed (see Sweep).
+	Tag string
 }
 
 // Boot runs the program in a fresh guest and returns its exit status. A
@@ -112,7 +130,9 @@ func Boot(ctx context.Context, c Config) (int, error) {
 	}
 	args, _ := json.Marshal(c.Args)
 	env, _ := json.Marshal(c.Env)
-	umlDir, err := os.MkdirTemp("", "directord-uml-")
+	rw, _ := json.Marshal(c.Writable)
+	// The owner's pid in the name lets Sweep tell a stale directory.
+	umlDir, err := os.MkdirTemp("", fmt.Sprintf("directord-uml-%d-", os.Getpid()))
 	if err != nil {
 		return -1, err
 	}
@@ -129,6 +149,10 @@ func Boot(ctx context.Context, c Config) (int, error) {
 		envArgs + "=" + base64.RawURLEncoding.EncodeToString(args),
 		envEnv + "=" + base64.RawURLEncoding.EncodeToString(env),
 		envDir + "=" + c.Dir,
+		envRW + "=" + base64.RawURLEncoding.EncodeToString(rw),
+	}
+	if c.Tag != "" {
+		cmdline = append(cmdline, EnvTag+"="+c.Tag)
 	}
 	exitR, exitW, err := os.Pipe()
 	if err != nil {
@@ -136,7 +160,9 @@ func Boot(ctx context.Context, c Config) (int, error) {
 	}
 	defer exitR.Close()
 	cmd := exec.Command(c.Kernel.Binary, cmdline...)
-	cmd.Stdin = nil
+	if c.Input != nil {
+		cmd.Stdin = c.Input
+	}
 	out := c.Output
 	if out == nil {
 		out = io.Discard
@@ -144,8 +170,15 @@ func Boot(ctx context.Context, c Config) (int, error) {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{exitW}
 	// UML runs its guest processes as host processes of its own: a
-	// process group lets a cancelled boot take all of them down.
+	// process group lets a cancelled boot take all of them down. With a
+	// terminal as console that group must be the terminal's foreground
+	// one, or UML's reads from it fail as a background job's do.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if c.Input != nil && isTerminal(c.Input) {
+		cmd.SysProcAttr.Foreground = true
+		cmd.SysProcAttr.Ctty = int(c.Input.Fd())
+		defer takeForeground(c.Input)
+	}
 	if err := cmd.Start(); err != nil {
 		exitW.Close()
 		return -1, fmt.Errorf("start %s: %w", c.Kernel.Binary, err)
@@ -160,12 +193,12 @@ func Boot(ctx context.Context, c Config) (int, error) {
 	go func() { waited <- cmd.Wait() }()
 	select {
 	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd.Process.Pid)
 		<-waited
 		return -1, fmt.Errorf("guest killed: %w", ctx.Err())
 	case err := <-waited:
 		// The guest powered off; make sure no helper outlives it.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd.Process.Pid)
 		s := strings.TrimSpace(<-status)
 		code, perr := strconv.Atoi(lastLine(s))
 		if perr != nil {
@@ -173,6 +206,29 @@ func Boot(ctx context.Context, c Config) (int, error) {
 		}
 		return code, nil
 	}
+}
+
+// killGroup kills a process group and waits, briefly, until no member is
+// left: UML's helper processes must not outlive the guest.
+func killGroup(pgid int) {
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(-pgid, syscall.SIGKILL) == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// takeForeground makes this process's group the terminal's foreground
+// group again once the guest is gone. A background group may not do that
+// unless it ignores SIGTTOU, for the length of the call.
+func takeForeground(tty *os.File) {
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	_ = unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSPGRP, syscall.Getpgrp())
 }
 
 func lastLine(s string) string {

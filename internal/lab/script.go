@@ -1,0 +1,196 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// phase is one part of the scripted scenario: its failures must all fall
+// within allowed of its start.
+type phase struct {
+	name    string
+	start   time.Time
+	allowed time.Duration
+}
+
+// Script runs the fixed scenario (start, kill the master, fail a real,
+// restore both) and writes a plain report. It returns whether every
+// check held: the master changed, the failed real's weight went to 0 and
+// came back, and every request after each failover window succeeded.
+func (e *Engine) Script(w io.Writer) bool {
+	t0 := e.Started
+	line := func(what, format string, args ...any) {
+		fmt.Fprintf(w, "%6.1fs  %-12s %s\n", time.Since(t0).Seconds(), what, fmt.Sprintf(format, args...))
+	}
+	pause := func(d time.Duration) { time.Sleep(d) }
+	ok := true
+	fail := func(format string, args ...any) {
+		ok = false
+		fmt.Fprintf(w, "          FAILED: %s\n", fmt.Sprintf(format, args...))
+	}
+	mdi := 3*e.Settings.Advert + time.Duration(256-100)*e.Settings.Advert/256
+	checkBound := time.Duration(e.Settings.Fall)*e.Settings.CheckInterval + e.Settings.CheckTimeout
+	var phases []phase
+
+	first := e.Master()
+	if first == nil {
+		fmt.Fprintln(w, "no master at start")
+		return false
+	}
+	line("start", "%s MASTER, %s BACKUP; weights %s", first.Host.Name, e.other(first).Host.Name, e.weightList(first))
+	pause(3 * time.Second)
+	e.traffic(line, time.Time{})
+
+	// Kill the master.
+	start := time.Now()
+	if _, err := e.KillMaster(); err != nil {
+		fail("%v", err)
+		return false
+	}
+	line("kill master", "kill -9 directord on %s", first.Host.Name)
+	backup := e.other(first)
+	if err := waitUntil(5*time.Second, func() bool { return backup.State("web") == "MASTER" }); err != nil {
+		fail("%s did not take over", backup.Host.Name)
+		return false
+	}
+	line("failover", "%s MASTER after %s", backup.Host.Name, time.Since(start).Round(10*time.Millisecond))
+	changed := true
+	phases = append(phases, phase{"failover", start, mdi + time.Second})
+	pause(3 * time.Second)
+	e.traffic(line, start)
+
+	// Fail a real server.
+	rs := e.Lab.Reals[1]
+	start = time.Now()
+	if err := e.ToggleReal(1); err != nil {
+		fail("%v", err)
+		return false
+	}
+	line("fail "+rs.Name, "%s's HTTP server stopped", rs.Name)
+	zeroed := waitUntil(5*time.Second, func() bool { return e.Weights(backup)[rs.Addr.String()] == 0 })
+	if zeroed != nil {
+		fail("%s's weight never reached 0", rs.Name)
+	} else {
+		line("weight 0", "%s weight 0 on %s after %s (bound fall × interval + timeout = %s)", rs.Name, backup.Host.Name,
+			time.Since(start).Round(10*time.Millisecond), checkBound)
+	}
+	phases = append(phases, phase{"real failure", start, time.Since(start)})
+	zeroAt := time.Now()
+	pause(2 * time.Second)
+	e.traffic(line, start)
+	if n := answered(e.Client.Since(zeroAt), rs.Name); n > 0 {
+		fail("%s answered %d requests after its weight was 0", rs.Name, n)
+	}
+
+	// Restore both.
+	if err := e.Restore(); err != nil {
+		fail("%v", err)
+		return false
+	}
+	if err := e.ToggleReal(1); err != nil {
+		fail("%v", err)
+	}
+	start = time.Now()
+	line("restore", "directord on %s restarted, %s's HTTP server started", first.Host.Name, rs.Name)
+	if err := waitUntil(10*time.Second, func() bool { return first.State("web") == "MASTER" }); err != nil {
+		fail("%s did not become master again", first.Host.Name)
+	} else {
+		line("preempt", "%s MASTER again, %s after the restore", first.Host.Name, time.Since(start).Round(10*time.Millisecond))
+	}
+	back := waitUntil(10*time.Second, func() bool { return e.Weights(first)[rs.Addr.String()] == rs.Weight })
+	if back != nil {
+		fail("%s's weight never came back", rs.Name)
+	} else {
+		line("weight back", "%s weight %d on %s, %s after the restore", rs.Name, rs.Weight, first.Host.Name, time.Since(start).Round(10*time.Millisecond))
+	}
+	phases = append(phases, phase{"restore", start, time.Second})
+	pause(3 * time.Second)
+	e.traffic(line, start)
+	if answered(e.Client.Since(start), rs.Name) == 0 {
+		fail("%s got no request after it came back", rs.Name)
+	}
+
+	// Every failure must fall inside its phase's window.
+	clean := true
+	for i, p := range phases {
+		end := time.Now()
+		if i+1 < len(phases) {
+			end = phases[i+1].start
+		}
+		for _, r := range e.Client.Since(p.start) {
+			if r.Start.Before(end) && !r.OK && r.End.After(p.start.Add(p.allowed)) {
+				clean = false
+				fail("%s: a request failed at +%s, after its window of %s: %s", p.name, r.End.Sub(p.start).Round(time.Millisecond), p.allowed, r.Err)
+			}
+		}
+	}
+	all := e.Client.Since(time.Time{})
+	o := Summarize(all)
+	fmt.Fprintf(w, "\n%d requests, %d failed, each inside a failover window\n", o.Requests, o.Failed)
+	results := []string{
+		verdict(changed, "master change"),
+		verdict(zeroed == nil && back == nil, rs.Name+" weight 0 and back"),
+		verdict(clean, "every request after each failover window succeeded"),
+	}
+	fmt.Fprintf(w, "result: %s\n", strings.Join(results, "; "))
+	return ok && clean
+}
+
+func verdict(good bool, what string) string {
+	if good {
+		return what + ": ok"
+	}
+	return what + ": FAILED"
+}
+
+func (e *Engine) other(d *Director) *Director {
+	for _, x := range e.Directors {
+		if x != d {
+			return x
+		}
+	}
+	return nil
+}
+
+func (e *Engine) weightList(d *Director) string {
+	w := e.Weights(d)
+	var parts []string
+	for _, r := range e.Lab.Reals {
+		parts = append(parts, fmt.Sprintf("%s %d", r.Name, w[r.Addr.String()]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// traffic reports the client's requests since from.
+func (e *Engine) traffic(line func(string, string, ...any), from time.Time) {
+	reqs := e.Client.Since(from)
+	o := Summarize(reqs)
+	t := Tally(reqs)
+	var names []string
+	for n := range t {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", n, t[n]))
+	}
+	window := ""
+	if o.Failed > 0 {
+		window = fmt.Sprintf(" within %s", o.Window.Round(10*time.Millisecond))
+	}
+	line("traffic", "%d requests, %d failed%s; answered by %s", o.Requests, o.Failed, window, strings.Join(parts, ", "))
+}
+
+func answered(reqs []Request, real string) int {
+	n := 0
+	for _, r := range reqs {
+		if r.OK && r.Real == real {
+			n++
+		}
+	}
+	return n
+}

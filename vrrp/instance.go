@@ -317,13 +317,17 @@ func (r *Router) sendAdvert(in *instance, prio uint8) {
 
 // announce sends the first gratuitous ARP for every VIP at once, on the
 // loop, since failover is measured to it; the rest of the schedule runs in
-// the background until the instance leaves Master.
+// the background until the instance leaves Master: repeat packets spaced
+// by interval, the same again delay after the transition (keepalived's
+// garp_master_delay), then refresh_repeat every refresh.
 func (r *Router) announce(in *instance, heal bool) {
-	r.announceNow(in, in.cfg.VIPs)
+	targets := r.garpTargets(in, in.cfg.VIPs)
+	start := time.Now()
+	r.sendGARP(in, targets)
 	g := in.cfg.GARP
 	if heal {
 		if g.Repeat > 1 {
-			go r.garpBurst(r.bg, in, in.cfg.VIPs, g.Repeat-1, g.Interval, true)
+			go r.garpBurst(r.bg, in, targets, g.Repeat-1, g.Interval, true)
 		}
 		return
 	}
@@ -333,29 +337,40 @@ func (r *Router) announce(in *instance, heal bool) {
 	ctx, cancel := context.WithCancel(r.bg)
 	in.announcing = cancel
 	go func() {
-		if !r.garpBurst(ctx, in, in.cfg.VIPs, g.Repeat-1, g.Interval, true) {
+		if !r.garpBurst(ctx, in, targets, g.Repeat-1, g.Interval, true) {
 			return
 		}
 		if g.Delay > 0 {
-			if !sleep(ctx, g.Delay) || !r.garpBurst(ctx, in, in.cfg.VIPs, g.Repeat, g.Interval, false) {
+			if !sleep(ctx, time.Until(start.Add(g.Delay))) || !r.garpBurst(ctx, in, targets, g.Repeat, g.Interval, false) {
 				return
 			}
 		}
 		if g.Refresh <= 0 {
 			return
 		}
-		for sleep(ctx, g.Refresh) && r.garpBurst(ctx, in, in.cfg.VIPs, g.RefreshRepeat, g.Interval, false) {
+		for sleep(ctx, g.Refresh) && r.garpBurst(ctx, in, targets, g.RefreshRepeat, g.Interval, false) {
 		}
 	}()
 }
 
-// announceNow sends one gratuitous ARP per VIP, grouped by device.
+// announceNow sends one gratuitous ARP per VIP of vips.
 func (r *Router) announceNow(in *instance, vips []VIP) {
+	r.sendGARP(in, r.garpTargets(in, vips))
+}
+
+// garpTargets groups VIP addresses by device. It reads the instance's
+// config, so it runs on the loop; what it returns may go to goroutines.
+func (r *Router) garpTargets(in *instance, vips []VIP) map[string][]netip.Addr {
 	byDev := map[string][]netip.Addr{}
 	for _, v := range vips {
 		byDev[in.dev(v)] = append(byDev[in.dev(v)], v.Prefix.Addr())
 	}
-	for dev, addrs := range byDev {
+	return byDev
+}
+
+// sendGARP sends one round; it is safe off the loop.
+func (r *Router) sendGARP(in *instance, targets map[string][]netip.Addr) {
+	for dev, addrs := range targets {
 		if err := r.sys.ARP.Announce(dev, addrs); err != nil {
 			in.log.Warn("gratuitous ARP failed", "dev", dev, "err", err)
 			continue
@@ -366,7 +381,7 @@ func (r *Router) announceNow(in *instance, vips []VIP) {
 
 // garpBurst sends n rounds spaced by gap (the first after a gap when
 // gapFirst) and reports whether ctx is still alive.
-func (r *Router) garpBurst(ctx context.Context, in *instance, vips []VIP, n int, gap time.Duration, gapFirst bool) bool {
+func (r *Router) garpBurst(ctx context.Context, in *instance, targets map[string][]netip.Addr, n int, gap time.Duration, gapFirst bool) bool {
 	for i := range n {
 		if (i > 0 || gapFirst) && gap > 0 && !sleep(ctx, gap) {
 			return false
@@ -374,7 +389,7 @@ func (r *Router) garpBurst(ctx context.Context, in *instance, vips []VIP, n int,
 		if ctx.Err() != nil {
 			return false
 		}
-		r.announceNow(in, vips)
+		r.sendGARP(in, targets)
 	}
 	return ctx.Err() == nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -208,7 +209,13 @@ func (r *Router) resolveSource(in *instance) error {
 	src := in.cfg.UnicastSrc
 	if !src.IsValid() {
 		var err error
-		src, err = r.sys.Addrs.Primary(in.cfg.Interface, in.vipAddrs())
+		// An owner's VIPs are its own addresses: one of them is the
+		// source. Anyone else's must never be.
+		var except []netip.Addr
+		if !in.owner() {
+			except = in.vipAddrs()
+		}
+		src, err = r.sys.Addrs.Primary(in.cfg.Interface, except)
 		if err != nil {
 			return fmt.Errorf("vrrp instance %q: %w", in.cfg.Name, err)
 		}

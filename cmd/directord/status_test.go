@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudflare/ipvs"
+
+	"directord/healthcheck"
+	"directord/internal/daemon"
+	"directord/lvs"
+	"directord/vrrp"
+)
+
+// The status tables: VRRP, real servers, a failed reload, and the IPVS
+// table in ipvsadm's shape.
+func TestRenderStatus(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	doc := &daemon.StatusDoc{
+		RouterID: "lb1", PID: 42, Version: "directord test", Started: now.Add(-90 * time.Second),
+		Config:     daemon.ConfigInfo{Path: "/etc/directord/directord.hcl", SHA256: "0123456789abcdef0123"},
+		LastReload: &daemon.ReloadResult{At: now.Add(-10 * time.Second), Error: "invalid configuration: x.hcl:3:4: bad", Diagnostics: "Error: x.hcl:3:4: bad\n"},
+		Reloads:    daemon.ReloadCounts{Succeeded: 2, Failed: 1},
+		VRRP: vrrp.Status{Instances: []vrrp.InstanceStatus{{
+			Name: "web", Interface: "eth0", VRID: 51, State: "MASTER", Priority: 150, EffectivePriority: 140,
+			Master: "192.168.11.11", MasterAdvert: "1s", AdvertsSent: 12, Drops: map[vrrp.Drop]uint64{vrrp.DropTTL: 2},
+			Transitions: []vrrp.TransitionRecord{{At: now.Add(-80 * time.Second), From: "BACKUP", To: "MASTER", Reason: "master_down"}},
+		}}},
+		RealServers: []daemon.RealServerStatus{
+			{VirtualServer: "web", RealServer: "192.168.11.12:80", Check: "http", Up: true, Weight: 2,
+				Last: &healthcheck.Result{Up: true, Reason: "status 200", Latency: 1500 * time.Microsecond}, Since: now.Add(-60 * time.Second)},
+			{VirtualServer: "web", RealServer: "192.168.11.13:80", Check: "http", Up: false, Weight: 4,
+				Last: &healthcheck.Result{Reason: "refused"}, Since: now.Add(-5 * time.Second)},
+		},
+		IPVS: &daemon.IPVSStatus{
+			Reconciler: lvs.Stats{Writes: 3},
+			Table: []lvs.ServiceStats{{Name: "tcp 192.168.11.100:80", Scheduler: "wrr", Owned: true,
+				Stats: ipvs.Stats{Connections: 30, IncomingPackets: 300, IncomingBytes: 20000},
+				Dests: []lvs.DestStats{{Name: "192.168.11.12:80", Forward: "Route", Weight: 2, ActiveConns: 1, Stats: ipvs.Stats{Connections: 10}}}}},
+		},
+	}
+	var b bytes.Buffer
+	renderStatus(&b, doc, now)
+	out := b.String()
+	for _, want := range []string{
+		"directord lb1 (pid 42, directord test), up 1m30s",
+		"config /etc/directord/directord.hcl (sha256 0123456789ab)",
+		"last reload 2026-01-02 03:03:55 FAILED, still running the previous configuration: invalid configuration: x.hcl:3:4: bad (reloads: 2 succeeded, 1 failed)",
+		"    Error: x.hcl:3:4: bad",
+		"web            eth0       51    MASTER  140/150   192.168.11.11  1s      12    0         2        1m20s ago (master_down)",
+		"web             192.168.11.13:80  http   DOWN    4       0.0ms    refused      5s",
+		"IPVS: 3 writes, 0 errors, 0 drift repairs",
+		"Prot LocalAddress:Port",
+		"TCP  192.168.11.100:80",
+		"-> 192.168.11.12:80",
+		"19K",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -50,6 +50,13 @@ func (a *arpAnnouncer) client(dev string) (*arp.Client, error) {
 	return c, nil
 }
 
+func (a *arpAnnouncer) Prepare(dev string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, err := a.client(dev)
+	return err
+}
+
 func (a *arpAnnouncer) Announce(dev string, addrs []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -197,11 +197,15 @@ func (r *Router) startTrackers(ctx context.Context, in *instance, initial bool) 
 }
 
 // feed gives the state machine an event and carries out its actions.
+// What goes on the wire (adverts, VIPs, gratuitous ARP) goes first; the
+// bookkeeping of a transition (log, history, hooks, sync group) after, so
+// that a takeover is not held up by a log line.
 func (r *Router) feed(now time.Time, in *instance, ev Event) {
+	var transitions []Transition
 	for _, a := range in.fsm.Handle(now, ev) {
 		switch a := a.(type) {
 		case Transition:
-			r.transition(now, in, a)
+			transitions = append(transitions, a)
 		case SendAdvert:
 			r.sendAdvert(in, a.Priority)
 		case AddVIPs:
@@ -223,6 +227,9 @@ func (r *Router) feed(now time.Time, in *instance, ev Event) {
 		case Announce:
 			r.announce(in, a.Heal)
 		}
+	}
+	for _, t := range transitions {
+		r.transition(now, in, t)
 	}
 }
 

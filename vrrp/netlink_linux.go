@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -17,14 +18,52 @@ import (
 func NewLinuxSystem() System {
 	return System{
 		Listen:  ListenIPv4,
-		Addrs:   netlinkAddrs{},
+		Addrs:   newNetlinkAddrs(),
 		ARP:     newARPAnnouncer(),
 		Watcher: netlinkWatcher{},
 	}
 }
 
-// netlinkAddrs manages VIPs with RTM_NEWADDR and RTM_DELADDR.
-type netlinkAddrs struct{}
+// netlinkAddrs manages VIPs with RTM_NEWADDR and RTM_DELADDR over one
+// netlink socket kept open, with the links looked up once: adding a VIP
+// is on the takeover path, where a socket per call and a link lookup per
+// VIP cost a fifth of a millisecond.
+type netlinkAddrs struct {
+	mu    sync.Mutex
+	h     *netlink.Handle
+	links map[string]netlink.Link
+}
+
+func newNetlinkAddrs() *netlinkAddrs {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		h = &netlink.Handle{} // a socket per request, as the package functions do
+	}
+	return &netlinkAddrs{h: h, links: map[string]netlink.Link{}}
+}
+
+// withLink runs fn with dev's link, looking it up again once if fn fails
+// with a link that may have been deleted and made again under its name.
+func (n *netlinkAddrs) withLink(dev string, fn func(netlink.Link) error) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		l, ok := n.links[dev]
+		if !ok {
+			var err error
+			if l, err = n.h.LinkByName(dev); err != nil {
+				return err
+			}
+			n.links[dev] = l
+		}
+		err := fn(l)
+		if err != nil && attempt == 0 && (errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EINVAL)) {
+			delete(n.links, dev)
+			continue
+		}
+		return err
+	}
+}
 
 func vipAddr(v VIP) *netlink.Addr {
 	a := v.Prefix.Addr()
@@ -34,12 +73,8 @@ func vipAddr(v VIP) *netlink.Addr {
 	}
 }
 
-func (netlinkAddrs) Add(dev string, v VIP) error {
-	l, err := netlink.LinkByName(dev)
-	if err != nil {
-		return fmt.Errorf("add %s: %w", v.Prefix, err)
-	}
-	err = netlink.AddrAdd(l, vipAddr(v))
+func (n *netlinkAddrs) Add(dev string, v VIP) error {
+	err := n.withLink(dev, func(l netlink.Link) error { return n.h.AddrAdd(l, vipAddr(v)) })
 	if errors.Is(err, unix.EEXIST) {
 		return nil
 	}
@@ -49,12 +84,8 @@ func (netlinkAddrs) Add(dev string, v VIP) error {
 	return nil
 }
 
-func (netlinkAddrs) Remove(dev string, v VIP) error {
-	l, err := netlink.LinkByName(dev)
-	if err != nil {
-		return fmt.Errorf("remove %s: %w", v.Prefix, err)
-	}
-	err = netlink.AddrDel(l, vipAddr(v))
+func (n *netlinkAddrs) Remove(dev string, v VIP) error {
+	err := n.withLink(dev, func(l netlink.Link) error { return n.h.AddrDel(l, vipAddr(v)) })
 	if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
@@ -64,7 +95,7 @@ func (netlinkAddrs) Remove(dev string, v VIP) error {
 	return nil
 }
 
-func (netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
+func (n *netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
 	addrs, err := listV4(dev)
 	if err != nil {
 		return false, err
@@ -77,7 +108,7 @@ func (netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
 	return false, nil
 }
 
-func (netlinkAddrs) Primary(dev string, except []netip.Addr) (netip.Addr, error) {
+func (n *netlinkAddrs) Primary(dev string, except []netip.Addr) (netip.Addr, error) {
 	addrs, err := listV4(dev)
 	if err != nil {
 		return netip.Addr{}, err

@@ -181,6 +181,11 @@ func (r *Router) register(in *instance) {
 			}
 		}
 	}
+	for _, v := range c.VIPs {
+		if err := r.sys.ARP.Prepare(in.dev(v)); err != nil {
+			in.log.Warn("cannot open the gratuitous ARP socket yet", "dev", in.dev(v), "err", err)
+		}
+	}
 	in.notify = newNotifier(r.hooksCtx, in.log)
 	in.ifc.byVRID[c.VRID] = in
 	r.insts = append(r.insts, in)

@@ -98,6 +98,9 @@ type AddrManager interface {
 
 // Announcer sends gratuitous ARP for addresses on dev.
 type Announcer interface {
+	// Prepare opens what Announce on dev needs, ahead of time, so that
+	// the first announcement of a takeover pays no setup.
+	Prepare(dev string) error
 	Announce(dev string, addrs []netip.Addr) error
 	Close() error
 }

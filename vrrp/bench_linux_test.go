@@ -96,7 +96,7 @@ func BenchmarkFailover(b *testing.B) {
 	for _, iv := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond} {
 		for _, ev := range []string{"kill -9", "advert→GARP", "SIGTERM", "prio0→GARP"} {
 			d, k := byKey[fmt.Sprintf("%s/directord/%s", iv, ev)], byKey[fmt.Sprintf("%s/keepalived/%s", iv, ev)]
-			fmt.Printf("  %-6s %-11s %.2f  (%s vs %s)\n", iv, ev, float64(d)/float64(k), ms(d), ms(k))
+			fmt.Printf("  %-6s %-11s %.3f  (%s vs %s)\n", iv, ev, float64(d)/float64(k), ms(d), ms(k))
 		}
 	}
 }

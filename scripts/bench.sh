@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs directord's benchmarks, each against its reference (keepalived,
 # ipvsadm) in the same run, and prints medians and ratios.
-#   sudo ./scripts/bench.sh            # all of them
-#   sudo ./scripts/bench.sh failover   # VRRP failover vs keepalived
-#   sudo ./scripts/bench.sh checks     # 10,000 TCP health checks; vs keepalived in UML
-#   sudo ./scripts/bench.sh ipvs       # 1,000 x 4 cold sync vs ipvsadm -R, in UML
+#   ./scripts/bench.sh            # all of them
+#   ./scripts/bench.sh failover   # VRRP failover vs keepalived
+#   ./scripts/bench.sh checks     # 10,000 TCP health checks; vs keepalived in UML
+#   ./scripts/bench.sh ipvs       # 1,000 x 4 cold sync vs ipvsadm -R, in UML
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"

@@ -13,6 +13,10 @@ for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" != 0 ]; then
+  echo "missing ${need[*]}: run as root (for example with sudo) to install them" >&2
+  exit 1
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -22,5 +26,11 @@ fi
 
 if ! command -v go >/dev/null 2>&1; then
   export PATH="$PATH:/usr/local/go/bin"
+fi
+if ! command -v go >/dev/null 2>&1; then
+  # Debian's golang-go is older than the module's go 1.26 (and than the
+  # toolchain switch), so it would not help.
+  echo "directord needs Go 1.26 or newer: unpack it into /usr/local/go (https://go.dev/dl/)" >&2
+  exit 1
 fi
 go mod download

@@ -68,6 +68,20 @@ func setupGuest() error {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
 		}
 	}
+	var ro []string
+	if err := decode(os.Getenv(envRO), &ro); err != nil {
+		return fmt.Errorf("bad read-only list: %w", err)
+	}
+	for _, dir := range ro {
+		// The fresh tmpfs hid the working directory; mount the host's
+		// back, read-only like the rest of the root.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("none", dir, "hostfs", unix.MS_RDONLY, dir); err != nil {
+			return fmt.Errorf("mount %s read-only: %w", dir, err)
+		}
+	}
 	var rw []string
 	if err := decode(os.Getenv(envRW), &rw); err != nil {
 		return fmt.Errorf("bad writable list: %w", err)

@@ -52,6 +52,7 @@ const (
 	envDir  = "DIRECTORD_VM_DIR"  // the child's working directory
 	envEnv  = "DIRECTORD_VM_ENV"  // base64 JSON of extra environment
 	envRW   = "DIRECTORD_VM_RW"   // base64 JSON of host directories mounted writable
+	envRO   = "DIRECTORD_VM_RO"   // base64 JSON of shadowed host directories mounted read-only
 	// EnvGuest is set in the environment of everything running in the
 	// guest, so code can tell where it is.
 	EnvGuest = "DIRECTORD_VM_GUEST"
@@ -131,6 +132,7 @@ func Boot(ctx context.Context, c Config) (int, error) {
 	args, _ := json.Marshal(c.Args)
 	env, _ := json.Marshal(c.Env)
 	rw, _ := json.Marshal(c.Writable)
+	ro, _ := json.Marshal(shadowed(c.Dir))
 	// The owner's pid in the name lets Sweep tell a stale directory.
 	umlDir, err := os.MkdirTemp("", fmt.Sprintf("directord-uml-%d-", os.Getpid()))
 	if err != nil {
@@ -150,6 +152,7 @@ func Boot(ctx context.Context, c Config) (int, error) {
 		envEnv + "=" + base64.RawURLEncoding.EncodeToString(env),
 		envDir + "=" + c.Dir,
 		envRW + "=" + base64.RawURLEncoding.EncodeToString(rw),
+		envRO + "=" + base64.RawURLEncoding.EncodeToString(ro),
 	}
 	if c.Tag != "" {
 		cmdline = append(cmdline, EnvTag+"="+c.Tag)
@@ -236,6 +239,19 @@ func lastLine(s string) string {
 		return strings.TrimSpace(s[i+1:])
 	}
 	return s
+}
+
+// shadowed returns the host directory the guest must mount back for dir to
+// be visible: the top one below /tmp or /run, which the guest covers with
+// its own tmpfs (a checkout cloned under /tmp, say). None for other paths.
+func shadowed(dir string) []string {
+	for _, top := range []string{"/tmp/", "/run/"} {
+		if rest, ok := strings.CutPrefix(filepath.Clean(dir)+"/", top); ok && rest != "" {
+			first, _, _ := strings.Cut(rest, "/")
+			return []string{top + first}
+		}
+	}
+	return nil
 }
 
 // Stage returns a path to the program that the guest can see, copying it

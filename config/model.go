@@ -279,6 +279,42 @@ type IPVS struct {
 	DriftCheck Duration `json:"drift_check"`
 	// ClearOnStop removes the owned services when the daemon stops.
 	ClearOnStop bool `json:"clear_on_stop"`
+	// SyncDaemon runs the kernel's connection synchronisation; nil: off.
+	SyncDaemon *SyncDaemon `json:"sync_daemon,omitempty"`
+	// Sysctl holds the net.ipv4.vs settings to apply.
+	Sysctl IPVSSysctls `json:"sysctl"`
+}
+
+// SyncDaemon is the kernel's IPVS connection synchronisation (keepalived's
+// lvs_sync_daemon): a master daemon multicasts the connections this
+// director forwards, a backup daemon adds the peer's to the local table,
+// so that established connections survive a failover.
+type SyncDaemon struct {
+	Interface string `json:"interface"`
+	// VRRPInstance, when set, makes the daemons follow that instance as
+	// keepalived does: the master daemon while it is MASTER, the backup
+	// daemon otherwise. Empty: both daemons run all the time.
+	VRRPInstance string     `json:"vrrp_instance,omitempty"`
+	SyncID       uint8      `json:"sync_id"`
+	MaxLen       uint16     `json:"max_len,omitempty"` // 0: from the MTU
+	Port         uint16     `json:"port"`
+	TTL          uint8      `json:"ttl"`
+	Group        netip.Addr `json:"group"`
+}
+
+// IPVSSysctls are the net.ipv4.vs.* settings that decide what happens to
+// connections across a failover, a drain or a failed real. A nil field is
+// left as the kernel has it.
+type IPVSSysctls struct {
+	SloppyTCP               *bool `json:"sloppy_tcp,omitempty"`
+	SloppySCTP              *bool `json:"sloppy_sctp,omitempty"`
+	ExpireNodestConn        *bool `json:"expire_nodest_conn,omitempty"`
+	ExpireQuiescentTemplate *bool `json:"expire_quiescent_template,omitempty"`
+	Conntrack               *bool `json:"conntrack,omitempty"`
+	// SyncThreshold is [threshold, period] in packets; nil: the kernel's.
+	SyncThreshold []int `json:"sync_threshold,omitempty"`
+	// SyncRefreshPeriod is whole seconds; nil: the kernel's.
+	SyncRefreshPeriod *Duration `json:"sync_refresh_period,omitempty"`
 }
 
 // Duration is a time.Duration that reads and prints as "1.5s".

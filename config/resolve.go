@@ -222,7 +222,7 @@ func (r *resolver) file(raw *rawFile) *Config {
 		cfg.VirtualServers = append(cfg.VirtualServers, r.virtualServer(rv))
 	}
 	r.crossVirtualServers(raw.VirtualServers, cfg.VirtualServers)
-	cfg.IPVS = r.ipvs(raw.IPVS)
+	cfg.IPVS = r.ipvs(raw.IPVS, cfg.Instances)
 	return cfg
 }
 
@@ -254,21 +254,4 @@ func (r *resolver) director(rd *rawDirector) Director {
 	d.LogFormat = b.enum("log_format", rd.LogFormat, "text", "text", "json")
 	d.LogLevel = b.enum("log_level", rd.LogLevel, "info", "debug", "info", "warn", "error")
 	return d
-}
-
-func (r *resolver) ipvs(ri *rawIPVS) IPVS {
-	v := IPVS{DriftCheck: Duration(DefaultDriftCheck)}
-	if ri == nil {
-		return v
-	}
-	b := r.block(ri.Body, ri.DefRange)
-	v.TCPTimeout = Duration(b.seconds("tcp_timeout", ri.TCPTimeout, 0))
-	v.TCPFinTimeout = Duration(b.seconds("tcpfin_timeout", ri.TCPFinTimeout, 0))
-	v.UDPTimeout = Duration(b.seconds("udp_timeout", ri.UDPTimeout, 0))
-	v.DriftCheck = Duration(b.duration("drift_check", ri.DriftCheck, DefaultDriftCheck))
-	if v.DriftCheck.D() < time.Second {
-		b.errorf("drift_check", "drift_check must be at least 1s")
-	}
-	v.ClearOnStop = deref(ri.ClearOnStop, false)
-	return v
 }

@@ -176,11 +176,37 @@ type rawHealthCheck struct {
 }
 
 type rawIPVS struct {
-	TCPTimeout    *string   `hcl:"tcp_timeout,optional"`
-	TCPFinTimeout *string   `hcl:"tcpfin_timeout,optional"`
-	UDPTimeout    *string   `hcl:"udp_timeout,optional"`
-	DriftCheck    *string   `hcl:"drift_check,optional"`
-	ClearOnStop   *bool     `hcl:"clear_on_stop,optional"`
-	Body          hcl.Body  `hcl:",body"`
-	DefRange      hcl.Range `hcl:",def_range"`
+	TCPTimeout    *string         `hcl:"tcp_timeout,optional"`
+	TCPFinTimeout *string         `hcl:"tcpfin_timeout,optional"`
+	UDPTimeout    *string         `hcl:"udp_timeout,optional"`
+	DriftCheck    *string         `hcl:"drift_check,optional"`
+	ClearOnStop   *bool           `hcl:"clear_on_stop,optional"`
+	SyncDaemon    *rawSyncDaemon  `hcl:"sync_daemon,block"`
+	Sysctl        *rawIPVSSysctls `hcl:"sysctl,block"`
+	Body          hcl.Body        `hcl:",body"`
+	DefRange      hcl.Range       `hcl:",def_range"`
+}
+
+type rawSyncDaemon struct {
+	Interface    *string   `hcl:"interface,optional"`
+	VRRPInstance *string   `hcl:"vrrp_instance,optional"`
+	SyncID       *int      `hcl:"sync_id,optional"`
+	MaxLen       *int      `hcl:"max_len,optional"`
+	Port         *int      `hcl:"port,optional"`
+	TTL          *int      `hcl:"ttl,optional"`
+	Group        *string   `hcl:"group,optional"`
+	Body         hcl.Body  `hcl:",body"`
+	DefRange     hcl.Range `hcl:",def_range"`
+}
+
+type rawIPVSSysctls struct {
+	SloppyTCP               *bool     `hcl:"sloppy_tcp,optional"`
+	SloppySCTP              *bool     `hcl:"sloppy_sctp,optional"`
+	ExpireNodestConn        *bool     `hcl:"expire_nodest_conn,optional"`
+	ExpireQuiescentTemplate *bool     `hcl:"expire_quiescent_template,optional"`
+	Conntrack               *bool     `hcl:"conntrack,optional"`
+	SyncThreshold           *[]int    `hcl:"sync_threshold,optional"`
+	SyncRefreshPeriod       *string   `hcl:"sync_refresh_period,optional"`
+	Body                    hcl.Body  `hcl:",body"`
+	DefRange                hcl.Range `hcl:",def_range"`
 }

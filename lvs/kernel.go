@@ -23,3 +23,23 @@ type Kernel interface {
 	SetConfig(ipvs.Config) error
 	Close() error
 }
+
+// SyncKernel is one network namespace's IPVS connection-sync daemons.
+type SyncKernel interface {
+	// Daemons lists the running daemons (ipvsadm -L --daemon).
+	Daemons() ([]SyncDaemon, error)
+	// Start starts a daemon; the interface must exist. Starting a role
+	// that already runs fails with os.ErrExist.
+	Start(SyncDaemon) error
+	// Stop stops the daemon of a role; os.ErrNotExist when none runs.
+	Stop(SyncState) error
+	Close() error
+}
+
+// Sysctls reads and writes this network namespace's net.ipv4.vs.*
+// settings (Documentation/networking/ipvs-sysctl.rst), each a string as
+// /proc/sys shows it.
+type Sysctls interface {
+	Get(name string) (string, error)
+	Set(name, value string) error
+}

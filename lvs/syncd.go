@@ -32,6 +32,22 @@ func (s SyncState) String() string {
 	return fmt.Sprintf("state(%d)", uint32(s))
 }
 
+// MarshalText names the role in the status document.
+func (s SyncState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (s *SyncState) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "master":
+		*s = SyncMaster
+	case "backup":
+		*s = SyncBackup
+	default:
+		return fmt.Errorf("unknown sync daemon state %q", b)
+	}
+	return nil
+}
+
 // The kernel's defaults for what a NEW_DAEMON request leaves out
 // (net/netfilter/ipvs/ip_vs_sync.c).
 var (
@@ -46,15 +62,15 @@ const (
 // SyncDaemon is one running (or wanted) sync daemon, as `ipvsadm
 // --start-daemon` sets it up and `ipvsadm -L --daemon` lists it.
 type SyncDaemon struct {
-	State     SyncState
-	Interface string // multicast interface
-	SyncID    uint8  // only messages with this id are accepted
+	State     SyncState `json:"state"`
+	Interface string    `json:"interface"` // multicast interface
+	SyncID    uint8     `json:"sync_id"`   // only messages with this id are accepted
 	// MaxLen is the UDP payload size of a sync message; 0 lets the kernel
 	// take it from the interface's MTU.
-	MaxLen uint16
-	Group  netip.Addr // multicast group; DefaultSyncGroup when zero
-	Port   uint16     // UDP port (base); DefaultSyncPort when zero
-	TTL    uint8      // multicast TTL; DefaultSyncTTL when zero
+	MaxLen uint16     `json:"max_len,omitempty"`
+	Group  netip.Addr `json:"group,omitzero"` // multicast group; DefaultSyncGroup when zero
+	Port   uint16     `json:"port,omitempty"` // UDP port (base); DefaultSyncPort when zero
+	TTL    uint8      `json:"ttl,omitempty"`  // multicast TTL; DefaultSyncTTL when zero
 }
 
 func (d SyncDaemon) String() string {

@@ -224,3 +224,17 @@ func FuzzDecodeDaemon(f *testing.F) {
 		}
 	})
 }
+
+func TestSyncStateText(t *testing.T) {
+	for _, st := range []SyncState{SyncMaster, SyncBackup} {
+		b, _ := st.MarshalText()
+		var back SyncState
+		if err := back.UnmarshalText(b); err != nil || back != st {
+			t.Errorf("%v: %s reads back as %v (%v)", st, b, back, err)
+		}
+	}
+	var s SyncState
+	if err := s.UnmarshalText([]byte("both")); err == nil {
+		t.Error("an unknown state was read")
+	}
+}

@@ -262,6 +262,9 @@ func (r *Router) transition(now time.Time, in *instance, t Transition) {
 		in.notify.queue(hookJob{argv: hook, instance: in.cfg.Name, state: hookState(t.To, false),
 			priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout})
 	}
+	if r.onTransition != nil {
+		r.onTransition(in.cfg.Name, t.To, t.Reason)
+	}
 	r.syncGroup(now, in, t)
 }
 

@@ -30,6 +30,8 @@ type Router struct {
 	hooksCtx context.Context
 	bg       context.Context // lives as long as Run
 
+	onTransition func(instance string, to State, why Reason)
+
 	holdMu  sync.Mutex
 	holds   map[string]string // instance → why its preemption is held
 	ready   chan struct{}
@@ -78,6 +80,13 @@ type (
 	}
 	holdEvent struct{}
 )
+
+// OnTransition has fn called on the loop after each state change of an
+// instance, with the instance's name, its new state and why. fn must not
+// block: the loop is the takeover path. Set it before Run.
+func (r *Router) OnTransition(fn func(instance string, to State, why Reason)) {
+	r.onTransition = fn
+}
 
 // Ready is closed once every instance has started.
 func (r *Router) Ready() <-chan struct{} { return r.ready }

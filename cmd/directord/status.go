@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -126,7 +128,39 @@ func renderStatus(w io.Writer, d *daemon.StatusDoc, now time.Time) {
 		if ip.Error != "" {
 			fmt.Fprintf(w, "  cannot read the table: %s\n", ip.Error)
 		}
+		renderSync(w, ip.Sync)
 		renderTable(w, ip.Table)
+	}
+}
+
+// renderSync prints the connection sync daemons and settings.
+func renderSync(w io.Writer, sy *lvs.SyncStatus) {
+	if sy == nil {
+		return
+	}
+	switch sy.Mode {
+	case "off":
+		fmt.Fprintln(w, "connection sync: off")
+	case "follow":
+		fmt.Fprintf(w, "connection sync: following VRRP, %s daemon wanted\n", sy.Role)
+	default:
+		fmt.Fprintln(w, "connection sync: master and backup daemons")
+	}
+	for _, d := range sy.Running {
+		fmt.Fprintf(w, "  running: %s\n", d)
+	}
+	if len(sy.Running) == 0 && len(sy.Wanted) > 0 {
+		fmt.Fprintln(w, "  running: none (see the last error)")
+	}
+	if sy.LastError != "" {
+		fmt.Fprintf(w, "  %d errors; last: %s\n", sy.Errors, sy.LastError)
+	}
+	if len(sy.Sysctls) > 0 {
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(sy.Sysctls)) {
+			kv = append(kv, k+"="+sy.Sysctls[k])
+		}
+		fmt.Fprintf(w, "  net.ipv4.vs: %s\n", strings.Join(kv, " "))
 	}
 }
 

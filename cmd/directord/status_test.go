@@ -39,6 +39,9 @@ func TestRenderStatus(t *testing.T) {
 			Table: []lvs.ServiceStats{{Name: "tcp 192.168.11.100:80", Scheduler: "wrr", Owned: true,
 				Stats: ipvs.Stats{Connections: 30, IncomingPackets: 300, IncomingBytes: 20000},
 				Dests: []lvs.DestStats{{Name: "192.168.11.12:80", Forward: "Route", Weight: 2, ActiveConns: 1, Stats: ipvs.Stats{Connections: 10}}}}},
+			Sync: &lvs.SyncStatus{Mode: "follow", Role: "master",
+				Running: []lvs.SyncDaemon{{State: lvs.SyncMaster, Interface: "eth1", SyncID: 51, MaxLen: 1472, Group: lvs.DefaultSyncGroup, Port: 8848, TTL: 1}},
+				Sysctls: map[string]string{"sloppy_tcp": "0", "expire_nodest_conn": "1"}},
 		},
 	}
 	var b bytes.Buffer
@@ -52,6 +55,9 @@ func TestRenderStatus(t *testing.T) {
 		"web            eth0       51    MASTER  140/150   192.168.11.11  1s      12    0         2        1m20s ago (master_down)",
 		"web             192.168.11.13:80  http   DOWN    4       0.0ms    refused      5s",
 		"IPVS: 3 writes, 0 errors, 0 drift repairs",
+		"connection sync: following VRRP, master daemon wanted",
+		"  running: master on eth1, syncid 51, group 224.0.0.81 port 8848 ttl 1, maxlen 1472",
+		"  net.ipv4.vs: expire_nodest_conn=1 sloppy_tcp=0",
 		"Prot LocalAddress:Port",
 		"TCP  192.168.11.100:80",
 		"-> 192.168.11.12:80",

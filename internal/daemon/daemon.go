@@ -36,6 +36,10 @@ type Options struct {
 	VRRP vrrp.System
 	// OpenIPVS opens the kernel's IPVS table; lvs.OpenKernel when nil.
 	OpenIPVS func() (lvs.Kernel, error)
+	// OpenSync opens the IPVS sync daemons; lvs.OpenSync when nil.
+	OpenSync func() (lvs.SyncKernel, error)
+	// Sysctls are the net.ipv4.vs settings; lvs.OpenSysctls() when nil.
+	Sysctls lvs.Sysctls
 	// Version is reported in the status and metrics.
 	Version string
 }
@@ -51,6 +55,7 @@ type Daemon struct {
 	monitor *healthcheck.Monitor
 	kernel  lvs.Kernel
 	recon   atomic.Pointer[lvs.Reconciler]
+	sync    atomic.Pointer[lvs.SyncManager]
 	bg      context.Context
 	started time.Time
 	metrics *metrics
@@ -75,10 +80,17 @@ func New(cfg *config.Config, opts Options) *Daemon {
 	if opts.OpenIPVS == nil {
 		opts.OpenIPVS = lvs.OpenKernel
 	}
+	if opts.OpenSync == nil {
+		opts.OpenSync = lvs.OpenSync
+	}
+	if opts.Sysctls == nil {
+		opts.Sysctls = lvs.OpenSysctls()
+	}
 	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg}
 	d.cfg.Store(cfg)
 	d.metrics = newMetrics(d)
 	d.router = vrrp.NewRouter(opts.VRRP, d.log.With("subsystem", "vrrp"))
+	d.router.OnTransition(d.onTransition)
 	d.monitor = healthcheck.NewMonitor(healthcheck.Options{
 		Logger:   d.log.With("subsystem", "healthcheck"),
 		OnResult: d.metrics.observeCheck,
@@ -126,19 +138,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	go d.monitor.Run(bg)
 	go d.forwardHealth(bg)
-	if len(cfg.VirtualServers) > 0 {
+	if err := d.checkSync(cfg); err != nil {
+		return err
+	}
+	if needsIPVS(cfg) {
 		if err := d.openLVS(); err != nil {
 			return err
 		}
+	}
+	defer d.closeLVS()
+	if len(cfg.VirtualServers) > 0 {
 		if err := d.startLVS(cfg); err != nil {
 			return err
 		}
 	}
-	defer func() {
-		if d.kernel != nil {
-			d.kernel.Close()
-		}
-	}()
+	if err := d.applySync(ctx, cfg); err != nil {
+		return err
+	}
 
 	instances, groups := vrrpConfigs(cfg)
 	errc := make(chan error, 1)
@@ -182,6 +198,11 @@ func (d *Daemon) stop(err error, stopBG context.CancelFunc) error {
 			d.log.Info("clear_on_stop: owned IPVS services removed")
 		}
 	}
+	if m := d.sync.Load(); m != nil && d.config().IPVS.ClearOnStop {
+		if cerr := m.StopOwned(); cerr != nil {
+			d.log.Error("clear_on_stop: could not stop the sync daemons", "err", cerr)
+		}
+	}
 	d.log.Info("directord stopped")
 	return err
 }
@@ -194,6 +215,15 @@ func (d *Daemon) openLVS() error {
 	}
 	d.kernel = k
 	return nil
+}
+
+func (d *Daemon) closeLVS() {
+	if d.kernel != nil {
+		d.kernel.Close()
+	}
+	if m := d.sync.Load(); m != nil {
+		m.Close()
+	}
 }
 
 // startLVS adopts and programs the table and starts reconciling.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"directord/healthcheck"
+	"directord/lvs"
 	"directord/vrrp"
 )
 
@@ -68,6 +70,10 @@ func newMetrics(d *Daemon) *metrics {
 	desc("directord_ipvs_destination_active_connections", "Active connections of an IPVS destination.", "service", "destination")
 	desc("directord_ipvs_destination_inactive_connections", "Inactive connections of an IPVS destination.", "service", "destination")
 	desc("directord_ipvs_destination_weight", "Weight of an IPVS destination in the kernel.", "service", "destination")
+	desc("directord_ipvs_sync_daemon_running", "1 while the kernel runs the IPVS connection-sync daemon of a role (master, backup).", "role", "interface", "sync_id")
+	desc("directord_ipvs_sync_daemon_wanted", "1 when the configuration (and, when following VRRP, the role) asks for the sync daemon of a role.", "role")
+	desc("directord_ipvs_sync_daemon_changes_total", "Sync daemons started and stopped by directord.", "change")
+	desc("directord_ipvs_sync_errors_total", "Failed attempts to apply the sync daemons or net.ipv4.vs settings.")
 	desc("directord_ipvs_destination_bytes_total", "Bytes through an IPVS destination, by direction.", "service", "destination", "direction")
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -137,6 +143,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if doc.IPVS == nil {
 		return
 	}
+	if sy := doc.IPVS.Sync; sy != nil {
+		m.collectSync(emit, sy)
+	}
 	st := doc.IPVS.Reconciler
 	emit("directord_ipvs_writes_total", counter, float64(st.Writes))
 	emit("directord_ipvs_write_errors_total", counter, float64(st.WriteErrors))
@@ -163,6 +172,24 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			emit("directord_ipvs_destination_bytes_total", counter, float64(dst.Stats.OutgoingBytes), s.Name, dst.Name, "out")
 		}
 	}
+}
+
+func (m *metrics) collectSync(emit func(string, prometheus.ValueType, float64, ...string), sy *lvs.SyncStatus) {
+	for _, st := range []lvs.SyncState{lvs.SyncMaster, lvs.SyncBackup} {
+		wanted := 0.0
+		for _, w := range sy.Wanted {
+			if w.State == st {
+				wanted = 1
+			}
+		}
+		emit("directord_ipvs_sync_daemon_wanted", prometheus.GaugeValue, wanted, st.String())
+	}
+	for _, d := range sy.Running {
+		emit("directord_ipvs_sync_daemon_running", prometheus.GaugeValue, 1, d.State.String(), d.Interface, strconv.Itoa(int(d.SyncID)))
+	}
+	emit("directord_ipvs_sync_daemon_changes_total", prometheus.CounterValue, float64(sy.Starts), "start")
+	emit("directord_ipvs_sync_daemon_changes_total", prometheus.CounterValue, float64(sy.Stops), "stop")
+	emit("directord_ipvs_sync_errors_total", prometheus.CounterValue, float64(sy.Errors))
 }
 
 // serveMetrics serves /metrics on addr.

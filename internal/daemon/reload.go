@@ -66,7 +66,10 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if err := healthcheck.Validate(watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
-	if len(cfg.VirtualServers) > 0 && d.kernel == nil {
+	if err := d.checkSync(cfg); err != nil {
+		return err
+	}
+	if needsIPVS(cfg) && d.kernel == nil {
 		if err := d.openLVS(); err != nil {
 			return err
 		}
@@ -84,10 +87,13 @@ func (d *Daemon) reload(ctx context.Context) error {
 		if err := r.Reload(ctx, cfg); err != nil {
 			return fmt.Errorf("IPVS: %w", err)
 		}
-	} else if d.kernel != nil {
+	} else if d.kernel != nil && len(cfg.VirtualServers) > 0 {
 		if err := d.startLVS(cfg); err != nil {
 			return err
 		}
+	}
+	if err := d.applySync(ctx, cfg); err != nil {
+		return err
 	}
 	d.level.Set(logLevel(cfg.Director.LogLevel))
 	if d.first.Director.StatusSocket != cfg.Director.StatusSocket || d.first.Director.MetricsListen != cfg.Director.MetricsListen ||

@@ -62,6 +62,9 @@ type IPVSStatus struct {
 	Reconciler lvs.Stats          `json:"reconciler"`
 	Services   []lvs.ServiceState `json:"services"`
 	Table      []lvs.ServiceStats `json:"table"`
+	// Sync is the connection synchronisation: the sync daemons and the
+	// net.ipv4.vs settings.
+	Sync *lvs.SyncStatus `json:"sync,omitempty"`
 }
 
 // serveStatus listens on the status socket: a unix socket for root only
@@ -140,6 +143,13 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 			is.Error = err.Error()
 		}
 		doc.IPVS = is
+	}
+	if m := d.sync.Load(); m != nil {
+		if doc.IPVS == nil {
+			doc.IPVS = &IPVSStatus{}
+		}
+		st := m.Status()
+		doc.IPVS.Sync = &st
 	}
 	return doc, nil
 }

@@ -1,7 +1,12 @@
 package daemon
 
 import (
+	"fmt"
+	"strconv"
+	"time"
+
 	"directord/config"
+	"directord/lvs"
 	"directord/vrrp"
 )
 
@@ -64,4 +69,32 @@ func vrrpConfigs(cfg *config.Config) ([]vrrp.Config, []vrrp.SyncGroup) {
 		groups = append(groups, vrrp.SyncGroup{Name: g.Name, Instances: g.Instances})
 	}
 	return out, groups
+}
+
+// syncSpec turns the ipvs block's sync_daemon and sysctl settings into
+// the lvs package's own: sysctl values as /proc/sys/net/ipv4/vs takes
+// them.
+func syncSpec(cfg *config.Config) lvs.SyncSpec {
+	spec := lvs.SyncSpec{Sysctls: map[string]string{}}
+	if sd := cfg.IPVS.SyncDaemon; sd != nil {
+		spec.Daemon = &lvs.SyncDaemon{Interface: sd.Interface, SyncID: sd.SyncID, MaxLen: sd.MaxLen,
+			Group: sd.Group, Port: sd.Port, TTL: sd.TTL}
+		spec.Follow = sd.VRRPInstance != ""
+	}
+	s := cfg.IPVS.Sysctl
+	for name, v := range map[string]*bool{
+		"sloppy_tcp": s.SloppyTCP, "sloppy_sctp": s.SloppySCTP, "expire_nodest_conn": s.ExpireNodestConn,
+		"expire_quiescent_template": s.ExpireQuiescentTemplate, "conntrack": s.Conntrack,
+	} {
+		if v != nil {
+			spec.Sysctls[name] = map[bool]string{false: "0", true: "1"}[*v]
+		}
+	}
+	if t := s.SyncThreshold; t != nil {
+		spec.Sysctls["sync_threshold"] = fmt.Sprintf("%d %d", t[0], t[1])
+	}
+	if p := s.SyncRefreshPeriod; p != nil {
+		spec.Sysctls["sync_refresh_period"] = strconv.Itoa(int(p.D() / time.Second))
+	}
+	return spec
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -57,17 +58,59 @@ func (s *netlinkSync) Start(d SyncDaemon) error {
 	return s.do(SyncOp{Kind: StartDaemon, Daemon: d})
 }
 
-func (s *netlinkSync) Stop(st SyncState) error {
-	return s.do(SyncOp{Kind: StopDaemon, Daemon: SyncDaemon{State: st}})
-}
+// stopAckWait bounds the wait for the acknowledgement of a stop; see
+// Stop.
+const stopAckWait = 250 * time.Millisecond
 
-func (s *netlinkSync) do(op SyncOp) error {
-	payload, err := encodeDaemonCmd(op)
+// Stop stops a daemon. The kernel acknowledges a stop except when the
+// daemon's thread had not yet run: kthread_stop then returns -EINTR,
+// which netlink_rcv_skb takes for "restart" and answers with nothing, so
+// a plain request would wait for ever (seen in the 6.1 guest for a stop
+// within a millisecond of the start, as a flapping VRRP instance makes).
+// The stop is sent on a connection of its own, waits stopAckWait at most
+// (the kernel handles the request inside sendmsg, so a coming ack is
+// already queued when the wait starts), and then asks the kernel whether
+// the daemon is gone.
+func (s *netlinkSync) Stop(st SyncState) error {
+	op := SyncOp{Kind: StopDaemon, Daemon: SyncDaemon{State: st}}
+	m, err := daemonMessage(op)
 	if err != nil {
 		return err
 	}
+	c, err := genetlink.Dial(nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer c.Close()
+	if err := c.SetReadDeadline(time.Now().Add(stopAckWait)); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	_, err = c.Execute(m, s.family, netlink.Request|netlink.Acknowledge)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return explainSync(op, err)
+	}
+	ds, lerr := s.Daemons()
+	if lerr != nil {
+		return fmt.Errorf("%s: no answer, and %w", op, lerr)
+	}
+	if _, running := findDaemon(ds, st); running {
+		return fmt.Errorf("%s: no answer from the kernel within %s and the daemon still runs", op, stopAckWait)
+	}
+	return nil
+}
+
+func daemonMessage(op SyncOp) (genetlink.Message, error) {
 	var m genetlink.Message
-	if err := m.UnmarshalBinary(payload); err != nil {
+	payload, err := encodeDaemonCmd(op)
+	if err != nil {
+		return m, err
+	}
+	return m, m.UnmarshalBinary(payload)
+}
+
+func (s *netlinkSync) do(op SyncOp) error {
+	m, err := daemonMessage(op)
+	if err != nil {
 		return err
 	}
 	_, err = s.c.Execute(m, s.family, netlink.Request|netlink.Acknowledge)

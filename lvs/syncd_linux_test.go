@@ -89,9 +89,12 @@ func TestSyncDaemonKernel(t *testing.T) {
 
 	t.Run("ipvsadm's, read by ours", func(t *testing.T) {
 		defer stopAll()
+		t.Log("start backup")
 		ipvsadm(t, "--start-daemon", "backup", "--mcast-interface", "sync0", "--syncid", "200",
 			"--sync-maxlen", "1200", "--mcast-group", "239.9.9.9", "--mcast-port", "7000", "--mcast-ttl", "2")
+		t.Log("start master")
 		ipvsadm(t, "--start-daemon", "master", "--mcast-interface", "sync1")
+		t.Log("list")
 		ds, err := sk.Daemons()
 		if err != nil {
 			t.Fatal(err)
@@ -104,14 +107,35 @@ func TestSyncDaemonKernel(t *testing.T) {
 		if !slices.Equal(ds, want) {
 			t.Errorf("Daemons() = %+v\nwant %+v", ds, want)
 		}
+		t.Log("stop")
 		if err := sk.Stop(lvs.SyncMaster); err != nil {
 			t.Fatal(err)
 		}
+		t.Log("stopped")
 		if out := ipvsadm(t, "-L", "--daemon"); strings.Contains(out, "master") {
 			t.Errorf("the master still runs after Stop:\n%s", out)
 		}
 		if err := sk.Stop(lvs.SyncMaster); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("stopping a stopped master: %v, want os.ErrNotExist", err)
+		}
+	})
+
+	// The kernel does not acknowledge a stop that comes before the
+	// daemon's thread has run (kthread_stop says -EINTR): a stop right
+	// after a start, as a flapping VRRP instance makes, must still
+	// return, and the daemon be gone.
+	t.Run("stop right after start", func(t *testing.T) {
+		defer stopAll()
+		for i := range 5 {
+			if err := sk.Start(lvs.SyncDaemon{State: lvs.SyncMaster, Interface: "sync0"}); err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+			if err := sk.Stop(lvs.SyncMaster); err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
+		if ds, err := sk.Daemons(); err != nil || len(ds) != 0 {
+			t.Errorf("after 5 start/stop rounds: %v, %v", ds, err)
 		}
 	})
 

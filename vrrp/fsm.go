@@ -361,8 +361,10 @@ func (f *FSM) advert(now time.Time, a AdvertReceived) []Action {
 		return nil
 	case Master:
 		if a.Priority == 0 {
+			// §6.4.3: answer at once. Beyond it: the sender was master
+			// too until now, so the ARP caches may point at it.
 			f.adverAt = now.Add(f.p.AdvertInterval)
-			return []Action{SendAdvert{f.prio}}
+			return append([]Action{SendAdvert{f.prio}}, f.heal(now)...)
 		}
 		if a.Priority > f.prio || (a.Priority == f.prio && addrGreater(a.Src, f.p.Addr)) {
 			why := ReasonHigherPrio
@@ -387,14 +389,19 @@ func (f *FSM) advert(now time.Time, a AdvertReceived) []Action {
 		// Answer at once so it steps down now, and re-announce the VIPs
 		// so every ARP cache points at us again (keepalived #166).
 		f.adverAt = now.Add(f.p.AdvertInterval)
-		acts := []Action{SendAdvert{f.prio}}
-		if f.lastHeal.IsZero() || now.Sub(f.lastHeal) >= healGARPEvery {
-			f.lastHeal = now
-			acts = append(acts, Announce{Heal: true})
-		}
-		return acts
+		return append([]Action{SendAdvert{f.prio}}, f.heal(now)...)
 	}
 	return nil
+}
+
+// heal re-announces the VIPs after another master was seen, at most once
+// every healGARPEvery.
+func (f *FSM) heal(now time.Time) []Action {
+	if !f.lastHeal.IsZero() && now.Sub(f.lastHeal) < healGARPEvery {
+		return nil
+	}
+	f.lastHeal = now
+	return []Action{Announce{Heal: true}}
 }
 
 func (f *FSM) priority(now time.Time, p uint8) []Action {
@@ -438,7 +445,11 @@ func (f *FSM) follow(now time.Time, to State) []Action {
 	case to == Master && f.state == Backup:
 		return f.becomeMaster(now, ReasonSyncGroup)
 	case to == Backup && f.state == Master && !f.owner():
-		return f.becomeBackup(now, ReasonSyncGroup)
+		// Resign as on shutdown: the peer's member, moved to master by its
+		// own group, hears that we held the VIPs until now and
+		// re-announces them (our gratuitous ARP may have been the last
+		// one the caches saw), and a backup takes over after Skew_Time.
+		return append([]Action{SendAdvert{0}}, f.becomeBackup(now, ReasonSyncGroup)...)
 	}
 	return nil
 }

@@ -158,9 +158,12 @@ func TestFSM(t *testing.T) {
 			{4*time.Second + 500*time.Millisecond, adv(lower, 100, time.Second), []Action{SendAdvert{100}}, Master, 5*time.Second + 500*time.Millisecond},
 			{5*time.Second + 500*time.Millisecond, adv(lower, 100, time.Second), []Action{SendAdvert{100}, Announce{Heal: true}}, Master, 0},
 		}},
-		{"master receiving priority 0 answers with an advert (§6.4.3)", params(func(p *Params) { p.Priority = 255 }), []step{
+		// Beyond RFC 9568: the router that resigned was master too (a
+		// split brain, or a sync group member stepping down), so the ARP
+		// caches may point at it: re-announce.
+		{"master receiving priority 0 answers with an advert (§6.4.3) and re-announces", params(func(p *Params) { p.Priority = 255 }), []step{
 			{0, Startup{}, with(tr(Initialize, Master, ReasonOwner), becomeMaster(255)...), Master, 0},
-			{500 * time.Millisecond, adv(upper, 0, time.Second), []Action{SendAdvert{255}}, Master, 1500 * time.Millisecond},
+			{500 * time.Millisecond, adv(upper, 0, time.Second), []Action{SendAdvert{255}, Announce{Heal: true}}, Master, 1500 * time.Millisecond},
 		}},
 		{"master shutdown resigns with priority 0 (§6.4.3)", params(func(p *Params) { p.Priority = 255 }), []step{
 			{0, Startup{}, with(tr(Initialize, Master, ReasonOwner), becomeMaster(255)...), Master, 0},
@@ -197,7 +200,11 @@ func TestFSM(t *testing.T) {
 		{"sync group: follow to master and back, group fault holds", params(), []step{
 			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},
 			{time.Second, GroupState{Master}, with(tr(Backup, Master, ReasonSyncGroup), becomeMaster(100)...), Master, 0},
-			{2 * time.Second, GroupState{Backup}, []Action{tr(Master, Backup, ReasonSyncGroup), RemoveVIPs{}}, Backup, 0},
+			// A member that leaves Master for its group resigns with
+			// priority 0: the peer's member is master already (its group
+			// moved it) and must re-announce, since this one may have sent
+			// gratuitous ARP up to now.
+			{2 * time.Second, GroupState{Backup}, []Action{SendAdvert{0}, tr(Master, Backup, ReasonSyncGroup), RemoveVIPs{}}, Backup, 0},
 			{3 * time.Second, GroupFault{true}, []Action{tr(Backup, Fault, ReasonFault)}, Fault, 0},
 			{3 * time.Second, GroupState{Master}, nil, Fault, 0},
 			{4 * time.Second, FaultChanged{true}, nil, Fault, 0},

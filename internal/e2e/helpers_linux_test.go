@@ -43,7 +43,7 @@ func waitWeight(t *testing.T, ns *netnstest.NS, addr string, want int, timeout t
 	}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Time {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

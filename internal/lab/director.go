@@ -23,12 +23,20 @@ type Director struct {
 // NewDirector writes the director's config into dir and prepares the
 // daemon; Start runs it.
 func (l *Lab) NewDirector(host string, priority int, dir string, s Settings, reals []RealSpec) (*Director, error) {
+	return l.NewDirectorWith(host, priority, dir, func(socket string) string {
+		return DirectordConfig(host, priority, socket, s, reals)
+	})
+}
+
+// NewDirectorWith is NewDirector with the config that render returns for
+// the director's status socket.
+func (l *Lab) NewDirectorWith(host string, priority int, dir string, render func(socket string) string) (*Director, error) {
 	h := l.Hosts[host]
 	if h == nil {
 		return nil, fmt.Errorf("no host %s", host)
 	}
 	socket := filepath.Join(dir, host+".sock")
-	cfg, err := WriteFile(dir, host+".hcl", DirectordConfig(host, priority, socket, s, reals))
+	cfg, err := WriteFile(dir, host+".hcl", render(socket))
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"directord/internal/netnstest"
 )
 
@@ -55,6 +57,31 @@ type Host struct {
 	NS   *netnstest.NS
 	Port *netnstest.Port
 	Addr netip.Addr
+	// Links are every port of the host, Port first: cutting them all
+	// takes the host off every network.
+	Links []*netnstest.Port
+}
+
+// SetLinks cuts (false) or restores every link of the host.
+func (h *Host) SetLinks(up bool) error {
+	for _, p := range h.Links {
+		if err := p.SetLink(up); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddAddr adds an address to the host's first interface, such as more
+// client addresses.
+func (h *Host) AddAddr(p netip.Prefix) error {
+	return h.NS.Netlink(func(nh *netlink.Handle) error {
+		l, err := nh.LinkByName(h.Port.IfName)
+		if err != nil {
+			return err
+		}
+		return nh.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}})
+	})
 }
 
 // Real is a real server: its HTTP server answers with its name.
@@ -62,14 +89,17 @@ type Real struct {
 	Host
 	Weight int
 
-	mu  sync.Mutex
-	srv *http.Server
+	mu   sync.Mutex
+	srv  *http.Server
+	echo *echoServer
 }
 
 // Lab is a built topology.
 type Lab struct {
 	Net    *netnstest.Net
 	Bridge *netnstest.Bridge
+	// Inside is the real servers' bridge of the NAT layout.
+	Inside *netnstest.Bridge
 	Client *Host
 	Hosts  map[string]*Host
 	Reals  []*Real
@@ -126,7 +156,7 @@ func (l *Lab) AddHost(h HostSpec) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := &Host{Name: h.Name, NS: ns, Port: port, Addr: h.Addr}
+	host := &Host{Name: h.Name, NS: ns, Port: port, Addr: h.Addr, Links: []*netnstest.Port{port}}
 	l.Hosts[h.Name] = host
 	return host, nil
 }
@@ -199,6 +229,7 @@ func (r *Real) Serving() bool {
 func (l *Lab) Close() error {
 	for _, r := range l.Reals {
 		r.StopHTTP()
+		r.StopEcho()
 	}
 	return l.Net.Close()
 }

@@ -5,6 +5,8 @@
 #   ./scripts/bench.sh failover   # VRRP failover vs keepalived
 #   ./scripts/bench.sh checks     # 10,000 TCP health checks; vs keepalived in UML
 #   ./scripts/bench.sh ipvs       # 1,000 x 4 cold sync vs ipvsadm -R, in UML
+#   ./scripts/bench.sh sync       # connections through failover vs keepalived, and
+#                                 # the sync daemons' cost at 10,000 connections/s, in UML
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -19,13 +21,18 @@ run_checks() {
 }
 
 run_ipvs() {
-  go test ./lvs -run '^$' -bench Sync -benchtime 1x -timeout 30m
+  go test ./lvs -run '^$' -bench 'Sync$' -benchtime 1x -timeout 30m
+}
+
+run_sync() {
+  go test ./internal/e2e -run '^$' -bench 'FailoverSurvival|SyncDaemonLoad' -benchtime 1x -timeout 60m
 }
 
 case "${1:-all}" in
   failover) run_failover ;;
   checks) run_checks ;;
   ipvs) run_ipvs ;;
-  all) run_failover; run_checks; run_ipvs ;;
-  *) echo "unknown benchmark: $1 (failover, checks, ipvs)" >&2; exit 2 ;;
+  sync) run_sync ;;
+  all) run_failover; run_checks; run_ipvs; run_sync ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync)" >&2; exit 2 ;;
 esac

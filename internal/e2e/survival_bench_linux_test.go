@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"directord/internal/harness"
 	"directord/internal/lab"
@@ -29,6 +30,7 @@ func BenchmarkFailoverSurvival(b *testing.B) {
 		return
 	}
 	impls := []impl{
+		{name: "directord (both daemons, preempt_delay 5s)", sync: lab.SyncBoth, preemptDelay: 5 * time.Second},
 		{name: "directord (both daemons)", sync: lab.SyncBoth},
 		{name: "directord (follow VRRP)", sync: lab.SyncFollow},
 		{name: "keepalived lvs_sync_daemon", keepalived: true, sync: lab.SyncFollow},

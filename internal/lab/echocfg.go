@@ -21,6 +21,8 @@ type EchoService struct {
 	NAT         bool
 	Persistence time.Duration
 	Sync        string
+	// PreemptDelay is the VRRP instances' preempt_delay.
+	PreemptDelay time.Duration
 }
 
 // VIP is the service's address in the layout.
@@ -50,9 +52,10 @@ func EchoDirectordConfig(name string, priority int, socket string, s Settings, e
   virtual_router_id = %d
   priority          = %d
   advert_interval   = %q
+  preempt_delay     = %q
   virtual_ips       = ["%s/24"]
 }
-`, n, ifname, vrid, priority, s.Advert, vip)
+`, n, ifname, vrid, priority, s.Advert, e.PreemptDelay, vip)
 	}
 	instance("web", "eth0", 51, e.VIP())
 	if e.NAT {
@@ -104,11 +107,12 @@ func EchoKeepalivedConfig(name string, priority int, s Settings, e EchoService, 
   priority %d
   version 3
   advert_int %g
+  preempt_delay %g
   virtual_ipaddress {
     %s/24
   }
 }
-`, n, ifname, vrid, priority, s.Advert.Seconds(), vip)
+`, n, ifname, vrid, priority, s.Advert.Seconds(), e.PreemptDelay.Seconds(), vip)
 	}
 	instance("web", "eth0", 51, e.VIP())
 	if e.NAT {

@@ -1,0 +1,322 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"directord/internal/harness"
+	"directord/internal/lab"
+	"directord/internal/netnstest"
+	"directord/internal/vmtest"
+)
+
+// syncLoadRate and syncLoadFor are the load of BenchmarkSyncDaemonLoad:
+// new connections a second, for how long.
+const (
+	syncLoadRate = 10000
+	syncLoadFor  = 10 * time.Second
+)
+
+// BenchmarkSyncDaemonLoad measures what connection sync costs at 10,000
+// new connections a second, in one guest: a client opens connections
+// (a SYN and an ACK each, so IPVS takes them to ESTABLISHED, which is when
+// a connection is synced) through the master to a real that drops them,
+// first with no sync daemon, then with both daemons on both directors.
+// It reports the CPU of the kernel's sync threads, the guest's extra CPU,
+// the bytes and packets on the wire, and how many connections reached
+// the backup's table.
+//
+//	./scripts/bench.sh sync
+func BenchmarkSyncDaemonLoad(b *testing.B) {
+	bin, err := harness.BuildDirectord()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !vmtest.InGuest() {
+		vmtest.RunInGuest(b, vmtest.WithEnv(map[string]string{harness.EnvBinary: bin}), vmtest.WithOutput(os.Stdout), vmtest.WithMem("1G"))
+		return
+	}
+	n, err := netnstest.New("sl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	br, err := n.AddBridge("br0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hosts := map[string]*netnstest.NS{}
+	for name, addr := range map[string]string{"client": "192.168.11.2/24", "lb1": "192.168.11.11/24", "lb2": "192.168.11.10/24"} {
+		ns, err := n.AddNS(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := n.Connect(ns, br, "eth0", netip.MustParsePrefix(addr)); err != nil {
+			b.Fatal(err)
+		}
+		hosts[name] = ns
+	}
+	for i := 3; i <= 6; i++ {
+		if out, err := hosts["client"].Run("ip", "addr", "add", fmt.Sprintf("192.168.11.%d/24", i), "dev", "eth0"); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
+	dir := b.TempDir()
+	var daemons []*lab.Process
+	defer func() {
+		for _, d := range daemons {
+			d.Kill()
+		}
+	}()
+	for _, d := range []struct {
+		name string
+		prio int
+	}{{"lb1", 150}, {"lb2", 100}} {
+		ns := hosts[d.name]
+		// The real is behind a dummy interface: forwarded packets vanish
+		// at no cost, so the load is IPVS and the sync, not a server.
+		if out, err := ns.Run("sh", "-c", "ip link add dummy0 type dummy && ip link set dummy0 up && "+
+			"ip route add 10.99.0.0/24 dev dummy0 && ip neigh add 10.99.0.1 lladdr 02:00:00:00:00:01 dev dummy0 nud permanent"); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		cfg := filepath.Join(dir, d.name+".hcl")
+		if err := os.WriteFile(cfg, []byte(syncLoadConfig(d.name, d.prio, filepath.Join(dir, d.name+".sock"), false)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		p := &lab.Process{Name: d.name, NS: ns, Argv: []string{bin, "run", "--config", cfg}}
+		if err := p.Start(); err != nil {
+			b.Fatal(err)
+		}
+		daemons = append(daemons, p)
+		if err := lab.WaitReady(p, lab.StatusClient{Socket: filepath.Join(dir, d.name+".sock")}, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lb1 := lab.StatusClient{Socket: filepath.Join(dir, "lb1.sock")}
+	waitFor(b, "lb1 master", 10*time.Second, func() bool { return lb1.State("web") == "MASTER" })
+
+	off := syncLoadPhase(b, hosts, []string{"192.168.11.3", "192.168.11.4"})
+	for _, d := range []struct {
+		name string
+		prio int
+	}{{"lb1", 150}, {"lb2", 100}} {
+		if err := os.WriteFile(filepath.Join(dir, d.name+".hcl"), []byte(syncLoadConfig(d.name, d.prio, filepath.Join(dir, d.name+".sock"), true)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := (lab.StatusClient{Socket: filepath.Join(dir, d.name+".sock")}).Reload(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	on := syncLoadPhase(b, hosts, []string{"192.168.11.5", "192.168.11.6"})
+
+	secs := syncLoadFor.Seconds()
+	extraCPU := (on.busy - off.busy).Seconds() / secs
+	wire := on.rxBytes - off.rxBytes
+	fmt.Printf("\nconnection sync at %d new connections/s for %s (UML guest, one CPU; guest accounting)\n", syncLoadRate, syncLoadFor)
+	fmt.Printf("  achieved: %.0f connections/s without sync, %.0f with\n", float64(off.conns)/secs, float64(on.conns)/secs)
+	fmt.Printf("  sync threads: master %.1f%% of a CPU, backup %.1f%% (%.2f µs and %.2f µs per connection)\n",
+		100*on.master.Seconds()/secs, 100*on.backup.Seconds()/secs,
+		float64(on.master.Microseconds())/float64(on.conns), float64(on.backup.Microseconds())/float64(on.conns))
+	fmt.Printf("  whole guest: %.1f%% of a CPU without sync, %.1f%% with: sync adds %.1f%% (%.2f µs per connection)\n",
+		100*off.busy.Seconds()/secs, 100*on.busy.Seconds()/secs, 100*extraCPU, extraCPU*secs*1e6/float64(on.conns))
+	fmt.Printf("  on the wire to the backup: %.0f kB/s in %.0f packets/s (%.1f bytes per connection)\n",
+		float64(wire)/secs/1e3, float64(on.rxPackets-off.rxPackets)/secs, float64(wire)/float64(on.conns))
+	fmt.Printf("  backup's table: %d of %d synced connections\n\n", on.backupConns, on.conns)
+	b.ReportMetric(float64(on.conns)/secs, "conns/s")
+	b.ReportMetric(100*extraCPU, "%cpu-sync")
+	b.ReportMetric(float64(wire)/secs/1e3, "kB/s-sync")
+	if on.backupConns < on.conns*99/100 {
+		b.Errorf("the backup's table holds %d of %d connections", on.backupConns, on.conns)
+	}
+}
+
+func syncLoadConfig(name string, prio int, socket string, sync bool) string {
+	s := fmt.Sprintf(`director {
+  router_id = %q
+  status_socket = %q
+}
+vrrp_instance "web" {
+  interface = "eth0"
+  virtual_router_id = 51
+  priority = %d
+  virtual_ips = ["192.168.11.100/24"]
+}
+virtual_server "web" {
+  address = "192.168.11.100"
+  port = 80
+  scheduler = "rr"
+  real_server "10.99.0.1" {}
+}
+`, name, socket, prio)
+	if sync {
+		s += "ipvs {\n  sync_daemon { interface = \"eth0\" }\n}\n"
+	}
+	return s
+}
+
+// loadFigures are one phase's counters.
+type loadFigures struct {
+	conns, backupConns  int
+	busy                time.Duration // the guest's non-idle CPU
+	master, backup      time.Duration // the kernel's sync threads
+	rxBytes, rxPackets  int64         // received by the backup's eth0
+}
+
+// syncLoadPhase generates the load from srcs and measures it.
+func syncLoadPhase(b *testing.B, hosts map[string]*netnstest.NS, srcs []string) loadFigures {
+	b.Helper()
+	busy0, m0, b0 := guestBusy(b), threadCPU("ipvs-m"), threadCPU("ipvs-b")
+	rx0, pk0 := linkCounter(b, hosts["lb2"], "rx_bytes"), linkCounter(b, hosts["lb2"], "rx_packets")
+	before := backupTable(b, hosts["lb2"])
+	sent := generate(b, hosts["client"], srcs, syncLoadRate, syncLoadFor)
+	// The sync buffer goes out when full or two seconds old.
+	time.Sleep(2500 * time.Millisecond)
+	f := loadFigures{conns: sent}
+	f.busy = guestBusy(b) - busy0
+	f.master, f.backup = threadCPU("ipvs-m")-m0, threadCPU("ipvs-b")-b0
+	f.rxBytes, f.rxPackets = linkCounter(b, hosts["lb2"], "rx_bytes")-rx0, linkCounter(b, hosts["lb2"], "rx_packets")-pk0
+	f.backupConns = backupTable(b, hosts["lb2"]) - before
+	return f
+}
+
+// generate sends a SYN and an ACK for rate new connections a second,
+// spread over the source addresses, in batches every 10 ms.
+func generate(b *testing.B, client *netnstest.NS, srcs []string, rate int, d time.Duration) int {
+	b.Helper()
+	var conns []*ipv4.PacketConn
+	for _, src := range srcs {
+		var c net.PacketConn
+		if err := client.Do(func() error {
+			var err error
+			c, err = net.ListenPacket("ip4:tcp", src)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, ipv4.NewPacketConn(c))
+	}
+	vip := netip.MustParseAddr("192.168.11.100")
+	dst := &net.IPAddr{IP: vip.AsSlice()}
+	const tick = 10 * time.Millisecond
+	perTick := rate * int(tick) / int(time.Second)
+	sent, port := 0, 1024
+	start := time.Now()
+	for next := start; time.Since(start) < d; next = next.Add(tick) {
+		time.Sleep(time.Until(next))
+		for i := 0; i < perTick; i += len(srcs) {
+			msgs := make([]ipv4.Message, 0, 2*len(srcs))
+			for j := range srcs {
+				src := netip.MustParseAddr(srcs[j])
+				for _, flags := range []byte{0x02, 0x10} { // SYN, then ACK
+					msgs = append(msgs, ipv4.Message{Buffers: [][]byte{tcpSegment(src, vip, uint16(port), flags)}, Addr: dst})
+				}
+			}
+			for k, c := range conns {
+				if _, err := c.WriteBatch(msgs[2*k:2*k+2], 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sent += len(srcs)
+			port++
+			if port > 65535 {
+				b.Fatal("out of source ports: more source addresses needed")
+			}
+		}
+	}
+	return sent
+}
+
+// tcpSegment is a 20-byte TCP header from src:port to dst:80.
+func tcpSegment(src, dst netip.Addr, port uint16, flags byte) []byte {
+	h := make([]byte, 20)
+	binary.BigEndian.PutUint16(h[0:], port)
+	binary.BigEndian.PutUint16(h[2:], 80)
+	binary.BigEndian.PutUint32(h[4:], 1000+uint32(flags&0x10)/0x10) // seq: the SYN's, plus one for the ACK
+	if flags&0x10 != 0 {
+		binary.BigEndian.PutUint32(h[8:], 1)
+	}
+	h[12] = 5 << 4
+	h[13] = flags
+	binary.BigEndian.PutUint16(h[14:], 65535)
+	var sum uint32
+	for _, a := range [][]byte{src.AsSlice(), dst.AsSlice(), {0, 6, 0, 20}, h} {
+		for i := 0; i < len(a); i += 2 {
+			sum += uint32(a[i])<<8 | uint32(a[i+1])
+		}
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	binary.BigEndian.PutUint16(h[16:], ^uint16(sum))
+	return h
+}
+
+// guestBusy is the CPU time the guest spent outside idle.
+func guestBusy(b *testing.B) time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(strings.SplitN(string(raw), "\n", 2)[0])[1:]
+	var total int64
+	for i, v := range f {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			total += n
+		}
+	}
+	return time.Duration(total) * time.Second / 100
+}
+
+// threadCPU sums the CPU of the kernel threads whose name starts with
+// prefix (the sync daemons are ipvs-m:ID:N and ipvs-b:ID:N).
+func threadCPU(prefix string) time.Duration {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var ticks int64
+	for _, d := range dirs {
+		comm, err := os.ReadFile(d + "/comm")
+		if err != nil || !strings.HasPrefix(string(comm), prefix) {
+			continue
+		}
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * time.Second / 100
+}
+
+func linkCounter(b *testing.B, ns *netnstest.NS, name string) int64 {
+	out, err := ns.Run("cat", "/sys/class/net/eth0/statistics/"+name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	return v
+}
+
+// backupTable counts the connections in the namespace's IPVS table.
+func backupTable(b *testing.B, ns *netnstest.NS) int {
+	out, err := ns.Run("sh", "-c", "wc -l < /proc/net/ip_vs_conn")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(out))
+	return max(0, n-1) // the header
+}

@@ -342,7 +342,6 @@ func runSurvival(t testing.TB, bin string, im impl) []row {
 	return rows
 }
 
-
 // The shipped configuration (both sync daemons on both directors, and a
 // preempt_delay so that a returning master first receives what its peer
 // opened meanwhile) keeps every established connection through SIGTERM,

@@ -167,10 +167,10 @@ virtual_server "web" {
 
 // loadFigures are one phase's counters.
 type loadFigures struct {
-	conns, backupConns  int
-	busy                time.Duration // the guest's non-idle CPU
-	master, backup      time.Duration // the kernel's sync threads
-	rxBytes, rxPackets  int64         // received by the backup's eth0
+	conns, backupConns int
+	busy               time.Duration // the guest's non-idle CPU
+	master, backup     time.Duration // the kernel's sync threads
+	rxBytes, rxPackets int64         // received by the backup's eth0
 }
 
 // syncLoadPhase generates the load from srcs and measures it.

@@ -41,6 +41,11 @@ func BenchmarkFailoverSurvival(b *testing.B) {
 		rows = append(rows, runSurvival(b, bin, im)...)
 	}
 	fmt.Print(survivalTable(rows, impls))
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Printf("\n%s, %s, %s:\n%v\n", r.impl, r.mode, r.fault, r.err)
+		}
+	}
 }
 
 // survivalTable renders the rows as markdown: one line per mode and
@@ -66,11 +71,19 @@ func survivalTable(rows []row, impls []impl) string {
 				for _, r := range rows {
 					if r.impl == im.name && r.mode == m.name && r.fault == f {
 						cell = r.res.cell()
+						if r.err != nil {
+							cell = "failed (below)"
+						}
 					}
 				}
 				fmt.Fprintf(&b, " %s |", cell)
 			}
 			b.WriteString("\n")
+		}
+	}
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Fprintf(&b, "\n%s, %s, %s failed: %s", r.impl, r.mode, r.fault, firstLine(r.err.Error()))
 		}
 	}
 	b.WriteString("\ncells: established connections kept at the failover / at the failback · connections opened on the backup kept at the failback" +

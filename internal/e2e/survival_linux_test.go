@@ -73,7 +73,7 @@ type survival struct {
 
 // startSurvival builds the topology and starts the pair; close removes
 // it all.
-func startSurvival(t testing.TB, bin string, im impl, svc lab.EchoService) *survival {
+func startSurvival(t testing.TB, bin string, im impl, svc lab.EchoService) (*survival, error) {
 	t.Helper()
 	dirs, reals, _ := lab.Seed()
 	var l *lab.Lab
@@ -127,22 +127,24 @@ func startSurvival(t testing.TB, bin string, im impl, svc lab.EchoService) *surv
 	s.lb1, s.lb2 = mk("lb1", 150), mk("lb2", 100)
 	for _, n := range []node{s.lb1, s.lb2} {
 		if err := n.Start(); err != nil {
-			s.close(t)
-			t.Fatal(err)
+			err = s.explain(err)
+			s.close()
+			return nil, err
 		}
 	}
-	return s
+	return s, nil
 }
 
-// close stops the daemons and removes the topology, logging the daemons'
-// last lines when the test failed.
-func (s *survival) close(t testing.TB) {
-	if t.Failed() {
-		t.Logf("lb1:\n%s\nlb2:\n%s", tail(s.lb1.Log(), 60), tail(s.lb2.Log(), 60))
-	}
+// close stops the daemons and removes the topology.
+func (s *survival) close() {
 	s.lb1.Kill()
 	s.lb2.Kill()
 	s.lab.Close()
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func tail(s string, n int) string {
@@ -164,33 +166,33 @@ type cycleResult struct {
 }
 
 // cycle opens the connections, waits, hits lb1, waits for lb2, brings lb1
-// back, waits for it to take over again, and counts what survived.
-func (s *survival) cycle(t testing.TB, fault string) cycleResult {
+// back, waits for it to take over again, and counts what survived. It
+// returns an error, with what explains it, when the pair itself fails (a
+// director that never takes over, connections that cannot open): the
+// benchmark records that and goes on with the next implementation.
+func (s *survival) cycle(t testing.TB, fault string) (cycleResult, error) {
 	t.Helper()
-	s.waitFor(t, "lb1 master, lb2 backup", func() bool { return s.lb1.State() == "MASTER" && s.lb2.State() == "BACKUP" })
+	res := cycleResult{reasons: map[string]int{}}
+	if err := s.waitFor("lb1 master, lb2 backup", func() bool { return s.lb1.State() == "MASTER" && s.lb2.State() == "BACKUP" }); err != nil {
+		return res, err
+	}
 	cc, err := lab.OpenConns(s.lab.Client, s.srcs, s.dst, longConns, lineEvery, stallLimit)
 	if err != nil {
-		t.Fatalf("%v\n%s", err, s.diagnose())
+		return res, s.explain(err)
 	}
 	defer cc.Close()
 	before := lab.RealOf(cc.Conns())
 	time.Sleep(warmUp)
-	res := cycleResult{reasons: map[string]int{}}
 	if s.svc.Persistence > 0 {
 		res.clients = len(before)
 	}
 
-	switch fault {
-	case faultTerm:
-		s.lb1.Term()
-	case faultKill:
-		s.lb1.Kill()
-	case faultLink:
-		if err := s.lab.Hosts["lb1"].SetLinks(false); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.hit(fault); err != nil {
+		return res, err
 	}
-	s.waitFor(t, "lb2 master after "+fault, func() bool { return s.lb2.State() == "MASTER" })
+	if err := s.waitFor("lb2 master after "+fault, func() bool { return s.lb2.State() == "MASTER" }); err != nil {
+		return res, err
+	}
 	time.Sleep(holdAfter)
 	res.afterFailover, res.total = cc.Kept()
 	res.pinned = s.pinned(t, before)
@@ -198,24 +200,19 @@ func (s *survival) cycle(t testing.TB, fault string) cycleResult {
 	// master's kernel must learn them for the failback.
 	nc, err := lab.OpenConns(s.lab.Client, s.srcs, s.dst, longConns, lineEvery, stallLimit)
 	if err != nil {
-		t.Fatalf("%v\n%s", err, s.diagnose())
+		return res, s.explain(err)
 	}
 	defer nc.Close()
 	time.Sleep(holdAfter)
 
-	switch fault {
-	case faultTerm, faultKill:
-		if err := s.lb1.Start(); err != nil {
-			t.Fatal(err)
-		}
-	case faultLink:
-		if err := s.lab.Hosts["lb1"].SetLinks(true); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.restore(fault); err != nil {
+		return res, err
 	}
-	s.waitFor(t, "lb1 master again after "+fault, func() bool {
+	if err := s.waitFor("lb1 master again after "+fault, func() bool {
 		return s.lb1.State() == "MASTER" && s.lb2.State() == "BACKUP"
-	})
+	}); err != nil {
+		return res, err
+	}
 	time.Sleep(holdAfter)
 	res.afterFailback, _ = cc.Kept()
 	res.openedKept, res.opened = nc.Kept()
@@ -225,19 +222,55 @@ func (s *survival) cycle(t testing.TB, fault string) cycleResult {
 			res.reasons[c.Broken]++
 		}
 	}
-	return res
+	return res, nil
+}
+
+// hit applies the fault to lb1, the active director.
+func (s *survival) hit(fault string) error {
+	switch fault {
+	case faultTerm:
+		s.lb1.Term()
+	case faultKill:
+		s.lb1.Kill()
+	case faultLink:
+		return s.lab.Hosts["lb1"].SetLinks(false)
+	}
+	return nil
+}
+
+// restore brings lb1 back: its daemon started again, or its links.
+func (s *survival) restore(fault string) error {
+	if fault == faultLink {
+		return s.lab.Hosts["lb1"].SetLinks(true)
+	}
+	return s.lb1.Start()
 }
 
 // waitFor waits for a transition, and explains a timeout.
-func (s *survival) waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
+func (s *survival) waitFor(what string, cond func() bool) error {
 	deadline := time.Now().Add(transitionIn)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s\n%s", transitionIn, what, s.diagnose())
+			return s.explain(fmt.Errorf("timed out after %s waiting for %s", transitionIn, what))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return nil
+}
+
+// failure is a scenario that could not run to its end.
+type failure struct {
+	err  error
+	why  string // diagnose output
+	logs string
+}
+
+func (f *failure) Error() string { return f.err.Error() + "\n" + f.why + f.logs }
+
+// explain wraps err with the state of the topology and the daemons' logs.
+func (s *survival) explain(err error) error {
+	return &failure{err: err, why: s.diagnose(),
+		logs: fmt.Sprintf("lb1:\n%s\nlb2:\n%s\n", tail(s.lb1.Log(), 60), tail(s.lb2.Log(), 60))}
 }
 
 // diagnose gathers what explains connections that do not open: who
@@ -308,9 +341,13 @@ var faults = []string{faultTerm, faultKill, faultLink}
 type row struct {
 	impl, mode, fault string
 	res               cycleResult
+	err               error // the pair failed: no figures
 }
 
 func (r row) String() string {
+	if r.err != nil {
+		return fmt.Sprintf("%-22s %-14s %-9s FAILED: %s", r.impl, r.mode, r.fault, firstLine(r.err.Error()))
+	}
 	s := fmt.Sprintf("%-22s %-14s %-9s failover %2d/%d  failback %2d/%d  opened on the backup, failback %2d/%d", r.impl, r.mode, r.fault,
 		r.res.afterFailover, r.res.total, r.res.afterFailback, r.res.total, r.res.openedKept, r.res.opened)
 	if r.res.clients > 0 {
@@ -329,10 +366,18 @@ func runSurvival(t testing.TB, bin string, im impl) []row {
 		svc := m.svc
 		svc.Sync, svc.PreemptDelay = im.sync, im.preemptDelay
 		func() {
-			s := startSurvival(t, bin, im, svc)
-			defer s.close(t)
+			s, err := startSurvival(t, bin, im, svc)
+			if err == nil {
+				defer s.close()
+			}
 			for _, f := range faults {
-				r := row{impl: im.name, mode: m.name, fault: f, res: s.cycle(t, f)}
+				r := row{impl: im.name, mode: m.name, fault: f, err: err}
+				if err == nil {
+					r.res, r.err = s.cycle(t, f)
+					// What follows a failure would measure a pair in an
+					// unknown state.
+					err = r.err
+				}
 				t.Log(r)
 				fmt.Println(r)
 				rows = append(rows, r)
@@ -355,6 +400,10 @@ func TestConnectionsSurviveFailover(t *testing.T) {
 		return
 	}
 	for _, r := range runSurvival(t, bin, impl{name: "directord", sync: lab.SyncBoth, preemptDelay: 5 * time.Second}) {
+		if r.err != nil {
+			t.Errorf("%s %s: %v", r.mode, r.fault, r.err)
+			continue
+		}
 		res := r.res
 		if res.afterFailover != res.total || res.afterFailback != res.total {
 			t.Errorf("%s: established connections lost", r)
@@ -377,9 +426,14 @@ func TestDrainedRealKeepsConnections(t *testing.T) {
 		return
 	}
 	svc := lab.EchoService{Sync: lab.SyncBoth}
-	s := startSurvival(t, bin, impl{name: "directord", sync: lab.SyncBoth}, svc)
-	defer s.close(t)
-	s.waitFor(t, "lb1 master, lb2 backup", func() bool { return s.lb1.State() == "MASTER" && s.lb2.State() == "BACKUP" })
+	s, err := startSurvival(t, bin, impl{name: "directord", sync: lab.SyncBoth}, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if err := s.waitFor("lb1 master, lb2 backup", func() bool { return s.lb1.State() == "MASTER" && s.lb2.State() == "BACKUP" }); err != nil {
+		t.Fatal(err)
+	}
 	cc, err := lab.OpenConns(s.lab.Client, s.srcs, s.dst, longConns, lineEvery, stallLimit)
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +487,9 @@ func TestDrainedRealKeepsConnections(t *testing.T) {
 	}
 	check("drained on the master")
 	s.lb1.Term()
-	s.waitFor(t, "lb2 master", func() bool { return s.lb2.State() == "MASTER" })
+	if err := s.waitFor("lb2 master", func() bool { return s.lb2.State() == "MASTER" }); err != nil {
+		t.Fatal(err)
+	}
 	check("after a failover to the backup")
 	t.Logf("%d connections on the drained rs3 kept through the drain and a failover; no new one reached it", onRS3)
 }

@@ -6,13 +6,13 @@ import (
 )
 
 // Defaults of the sync daemon, the kernel's own (ip_vs_sync.c), which
-// keepalived and ipvsadm also use.
-var DefaultSyncGroup = netip.AddrFrom4([4]byte{224, 0, 0, 81})
-
+// keepalived and ipvsadm also use; the group is 224.0.0.81.
 const (
 	DefaultSyncPort = 8848
 	DefaultSyncTTL  = 1
 )
+
+func defaultSyncGroup() netip.Addr { return netip.AddrFrom4([4]byte{224, 0, 0, 81}) }
 
 func (r *resolver) ipvs(ri *rawIPVS, instances []VRRPInstance) IPVS {
 	v := IPVS{DriftCheck: Duration(DefaultDriftCheck)}
@@ -39,7 +39,7 @@ func (r *resolver) ipvs(ri *rawIPVS, instances []VRRPInstance) IPVS {
 
 func (r *resolver) syncDaemon(rs *rawSyncDaemon, instances []VRRPInstance) *SyncDaemon {
 	b := r.block(rs.Body, rs.DefRange)
-	d := &SyncDaemon{Port: DefaultSyncPort, TTL: DefaultSyncTTL, Group: DefaultSyncGroup}
+	d := &SyncDaemon{Port: DefaultSyncPort, TTL: DefaultSyncTTL, Group: defaultSyncGroup()}
 	if b.required("interface", rs.Interface != nil) {
 		d.Interface = b.ifname("interface", *rs.Interface)
 	}

@@ -24,12 +24,12 @@ func TestSyncDaemonDefaults(t *testing.T) {
 		want        SyncDaemon
 	}{
 		{"both daemons: sync id 0", `sync_daemon { interface = "eth1" }`,
-			SyncDaemon{Interface: "eth1", SyncID: 0, Port: 8848, TTL: 1, Group: DefaultSyncGroup}},
+			SyncDaemon{Interface: "eth1", SyncID: 0, Port: 8848, TTL: 1, Group: defaultSyncGroup()}},
 		// keepalived: the sync id defaults to the followed instance's VRID.
 		{"following an instance: its VRID", `sync_daemon {
   interface = "eth1"
   vrrp_instance = "web"
-}`, SyncDaemon{Interface: "eth1", VRRPInstance: "web", SyncID: 51, Port: 8848, TTL: 1, Group: DefaultSyncGroup}},
+}`, SyncDaemon{Interface: "eth1", VRRPInstance: "web", SyncID: 51, Port: 8848, TTL: 1, Group: defaultSyncGroup()}},
 		{"every setting", `sync_daemon {
   interface = "eth1"
   vrrp_instance = "web"

@@ -50,14 +50,14 @@ func (s *SyncState) UnmarshalText(b []byte) error {
 
 // The kernel's defaults for what a NEW_DAEMON request leaves out
 // (net/netfilter/ipvs/ip_vs_sync.c).
-var (
-	DefaultSyncGroup = netip.AddrFrom4([4]byte{224, 0, 0, 81})
-)
-
 const (
 	DefaultSyncPort = 8848
 	DefaultSyncTTL  = 1
 )
+
+// DefaultSyncGroup is the multicast group the kernel uses when none is
+// given, 224.0.0.81.
+func DefaultSyncGroup() netip.Addr { return netip.AddrFrom4([4]byte{224, 0, 0, 81}) }
 
 // SyncDaemon is one running (or wanted) sync daemon, as `ipvsadm
 // --start-daemon` sets it up and `ipvsadm -L --daemon` lists it.
@@ -74,7 +74,7 @@ type SyncDaemon struct {
 }
 
 func (d SyncDaemon) String() string {
-	d = d.normal()
+	d = d.WithDefaults()
 	s := fmt.Sprintf("%s on %s, syncid %d, group %s port %d ttl %d", d.State, d.Interface, d.SyncID, d.Group, d.Port, d.TTL)
 	if d.MaxLen != 0 {
 		s += fmt.Sprintf(", maxlen %d", d.MaxLen)
@@ -82,11 +82,12 @@ func (d SyncDaemon) String() string {
 	return s
 }
 
-// normal fills in the kernel's defaults, so a wanted daemon compares equal
-// to the one the kernel reports running.
-func (d SyncDaemon) normal() SyncDaemon {
+// WithDefaults fills in the kernel's defaults for the group, port and
+// TTL, so a wanted daemon compares equal to the one the kernel reports
+// running.
+func (d SyncDaemon) WithDefaults() SyncDaemon {
 	if !d.Group.IsValid() {
-		d.Group = DefaultSyncGroup
+		d.Group = DefaultSyncGroup()
 	}
 	if d.Port == 0 {
 		d.Port = DefaultSyncPort
@@ -100,7 +101,7 @@ func (d SyncDaemon) normal() SyncDaemon {
 // Satisfies reports whether the running daemon have is the one d asks
 // for. A MaxLen of 0 accepts whatever the kernel chose from the MTU.
 func (d SyncDaemon) Satisfies(have SyncDaemon) bool {
-	w, h := d.normal(), have.normal()
+	w, h := d.WithDefaults(), have.WithDefaults()
 	if w.MaxLen == 0 {
 		w.MaxLen = h.MaxLen
 	}

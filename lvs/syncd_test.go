@@ -142,7 +142,7 @@ func TestDecodeDaemonKernelAnswer(t *testing.T) {
 
 func TestSatisfies(t *testing.T) {
 	want := SyncDaemon{State: SyncBackup, Interface: "eth0", SyncID: 9}
-	running := SyncDaemon{State: SyncBackup, Interface: "eth0", SyncID: 9, MaxLen: 1472, Group: DefaultSyncGroup, Port: 8848, TTL: 1}
+	running := SyncDaemon{State: SyncBackup, Interface: "eth0", SyncID: 9, MaxLen: 1472, Group: DefaultSyncGroup(), Port: 8848, TTL: 1}
 	if !want.Satisfies(running) {
 		t.Error("defaults left to the kernel do not match what it reports")
 	}

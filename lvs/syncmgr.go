@@ -25,6 +25,9 @@ type SyncSpec struct {
 	Follow bool
 	// Sysctls maps a net.ipv4.vs name to the value to keep there.
 	Sysctls map[string]string
+	// Recheck is how often Run reads the kernel back and repairs it
+	// (a daemon stopped by hand); a minute when zero.
+	Recheck time.Duration
 }
 
 // Wanted is the set of daemons the spec calls for when this director is
@@ -60,10 +63,11 @@ type SyncStatus struct {
 }
 
 // SyncManager keeps the kernel's sync daemons and net.ipv4.vs settings as
-// the spec and the VRRP role ask. Roles the configuration declared are
-// owned: a daemon of such a role is stopped when no longer wanted; a
-// namespace's daemons are otherwise left alone, and a restarted director
-// adopts the ones running.
+// the spec and the VRRP role ask. The roles the configuration declares are
+// owned: a daemon of such a role is started, restarted with new settings,
+// and stopped once the configuration no longer declares it (the roles
+// are then no longer owned). A namespace's daemons are otherwise left
+// alone, and a restarted director adopts the ones running.
 type SyncManager struct {
 	k   SyncKernel
 	sys Sysctls
@@ -71,6 +75,7 @@ type SyncManager struct {
 
 	master atomic.Bool
 	poke   chan struct{}
+	done   chan struct{} // closed when Run returns
 
 	mu    sync.Mutex // held across kernel calls: spec, owned, stats
 	spec  SyncSpec
@@ -83,7 +88,8 @@ func NewSyncManager(k SyncKernel, sys Sysctls, log *slog.Logger) *SyncManager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SyncManager{k: k, sys: sys, log: log, poke: make(chan struct{}, 1), owned: map[SyncState]bool{}}
+	return &SyncManager{k: k, sys: sys, log: log, poke: make(chan struct{}, 1), done: make(chan struct{}),
+		owned: map[SyncState]bool{}}
 }
 
 // Check reports, without changing anything, what would keep spec from
@@ -125,11 +131,12 @@ func (m *SyncManager) SetMaster(master bool) {
 }
 
 // Run applies role changes as they come, re-checks the kernel every
-// recheck (repairing a daemon stopped by hand) and retries failures with
-// backoff, until ctx ends.
-func (m *SyncManager) Run(ctx context.Context, recheck time.Duration) {
+// spec.Recheck (repairing a daemon stopped by hand) and retries failures
+// with backoff, until ctx ends. Call it once.
+func (m *SyncManager) Run(ctx context.Context) {
+	defer close(m.done)
 	retry := time.Duration(0)
-	timer := time.NewTimer(recheck)
+	timer := time.NewTimer(m.recheck())
 	defer timer.Stop()
 	for {
 		select {
@@ -139,9 +146,12 @@ func (m *SyncManager) Run(ctx context.Context, recheck time.Duration) {
 		case <-timer.C:
 		}
 		m.mu.Lock()
-		err := m.apply()
+		var err error
+		if ctx.Err() == nil { // a stop may have come while we waited
+			err = m.apply()
+		}
 		m.mu.Unlock()
-		next := recheck
+		next := m.recheck()
 		if err != nil {
 			retry = min(max(2*retry, time.Second), time.Minute)
 			next = retry
@@ -157,6 +167,18 @@ func (m *SyncManager) Run(ctx context.Context, recheck time.Duration) {
 		timer.Reset(next)
 	}
 }
+
+func (m *SyncManager) recheck() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.spec.Recheck > 0 {
+		return m.spec.Recheck
+	}
+	return time.Minute
+}
+
+// Done is closed once Run has returned.
+func (m *SyncManager) Done() <-chan struct{} { return m.done }
 
 // Close closes the kernel connection; call it after Run has returned.
 func (m *SyncManager) Close() error {
@@ -185,6 +207,11 @@ func (m *SyncManager) apply() error {
 		have, err := m.k.Daemons()
 		if err == nil {
 			err = m.exec(PlanSync(m.spec.Wanted(m.master.Load()), have, m.owned))
+		}
+		if err == nil && m.spec.Daemon == nil {
+			// Stopped what the configuration no longer declares: from
+			// now on these roles are someone else's.
+			clear(m.owned)
 		}
 		errs = append(errs, err)
 	}

@@ -66,7 +66,7 @@ func TestSyncFollowsVRRP(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		go m.Run(ctx, time.Minute)
+		go m.Run(ctx)
 		for _, step := range []struct {
 			master bool
 			want   string
@@ -105,32 +105,63 @@ func TestSyncSettingsChangeRestarts(t *testing.T) {
 }
 
 func TestSyncLeavesForeignDaemons(t *testing.T) {
-	k := lvstest.NewSyncKernel("eth1")
-	if err := k.Start(lvs.SyncDaemon{State: lvs.SyncBackup, Interface: "eth1", SyncID: 7}); err != nil {
-		t.Fatal(err)
-	}
-	m := lvs.NewSyncManager(k, lvstest.NewSysctls(map[string]string{"sloppy_tcp": "0"}), nil)
-	if err := m.Apply(lvs.SyncSpec{Sysctls: map[string]string{"sloppy_tcp": "1"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.StopOwned(); err != nil {
-		t.Fatal(err)
-	}
-	if got := running(t, k); got != "backup/eth1/7" {
-		t.Errorf("a daemon the configuration never declared was touched: %q", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		k := lvstest.NewSyncKernel("eth1")
+		if err := k.Start(lvs.SyncDaemon{State: lvs.SyncBackup, Interface: "eth1", SyncID: 7}); err != nil {
+			t.Fatal(err)
+		}
+		// Sysctls only: the backup daemon someone else runs is not ours,
+		// not even for clear_on_stop.
+		m := lvs.NewSyncManager(k, lvstest.NewSysctls(map[string]string{"sloppy_tcp": "0"}), nil)
+		if err := m.Apply(lvs.SyncSpec{Sysctls: map[string]string{"sloppy_tcp": "1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.StopOwned(); err != nil {
+			t.Fatal(err)
+		}
+		if got := running(t, k); got != "backup/eth1/7" {
+			t.Errorf("a daemon the configuration never declared was touched: %q", got)
+		}
+		_ = k.Stop(lvs.SyncBackup)
+
+		// Declared, then dropped by a reload: ours are stopped, and a
+		// daemon started afterwards by someone else is left alone, at
+		// the reload and at every re-check.
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		if err := m.Apply(lvs.SyncSpec{Daemon: syncTemplate, Recheck: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Apply(lvs.SyncSpec{Recheck: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if got := running(t, k); got != "" {
+			t.Fatalf("sync_daemon dropped, still running %q", got)
+		}
+		if err := k.Start(lvs.SyncDaemon{State: lvs.SyncMaster, Interface: "eth1", SyncID: 9}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2*time.Minute + time.Millisecond)
+		synctest.Wait()
+		if err := m.StopOwned(); err != nil {
+			t.Fatal(err)
+		}
+		if got := running(t, k); got != "master/eth1/9" {
+			t.Errorf("a daemon started after sync_daemon was dropped: %q, want it left running", got)
+		}
+	})
 }
 
 func TestSyncRepairsAndRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		k := lvstest.NewSyncKernel("eth1")
 		m := lvs.NewSyncManager(k, lvstest.NewSysctls(nil), nil)
-		if err := m.Apply(lvs.SyncSpec{Daemon: syncTemplate}); err != nil {
+		if err := m.Apply(lvs.SyncSpec{Daemon: syncTemplate, Recheck: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go m.Run(ctx, time.Minute)
+		go m.Run(ctx)
 
 		// Someone runs ipvsadm --stop-daemon: the next check restarts it.
 		if err := k.Stop(lvs.SyncBackup); err != nil {
@@ -153,12 +184,26 @@ func TestSyncRepairsAndRetries(t *testing.T) {
 		if st := m.Status(); st.Errors != 1 || !strings.Contains(st.LastError, "no buffer space") {
 			t.Fatalf("status after a failure: %+v", st)
 		}
-		k.SetFail(nil)
+		// Backoff: the next attempts come 1s, then 2s later.
 		time.Sleep(time.Second + time.Millisecond)
 		synctest.Wait()
-		if got := running(t, k); got != "master/eth1/51 backup/eth1/51" {
-			t.Errorf("not repaired 1s after the kernel recovered: %q", got)
+		if st := m.Status(); st.Errors != 2 {
+			t.Fatalf("%d failures 1s after the first, want a retry", st.Errors)
 		}
+		time.Sleep(time.Second + time.Millisecond)
+		synctest.Wait()
+		if st := m.Status(); st.Errors != 2 {
+			t.Fatalf("%d failures 2s after the first: the second retry came before 2s", st.Errors)
+		}
+		k.SetFail(nil)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := running(t, k); got != "master/eth1/51 backup/eth1/51" {
+			t.Errorf("not repaired 2s after the last failure: %q", got)
+		}
+		// Run ends with its context, and says so.
+		cancel()
+		<-m.Done()
 	})
 }
 

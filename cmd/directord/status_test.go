@@ -40,7 +40,7 @@ func TestRenderStatus(t *testing.T) {
 				Stats: ipvs.Stats{Connections: 30, IncomingPackets: 300, IncomingBytes: 20000},
 				Dests: []lvs.DestStats{{Name: "192.168.11.12:80", Forward: "Route", Weight: 2, ActiveConns: 1, Stats: ipvs.Stats{Connections: 10}}}}},
 			Sync: &lvs.SyncStatus{Mode: "follow", Role: "master",
-				Running: []lvs.SyncDaemon{{State: lvs.SyncMaster, Interface: "eth1", SyncID: 51, MaxLen: 1472, Group: lvs.DefaultSyncGroup, Port: 8848, TTL: 1}},
+				Running: []lvs.SyncDaemon{{State: lvs.SyncMaster, Interface: "eth1", SyncID: 51, MaxLen: 1472, Group: lvs.DefaultSyncGroup(), Port: 8848, TTL: 1}},
 				Sysctls: map[string]string{"sloppy_tcp": "0", "expire_nodest_conn": "1"}},
 		},
 	}

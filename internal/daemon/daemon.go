@@ -56,6 +56,8 @@ type Daemon struct {
 	kernel  lvs.Kernel
 	recon   atomic.Pointer[lvs.Reconciler]
 	sync    atomic.Pointer[lvs.SyncManager]
+	syncMu  sync.Mutex // serialises creating and applying the manager
+	role    syncRole
 	bg      context.Context
 	started time.Time
 	metrics *metrics
@@ -131,7 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
+	defer d.closeLVS(stopBG)
 	d.bg = bg
 	if err := d.monitor.Update(HealthWatches(cfg)); err != nil {
 		return fmt.Errorf("health checks: %w", err)
@@ -141,18 +143,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.checkSync(cfg); err != nil {
 		return err
 	}
-	if needsIPVS(cfg) {
+	if len(cfg.VirtualServers) > 0 {
 		if err := d.openLVS(); err != nil {
 			return err
 		}
-	}
-	defer d.closeLVS()
-	if len(cfg.VirtualServers) > 0 {
 		if err := d.startLVS(cfg); err != nil {
 			return err
 		}
 	}
-	if err := d.applySync(ctx, cfg); err != nil {
+	if err := d.applySync(cfg); err != nil {
 		return err
 	}
 
@@ -198,11 +197,7 @@ func (d *Daemon) stop(err error, stopBG context.CancelFunc) error {
 			d.log.Info("clear_on_stop: owned IPVS services removed")
 		}
 	}
-	if m := d.sync.Load(); m != nil && d.config().IPVS.ClearOnStop {
-		if cerr := m.StopOwned(); cerr != nil {
-			d.log.Error("clear_on_stop: could not stop the sync daemons", "err", cerr)
-		}
-	}
+	d.stopSync(d.config().IPVS.ClearOnStop)
 	d.log.Info("directord stopped")
 	return err
 }
@@ -217,12 +212,16 @@ func (d *Daemon) openLVS() error {
 	return nil
 }
 
-func (d *Daemon) closeLVS() {
+// closeLVS ends the background work (stopBG), waits for the sync
+// manager's loop, and closes the kernel connections.
+func (d *Daemon) closeLVS(stopBG context.CancelFunc) {
+	stopBG()
+	if m := d.sync.Load(); m != nil {
+		<-m.Done()
+		m.Close()
+	}
 	if d.kernel != nil {
 		d.kernel.Close()
-	}
-	if m := d.sync.Load(); m != nil {
-		m.Close()
 	}
 }
 

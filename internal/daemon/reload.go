@@ -69,7 +69,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if err := d.checkSync(cfg); err != nil {
 		return err
 	}
-	if needsIPVS(cfg) && d.kernel == nil {
+	if len(cfg.VirtualServers) > 0 && d.kernel == nil {
 		if err := d.openLVS(); err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := d.applySync(ctx, cfg); err != nil {
+	if err := d.applySync(cfg); err != nil {
 		return err
 	}
 	d.level.Set(logLevel(cfg.Director.LogLevel))

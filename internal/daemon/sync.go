@@ -1,19 +1,57 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"net"
+	"sync"
 
 	"directord/config"
 	"directord/lvs"
 	"directord/vrrp"
 )
 
-// needsIPVS reports whether cfg asks anything of the kernel's IPVS.
-func needsIPVS(cfg *config.Config) bool {
-	spec := syncSpec(cfg)
-	return len(cfg.VirtualServers) > 0 || spec.Daemon != nil || len(spec.Sysctls) > 0
+// syncRole tracks what the sync daemons follow: every instance's last
+// state (from the VRRP loop) and the instance the configuration names.
+// One mutex covers both, so a reload that changes the followed instance
+// and a transition of it cannot interleave into a stale role.
+type syncRole struct {
+	mu       sync.Mutex
+	states   map[string]vrrp.State
+	followed string
+	m        *lvs.SyncManager
+}
+
+// set records a transition and, when it is the followed instance's,
+// switches the daemons. It runs on the VRRP loop: SetMaster never blocks.
+func (r *syncRole) set(instance string, to vrrp.State) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.states == nil {
+		r.states = map[string]vrrp.State{}
+	}
+	r.states[instance] = to
+	if r.m != nil && instance == r.followed {
+		r.m.SetMaster(to == vrrp.Master)
+	}
+}
+
+// follow makes m follow instance ("" follows nothing) from its current
+// state.
+func (r *syncRole) follow(m *lvs.SyncManager, instance string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m, r.followed = m, instance
+	m.SetMaster(instance != "" && r.states[instance] == vrrp.Master)
+}
+
+// onTransition is the VRRP router's hook. A resigning director keeps its
+// daemons as they are: its master daemon still sends what it has queued,
+// and a restart adopts them.
+func (d *Daemon) onTransition(instance string, to vrrp.State, why vrrp.Reason) {
+	if why == vrrp.ReasonShutdown {
+		return
+	}
+	d.role.set(instance, to)
 }
 
 // checkSync refuses, before anything changes, a sync interface this
@@ -27,19 +65,20 @@ func (d *Daemon) checkSync(cfg *config.Config) error {
 				spec.Daemon.Interface, err)
 		}
 	}
-	if m := d.sync.Load(); m != nil {
-		return m.Check(spec)
-	}
 	if len(spec.Sysctls) > 0 {
 		return lvs.NewSyncManager(nil, d.opts.Sysctls, nil).Check(spec)
 	}
 	return nil
 }
 
-// applySync starts connection sync for cfg, or switches it to cfg. The
-// daemons go up before VRRP starts, so a backup already receives its
-// peer's connections when it can first win.
-func (d *Daemon) applySync(ctx context.Context, cfg *config.Config) error {
+// applySync starts connection sync for cfg, or switches it to cfg. At
+// start-up the daemons go up before VRRP starts, so a backup already
+// receives its peer's connections when it can first win. Only a kernel
+// without IPVS is an error: a refused start or setting is logged, shown
+// in the status and retried by the manager's loop.
+func (d *Daemon) applySync(cfg *config.Config) error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
 	spec := syncSpec(cfg)
 	m := d.sync.Load()
 	if m == nil {
@@ -51,52 +90,32 @@ func (d *Daemon) applySync(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("IPVS connection sync: %w", err)
 		}
 		m = lvs.NewSyncManager(k, d.opts.Sysctls, d.log.With("subsystem", "ipvs-sync"))
+		d.sync.Store(m)
+		go m.Run(d.bg)
 	}
-	m.SetMaster(d.followedIsMaster(ctx, cfg))
-	err := m.Apply(spec)
-	if d.sync.CompareAndSwap(nil, m) {
-		// Even after a failed first apply: Run retries it.
-		go m.Run(d.bg, cfg.IPVS.DriftCheck.D())
+	followed := ""
+	if sd := cfg.IPVS.SyncDaemon; sd != nil {
+		followed = sd.VRRPInstance
 	}
-	if err != nil {
-		return fmt.Errorf("IPVS connection sync: %w", err)
+	d.role.follow(m, followed)
+	if err := m.Apply(spec); err != nil {
+		d.log.Error("IPVS connection sync not applied yet; retrying", "err", err)
 	}
 	return nil
 }
 
-// followedIsMaster reports whether the VRRP instance the sync daemons
-// follow is master now (false before VRRP has started).
-func (d *Daemon) followedIsMaster(ctx context.Context, cfg *config.Config) bool {
-	sd := cfg.IPVS.SyncDaemon
-	if sd == nil || sd.VRRPInstance == "" {
-		return false
-	}
-	select {
-	case <-d.router.Ready():
-	default:
-		return false
-	}
-	st, err := d.router.Status(ctx)
-	if err != nil {
-		return false
-	}
-	for _, in := range st.Instances {
-		if in.Name == sd.VRRPInstance {
-			return in.State == vrrp.Master.String()
-		}
-	}
-	return false
-}
-
-// onTransition switches the sync daemons when the instance they follow
-// changes state. A resigning director keeps its daemons as they are: its
-// master daemon still sends what it has queued, and a restart adopts
-// them. It runs on the VRRP loop and never blocks.
-func (d *Daemon) onTransition(instance string, to vrrp.State, why vrrp.Reason) {
+// stopSync waits for the manager's loop to end (bg is cancelled), then
+// stops the daemons the configuration declared when clear_on_stop asks.
+func (d *Daemon) stopSync(clearOwned bool) {
 	m := d.sync.Load()
-	sd := d.config().IPVS.SyncDaemon
-	if m == nil || sd == nil || sd.VRRPInstance != instance || why == vrrp.ReasonShutdown {
+	if m == nil {
 		return
 	}
-	m.SetMaster(to == vrrp.Master)
+	<-m.Done()
+	if !clearOwned {
+		return
+	}
+	if err := m.StopOwned(); err != nil {
+		d.log.Error("clear_on_stop: could not stop the sync daemons", "err", err)
+	}
 }

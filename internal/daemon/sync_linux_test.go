@@ -85,6 +85,25 @@ func runSync(t *testing.T, path string) (stop func() error) {
 	return func() error { cancel(); return <-done }
 }
 
+// syncRig is a daemon's config file and status socket in the guest.
+type syncRig struct {
+	path, sock string
+	sc         lab.StatusClient
+}
+
+const (
+	masterDaemon = `^master sync daemon \(mcast=sy0, syncid=51,`
+	backupDaemon = `^backup sync daemon \(mcast=sy0, syncid=51,`
+)
+
+// write renders the config with extra in the sync_daemon block.
+func (r syncRig) write(t *testing.T, extra string) {
+	t.Helper()
+	if err := os.WriteFile(r.path, []byte(fmt.Sprintf(syncConfig, r.sock, extra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // In the guest kernel: the sync daemons follow the VRRP instance as
 // keepalived's do (backup daemon while BACKUP, master daemon once
 // MASTER), switch to both on a reload that drops vrrp_instance, apply
@@ -98,22 +117,28 @@ func TestSyncDaemonFollowsVRRP(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "s.sock")
-	path := filepath.Join(dir, "sync.hcl")
-	write := func(extra string) {
-		if err := os.WriteFile(path, []byte(fmt.Sprintf(syncConfig, sock, extra)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(`vrrp_instance = "web"`)
-	master := `^master sync daemon \(mcast=sy0, syncid=51,`
-	backup := `^backup sync daemon \(mcast=sy0, syncid=51,`
-
-	stop := runSync(t, path)
+	r := syncRig{path: filepath.Join(dir, "sync.hcl"), sock: filepath.Join(dir, "s.sock")}
+	r.sc = lab.StatusClient{Socket: r.sock}
+	r.write(t, `vrrp_instance = "web"`)
+	stop := runSync(t, r.path)
 	// Alone on its link, the instance is BACKUP for Master_Down_Interval
 	// and then MASTER: the backup daemon first, then the master daemon.
-	waitDaemons(t, []string{backup}, []string{master}, 2*time.Second)
-	waitDaemons(t, []string{master}, []string{backup}, 3*time.Second)
+	waitDaemons(t, []string{backupDaemon}, []string{masterDaemon}, 2*time.Second)
+	waitDaemons(t, []string{masterDaemon}, []string{backupDaemon}, 3*time.Second)
+	checkSysctlsAndMetrics(t)
+	checkSyncReloads(t, r)
+	// Stopping leaves them running, and a restart adopts them.
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitDaemons(t, []string{masterDaemon, backupDaemon}, nil, time.Second)
+	stop = runSync(t, r.path)
+	defer stop()
+	checkAdopted(t, r.sc)
+}
+
+func checkSysctlsAndMetrics(t *testing.T) {
+	t.Helper()
 	for name, want := range map[string]string{"sloppy_tcp": "1", "expire_nodest_conn": "1", "sync_threshold": "3\t10"} {
 		b, err := os.ReadFile("/proc/sys/net/ipv4/vs/" + name)
 		if err != nil || strings.TrimSpace(string(b)) != want {
@@ -133,38 +158,39 @@ func TestSyncDaemonFollowsVRRP(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+}
 
-	// A reload without vrrp_instance runs both daemons: the master's
-	// stays, the backup's is added. (The sync id must stay the same:
-	// without an instance it defaults to 0, not to the VRID.)
-	write("sync_id = 51")
-	sc := lab.StatusClient{Socket: sock}
-	if _, err := sc.Reload(); err != nil {
+// checkSyncReloads: a reload without vrrp_instance runs both daemons (the
+// master's stays, the backup's is added); one naming an interface that
+// does not exist is refused and changes nothing.
+func checkSyncReloads(t *testing.T, r syncRig) {
+	t.Helper()
+	// The sync id must stay the same: without an instance it defaults to
+	// 0, not to the VRID.
+	r.write(t, "sync_id = 51")
+	if _, err := r.sc.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	waitDaemons(t, []string{master, backup}, nil, 2*time.Second)
-
-	// A reload naming an interface that does not exist is refused and
-	// changes nothing.
-	if err := os.WriteFile(path, []byte(strings.Replace(fmt.Sprintf(syncConfig, sock, "sync_id = 51"), `interface = "sy0"
+	waitDaemons(t, []string{masterDaemon, backupDaemon}, nil, 2*time.Second)
+	bad := strings.Replace(fmt.Sprintf(syncConfig, r.sock, "sync_id = 51"), `interface = "sy0"
     `, `interface = "nosuch0"
-    `, 1)), 0o644); err != nil {
+    `, 1)
+	if err := os.WriteFile(r.path, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sc.Reload(); err == nil || !strings.Contains(err.Error(), `interface "nosuch0" does not exist`) {
+	if _, err := r.sc.Reload(); err == nil || !strings.Contains(err.Error(), `interface "nosuch0" does not exist`) {
 		t.Errorf("reload with a missing sync interface: %v", err)
 	}
-	waitDaemons(t, []string{master, backup}, nil, time.Second)
-	write("sync_id = 51")
+	waitDaemons(t, []string{masterDaemon, backupDaemon}, nil, time.Second)
+	r.write(t, "sync_id = 51")
+}
 
-	// Stopping leaves them running, and a restart adopts them.
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	waitDaemons(t, []string{master, backup}, nil, time.Second)
-	stop = runSync(t, path)
-	defer stop()
+// checkAdopted: the restarted daemon reports both daemons running and
+// made no start and no stop.
+func checkAdopted(t *testing.T, sc lab.StatusClient) {
+	t.Helper()
 	var doc daemon.StatusDoc
+	var err error
 	deadline := time.Now().Add(5 * time.Second)
 	for doc, err = sc.Status(); err != nil && time.Now().Before(deadline); doc, err = sc.Status() {
 		time.Sleep(20 * time.Millisecond)

@@ -96,5 +96,6 @@ func syncSpec(cfg *config.Config) lvs.SyncSpec {
 	if p := s.SyncRefreshPeriod; p != nil {
 		spec.Sysctls["sync_refresh_period"] = strconv.Itoa(int(p.D() / time.Second))
 	}
+	spec.Recheck = cfg.IPVS.DriftCheck.D()
 	return spec
 }

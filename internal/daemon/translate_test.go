@@ -47,9 +47,6 @@ ipvs {
 	if !maps.Equal(spec.Sysctls, wantSys) {
 		t.Errorf("sysctls %v, want %v", spec.Sysctls, wantSys)
 	}
-	if !needsIPVS(cfg) {
-		t.Error("a sync daemon alone must open IPVS")
-	}
 
 	plain, err := config.Parse("p.hcl", []byte(`vrrp_instance "web" {
   interface = "eth0"
@@ -59,7 +56,7 @@ ipvs {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := syncSpec(plain); s.Daemon != nil || len(s.Sysctls) != 0 || needsIPVS(plain) {
-		t.Errorf("no ipvs block: spec %+v, needsIPVS %v", s, needsIPVS(plain))
+	if s := syncSpec(plain); s.Daemon != nil || len(s.Sysctls) != 0 || s.Recheck != config.DefaultDriftCheck {
+		t.Errorf("no ipvs block: spec %+v", s)
 	}
 }

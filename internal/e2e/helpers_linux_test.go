@@ -45,14 +45,22 @@ func waitWeight(t *testing.T, ns *netnstest.NS, addr string, want int, timeout t
 
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) time.Time {
 	t.Helper()
+	if !poll(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
+	return time.Now()
+}
+
+// poll checks cond every 10 ms until it holds (true) or timeout passes.
+func poll(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return time.Now()
+	return true
 }
 
 // step is one line of the report.

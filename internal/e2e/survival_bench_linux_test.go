@@ -83,7 +83,8 @@ func survivalTable(rows []row, impls []impl) string {
 	}
 	for _, r := range rows {
 		if r.err != nil {
-			fmt.Fprintf(&b, "\n%s, %s, %s failed: %s", r.impl, r.mode, r.fault, firstLine(r.err.Error()))
+			head, _, _ := strings.Cut(r.err.Error(), "\n")
+			fmt.Fprintf(&b, "\n%s, %s, %s failed: %s", r.impl, r.mode, r.fault, head)
 		}
 	}
 	b.WriteString("\ncells: established connections kept at the failover / at the failback · connections opened on the backup kept at the failback" +

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,11 +143,6 @@ func (s *survival) close() {
 	s.lab.Close()
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
@@ -248,12 +244,8 @@ func (s *survival) restore(fault string) error {
 
 // waitFor waits for a transition, and explains a timeout.
 func (s *survival) waitFor(what string, cond func() bool) error {
-	deadline := time.Now().Add(transitionIn)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return s.explain(fmt.Errorf("timed out after %s waiting for %s", transitionIn, what))
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !poll(transitionIn, cond) {
+		return s.explain(fmt.Errorf("timed out after %s waiting for %s", transitionIn, what))
 	}
 	return nil
 }
@@ -309,7 +301,12 @@ func (s *survival) pinned(t testing.TB, before map[netip.Addr]string) int {
 	if s.svc.Persistence == 0 {
 		return 0
 	}
-	cc, err := lab.OpenConns(s.lab.Client, s.srcs, s.dst, len(s.srcs), time.Hour, stallLimit)
+	// In the reverse order of the first connections: a scheduler
+	// starting afresh (no template survived) would then pick other reals,
+	// where the same order would repeat its first picks by chance.
+	srcs := slices.Clone(s.srcs)
+	slices.Reverse(srcs)
+	cc, err := lab.OpenConns(s.lab.Client, srcs, s.dst, len(srcs), time.Hour, stallLimit)
 	if err != nil {
 		t.Logf("new connections: %v", err)
 		return 0
@@ -346,7 +343,8 @@ type row struct {
 
 func (r row) String() string {
 	if r.err != nil {
-		return fmt.Sprintf("%-22s %-14s %-9s FAILED: %s", r.impl, r.mode, r.fault, firstLine(r.err.Error()))
+		head, _, _ := strings.Cut(r.err.Error(), "\n")
+		return fmt.Sprintf("%-22s %-14s %-9s FAILED: %s", r.impl, r.mode, r.fault, head)
 	}
 	s := fmt.Sprintf("%-22s %-14s %-9s failover %2d/%d  failback %2d/%d  opened on the backup, failback %2d/%d", r.impl, r.mode, r.fault,
 		r.res.afterFailover, r.res.total, r.res.afterFailback, r.res.total, r.res.openedKept, r.res.opened)

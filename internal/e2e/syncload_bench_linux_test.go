@@ -61,62 +61,7 @@ func BenchmarkSyncDaemonLoad(b *testing.B) {
 		b.ReportMetric(100*(on-off).Seconds()/window.Seconds(), "%host-cpu-sync")
 		return
 	}
-	n, err := netnstest.New("sl")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
-	br, err := n.AddBridge("br0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	hosts := map[string]*netnstest.NS{}
-	for name, addr := range map[string]string{"client": "192.168.11.2/24", "lb1": "192.168.11.11/24", "lb2": "192.168.11.10/24"} {
-		ns, err := n.AddNS(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := n.Connect(ns, br, "eth0", netip.MustParsePrefix(addr)); err != nil {
-			b.Fatal(err)
-		}
-		hosts[name] = ns
-	}
-	for i := 3; i <= 6; i++ {
-		if out, err := hosts["client"].Run("ip", "addr", "add", fmt.Sprintf("192.168.11.%d/24", i), "dev", "eth0"); err != nil {
-			b.Fatalf("%v: %s", err, out)
-		}
-	}
-	dir := b.TempDir()
-	var daemons []*lab.Process
-	defer func() {
-		for _, d := range daemons {
-			d.Kill()
-		}
-	}()
-	for _, d := range []struct {
-		name string
-		prio int
-	}{{"lb1", 150}, {"lb2", 100}} {
-		ns := hosts[d.name]
-		// The real is behind a dummy interface: forwarded packets vanish
-		// at no cost, so the load is IPVS and the sync, not a server.
-		if out, err := ns.Run("sh", "-c", "ip link add dummy0 type dummy && ip link set dummy0 up && "+
-			"ip route add 10.99.0.0/24 dev dummy0 && ip neigh add 10.99.0.1 lladdr 02:00:00:00:00:01 dev dummy0 nud permanent"); err != nil {
-			b.Fatalf("%v: %s", err, out)
-		}
-		cfg := filepath.Join(dir, d.name+".hcl")
-		if err := os.WriteFile(cfg, []byte(syncLoadConfig(d.name, d.prio, filepath.Join(dir, d.name+".sock"), false)), 0o644); err != nil {
-			b.Fatal(err)
-		}
-		p := &lab.Process{Name: d.name, NS: ns, Argv: []string{bin, "run", "--config", cfg}}
-		if err := p.Start(); err != nil {
-			b.Fatal(err)
-		}
-		daemons = append(daemons, p)
-		if err := lab.WaitReady(p, lab.StatusClient{Socket: filepath.Join(dir, d.name+".sock")}, 10*time.Second); err != nil {
-			b.Fatal(err)
-		}
-	}
+	hosts, dir := syncLoadRig(b, bin)
 	lb1 := lab.StatusClient{Socket: filepath.Join(dir, "lb1.sock")}
 	waitFor(b, "lb1 master", 10*time.Second, func() bool { return lb1.State("web") == "MASTER" })
 
@@ -152,6 +97,64 @@ func BenchmarkSyncDaemonLoad(b *testing.B) {
 	if on.backupConns < on.conns*99/100 {
 		b.Errorf("the backup's table holds %d of %d connections", on.backupConns, on.conns)
 	}
+}
+
+// syncLoadRig builds the client, lb1 and lb2 on a bridge, each director
+// with a dummy real and directord running without sync. Everything is
+// removed when b ends.
+func syncLoadRig(b *testing.B, bin string) (hosts map[string]*netnstest.NS, dir string) {
+	b.Helper()
+	n, err := netnstest.New("sl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close() })
+	br, err := n.AddBridge("br0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hosts = map[string]*netnstest.NS{}
+	for name, addr := range map[string]string{"client": "192.168.11.2/24", "lb1": "192.168.11.11/24", "lb2": "192.168.11.10/24"} {
+		ns, err := n.AddNS(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := n.Connect(ns, br, "eth0", netip.MustParsePrefix(addr)); err != nil {
+			b.Fatal(err)
+		}
+		hosts[name] = ns
+	}
+	for i := 3; i <= 6; i++ {
+		if out, err := hosts["client"].Run("ip", "addr", "add", fmt.Sprintf("192.168.11.%d/24", i), "dev", "eth0"); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
+	dir = b.TempDir()
+	for _, d := range []struct {
+		name string
+		prio int
+	}{{"lb1", 150}, {"lb2", 100}} {
+		ns := hosts[d.name]
+		// The real is behind a dummy interface: forwarded packets vanish
+		// at no cost, so the load is IPVS and the sync, not a server.
+		if out, err := ns.Run("sh", "-c", "ip link add dummy0 type dummy && ip link set dummy0 up && "+
+			"ip route add 10.99.0.0/24 dev dummy0 && ip neigh add 10.99.0.1 lladdr 02:00:00:00:00:01 dev dummy0 nud permanent"); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		cfg := filepath.Join(dir, d.name+".hcl")
+		if err := os.WriteFile(cfg, []byte(syncLoadConfig(d.name, d.prio, filepath.Join(dir, d.name+".sock"), false)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		p := &lab.Process{Name: d.name, NS: ns, Argv: []string{bin, "run", "--config", cfg}}
+		if err := p.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(p.Kill)
+		if err := lab.WaitReady(p, lab.StatusClient{Socket: filepath.Join(dir, d.name+".sock")}, 10*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return hosts, dir
 }
 
 func syncLoadConfig(name string, prio int, socket string, sync bool) string {
@@ -212,8 +215,9 @@ func syncLoadPhase(b *testing.B, hosts map[string]*netnstest.NS, label string, s
 	return f
 }
 
-// generate sends a SYN and an ACK for rate new connections a second,
-// spread over the source addresses, in batches every 10 ms.
+// generate opens rate connections a second (a SYN, an ACK and a PSH
+// each), spread over the source addresses, in one sendmmsg batch per
+// source every 10 ms.
 func generate(b *testing.B, client *netnstest.NS, srcs []string, rate int, d time.Duration) int {
 	b.Helper()
 	var conns []*ipv4.PacketConn

@@ -74,16 +74,8 @@ func (k *SyncKernel) Start(d lvs.SyncDaemon) error {
 	if !k.ifaces[d.Interface] {
 		return fmt.Errorf("no interface %q", d.Interface)
 	}
-	if !d.Group.IsValid() {
-		d.Group = lvs.DefaultSyncGroup
-	}
-	if d.Port == 0 {
-		d.Port = lvs.DefaultSyncPort
-	}
-	if d.TTL == 0 {
-		d.TTL = lvs.DefaultSyncTTL
-	}
-	if d.MaxLen == 0 {
+	d = d.WithDefaults()
+	if d.MaxLen == 0 { // the kernel's: an MTU of 1500 less the IP and UDP headers
 		d.MaxLen = 1472
 	}
 	k.running[d.State] = d

@@ -136,8 +136,13 @@ func (Transition) action() {}
 
 // healGARPEvery limits the gratuitous ARP sent in answer to a
 // lower-priority master: a peer that cannot hear us would otherwise make
-// us announce at its advert rate.
-const healGARPEvery = time.Second
+// us announce at its advert rate. A new split brain (the other master
+// silent for healEpisodeGap adverts before) is announced whatever the
+// limit.
+const (
+	healGARPEvery  = time.Second
+	healEpisodeGap = 3
+)
 
 // FSM is one instance's state machine. It does no I/O and reads no clock:
 // every event comes with the time it happened, and the instance keeps
@@ -155,6 +160,7 @@ type FSM struct {
 	downAt              time.Time // Backup: Master_Down_Timer expiry
 	preemptAt           time.Time // preemption allowed from then on
 	lastHeal            time.Time
+	lastLower           time.Time // last advert of a lower-priority master, as master
 
 	master     netip.Addr // current master, as far as adverts tell
 	masterPrio uint8
@@ -394,10 +400,13 @@ func (f *FSM) advert(now time.Time, a AdvertReceived) []Action {
 	return nil
 }
 
-// heal re-announces the VIPs after another master was seen, at most once
-// every healGARPEvery.
+// heal re-announces the VIPs after another master was seen: at once for a
+// new split brain, at most once every healGARPEvery while the same one
+// goes on.
 func (f *FSM) heal(now time.Time) []Action {
-	if !f.lastHeal.IsZero() && now.Sub(f.lastHeal) < healGARPEvery {
+	episode := f.lastLower.IsZero() || now.Sub(f.lastLower) > healEpisodeGap*f.p.AdvertInterval
+	f.lastLower = now
+	if !episode && !f.lastHeal.IsZero() && now.Sub(f.lastHeal) < healGARPEvery {
 		return nil
 	}
 	f.lastHeal = now

@@ -158,6 +158,17 @@ func TestFSM(t *testing.T) {
 			{4*time.Second + 500*time.Millisecond, adv(lower, 100, time.Second), []Action{SendAdvert{100}}, Master, 5*time.Second + 500*time.Millisecond},
 			{5*time.Second + 500*time.Millisecond, adv(lower, 100, time.Second), []Action{SendAdvert{100}, Announce{Heal: true}}, Master, 0},
 		}},
+		// The limit is for one peer that keeps advertising (it cannot
+		// hear us). A new split brain, after the other master has been
+		// silent for a few intervals, is announced at once even within
+		// the second: its gratuitous ARP has turned the caches since.
+		{"a new split brain within a second of the last heal re-announces", params(func(p *Params) { p.AdvertInterval = 100 * time.Millisecond }), []step{
+			{0, Startup{}, []Action{tr(Initialize, Backup, ReasonStartup)}, Backup, 0},
+			{time.Second, Tick{}, with(tr(Backup, Master, ReasonMasterDown), becomeMaster(100)...), Master, 0},
+			{2 * time.Second, adv(upper, 90, 100*time.Millisecond), []Action{SendAdvert{100}, Announce{Heal: true}}, Master, 0},
+			{2*time.Second + 100*time.Millisecond, adv(upper, 90, 100*time.Millisecond), []Action{SendAdvert{100}}, Master, 0},
+			{2*time.Second + 700*time.Millisecond, adv(upper, 90, 100*time.Millisecond), []Action{SendAdvert{100}, Announce{Heal: true}}, Master, 0},
+		}},
 		// Beyond RFC 9568: the router that resigned was master too (a
 		// split brain, or a sync group member stepping down), so the ARP
 		// caches may point at it: re-announce.

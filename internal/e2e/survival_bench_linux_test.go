@@ -30,10 +30,10 @@ func BenchmarkFailoverSurvival(b *testing.B) {
 		return
 	}
 	impls := []impl{
-		{name: "directord (both daemons, preempt_delay 5s)", sync: lab.SyncBoth, preemptDelay: 5 * time.Second},
-		{name: "directord (both daemons)", sync: lab.SyncBoth},
-		{name: "directord (follow VRRP)", sync: lab.SyncFollow},
-		{name: "keepalived lvs_sync_daemon", keepalived: true, sync: lab.SyncFollow},
+		{name: "directord: both daemons, `preempt_delay` 5s", sync: lab.SyncBoth, preemptDelay: 5 * time.Second},
+		{name: "both daemons, no delay", sync: lab.SyncBoth},
+		{name: "daemons follow VRRP", sync: lab.SyncFollow},
+		{name: "keepalived `lvs_sync_daemon`", keepalived: true, sync: lab.SyncFollow},
 		{name: "directord, sync off", sync: lab.SyncOff},
 	}
 	var rows []row

@@ -114,19 +114,11 @@ func (e *Engine) Script(w io.Writer) bool {
 	}
 
 	// Every failure must fall inside its phase's window.
-	clean := true
-	for i, p := range phases {
-		end := time.Now()
-		if i+1 < len(phases) {
-			end = phases[i+1].start
-		}
-		for _, r := range e.Client.Since(p.start) {
-			if r.Start.Before(end) && !r.OK && r.End.After(p.start.Add(p.allowed)) {
-				clean = false
-				fail("%s: a request failed at +%s, after its window of %s: %s", p.name, r.End.Sub(p.start).Round(time.Millisecond), p.allowed, r.Err)
-			}
-		}
+	late := lateFailures(phases, e.Client.Since(time.Time{}))
+	for _, l := range late {
+		fail("%s", l)
 	}
+	clean := len(late) == 0
 	all := e.Client.Since(time.Time{})
 	o := Summarize(all)
 	fmt.Fprintf(w, "\n%d requests, %d failed, each inside a failover window\n", o.Requests, o.Failed)
@@ -137,6 +129,33 @@ func (e *Engine) Script(w io.Writer) bool {
 	}
 	fmt.Fprintf(w, "result: %s\n", strings.Join(results, "; "))
 	return ok && clean
+}
+
+// lateFailures describes every failed request that no phase's window
+// covers. A failure belongs to the last phase that had started when the
+// request ended: a request in flight when a real server is stopped fails
+// because of that stop, even though it was sent in the phase before.
+func lateFailures(phases []phase, reqs []Request) []string {
+	var out []string
+	for _, r := range reqs {
+		if r.OK {
+			continue
+		}
+		var p *phase
+		for i := range phases {
+			if !phases[i].start.After(r.End) {
+				p = &phases[i]
+			}
+		}
+		switch {
+		case p == nil:
+			out = append(out, fmt.Sprintf("a request failed before any fault: %s", r.Err))
+		case r.End.After(p.start.Add(p.allowed)):
+			out = append(out, fmt.Sprintf("%s: a request failed at +%s, after its window of %s: %s",
+				p.name, r.End.Sub(p.start).Round(time.Millisecond), p.allowed, r.Err))
+		}
+	}
+	return out
 }
 
 func verdict(good bool, what string) string {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"directord/internal/harness"
+	"directord/internal/uml"
 	"directord/internal/vmtest"
 )
 
@@ -357,7 +358,7 @@ func groupPIDs(pgid int) []int {
 //
 //	sudo go test ./healthcheck -run '^$' -bench ChecksVsKeepalived -benchtime 1x
 func BenchmarkChecksVsKeepalived(b *testing.B) {
-	if !vmtest.InGuest() {
+	if !uml.InGuest() {
 		bin, err := harness.BuildDirectord()
 		if err != nil {
 			b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudflare/ipvs/netmask"
 
 	"directord/config"
+	"directord/internal/uml"
 	"directord/internal/vmtest"
 	"directord/lvs"
 )
@@ -411,7 +412,7 @@ ipvs {
 }
 
 func TestNoIPVSHere(t *testing.T) {
-	if vmtest.InGuest() {
+	if uml.InGuest() {
 		return
 	}
 	if _, err := os.Stat("/proc/net/ip_vs"); err == nil {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"directord/internal/harness"
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 	"directord/vrrp"
 )
 
@@ -273,7 +273,7 @@ func TestTwoInterfaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lb2eth1 *netnstest.Port
+	var lb2eth1 *labnet.Port
 	for _, h := range []struct {
 		d    *harness.Director
 		addr string

@@ -16,8 +16,8 @@ import (
 	"golang.org/x/term"
 
 	"directord/internal/lab"
-	"directord/internal/netnstest"
-	"directord/internal/vmtest"
+	"directord/internal/labnet"
+	"directord/internal/uml"
 )
 
 // DefaultLabDir holds the lab's configs. It is outside /tmp because a
@@ -86,11 +86,11 @@ func hostHasIPVS() bool {
 // labInGuest runs the lab inside a User-Mode Linux guest, with this
 // terminal as its console.
 func labInGuest(ctx context.Context, out io.Writer, dir string, script bool) error {
-	k, err := vmtest.FindKernel()
+	k, err := uml.FindKernel()
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("this kernel has no IPVS, and %w; or load ip_vs on a kernel that has it", err)}
 	}
-	if n := vmtest.Sweep("lab"); n > 0 {
+	if n := uml.Sweep("lab"); n > 0 {
 		fmt.Fprintf(out, "removed %d processes left by a killed lab\n", n)
 	}
 	exe, err := os.Executable()
@@ -99,8 +99,8 @@ func labInGuest(ctx context.Context, out io.Writer, dir string, script bool) err
 	}
 	fmt.Fprintln(out, "this kernel has no IPVS: running the lab inside a User-Mode Linux guest (boots in about 2 s)")
 	args := []string{"lab", "--in-guest", "--dir", dir}
-	c := vmtest.Config{Kernel: k, Program: exe, Dir: "/", Mem: "1G", Output: &dropLine{w: out, line: "reboot: System halted"},
-		Writable: []string{dir}, Tag: vmtest.OwnedTag("lab")}
+	c := uml.Config{Kernel: k, Program: exe, Dir: "/", Mem: "1G", Output: &dropLine{w: out, line: "reboot: System halted"},
+		Writable: []string{dir}, Tag: uml.OwnedTag("lab")}
 	if script {
 		args = append(args, "--script")
 	} else if term.IsTerminal(int(os.Stdin.Fd())) {
@@ -113,7 +113,7 @@ func labInGuest(ctx context.Context, out io.Writer, dir string, script bool) err
 		c.Env = map[string]string{"TERM": os.Getenv("TERM")}
 	}
 	c.Args = args
-	code, err := vmtest.Boot(ctx, c)
+	code, err := uml.Boot(ctx, c)
 	switch {
 	case err != nil:
 		return &exitError{code: exitFailure, err: fmt.Errorf("lab guest: %w", err)}
@@ -141,7 +141,7 @@ func (d *dropLine) Write(p []byte) (int, error) {
 
 // runLab runs the lab here: this kernel has IPVS (it may be a guest's).
 func runLab(ctx context.Context, out io.Writer, dir string, script bool, note string) error {
-	if err := netnstest.SweepStale(); err != nil {
+	if err := labnet.SweepStale(); err != nil {
 		fmt.Fprintf(out, "warning: leftovers of an earlier lab: %v\n", err)
 	}
 	exe, err := os.Executable()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"directord/internal/vmtest"
+	"directord/internal/uml"
 )
 
 // Exit codes shared by the subcommands.
@@ -41,8 +41,8 @@ func (e *exitError) Unwrap() error { return e.err }
 func main() {
 	// Booted as a guest kernel's init (the lab in User-Mode Linux), set
 	// the guest up first; this never returns there.
-	if vmtest.IsInit() {
-		vmtest.RunInit()
+	if uml.IsInit() {
+		uml.RunInit()
 	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }

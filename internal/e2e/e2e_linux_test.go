@@ -16,6 +16,7 @@ import (
 
 	"directord/internal/harness"
 	"directord/internal/lab"
+	"directord/internal/uml"
 	"directord/internal/vmtest"
 )
 
@@ -35,7 +36,7 @@ const masterDown = 360937500 * time.Nanosecond
 // which cannot build.
 func guestBinary(t *testing.T) (string, bool) {
 	t.Helper()
-	if vmtest.InGuest() {
+	if uml.InGuest() {
 		bin, err := harness.BuildDirectord()
 		if err != nil {
 			t.Fatal(err)

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"directord/internal/lab"
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // weights reads the kernel's IPVS table in ns with ipvsadm, the
 // independent reader: destination address → weight.
-func weights(t *testing.T, ns *netnstest.NS) map[string]int {
+func weights(t *testing.T, ns *labnet.NS) map[string]int {
 	t.Helper()
 	out, err := ns.Run("ipvsadm", "-Ln")
 	if err != nil {
@@ -29,7 +29,7 @@ func weights(t *testing.T, ns *netnstest.NS) map[string]int {
 }
 
 // waitWeight polls until the real at addr has weight want in ns.
-func waitWeight(t *testing.T, ns *netnstest.NS, addr string, want int, timeout time.Duration) time.Time {
+func waitWeight(t *testing.T, ns *labnet.NS, addr string, want int, timeout time.Duration) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

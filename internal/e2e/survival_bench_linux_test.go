@@ -9,6 +9,7 @@ import (
 
 	"directord/internal/harness"
 	"directord/internal/lab"
+	"directord/internal/uml"
 	"directord/internal/vmtest"
 )
 
@@ -25,7 +26,7 @@ func BenchmarkFailoverSurvival(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if !vmtest.InGuest() {
+	if !uml.InGuest() {
 		vmtest.RunInGuest(b, vmtest.WithEnv(map[string]string{harness.EnvBinary: bin}), vmtest.WithOutput(os.Stdout), vmtest.WithMem("1G"))
 		return
 	}

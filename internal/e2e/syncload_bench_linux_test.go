@@ -18,7 +18,8 @@ import (
 
 	"directord/internal/harness"
 	"directord/internal/lab"
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
+	"directord/internal/uml"
 	"directord/internal/vmtest"
 )
 
@@ -46,7 +47,7 @@ func BenchmarkSyncDaemonLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if !vmtest.InGuest() {
+	if !uml.InGuest() {
 		// Guest CPU accounting in UML is tick-sampled and puts kernel
 		// work on whoever runs: the real cost is the host's CPU for the
 		// whole guest, sampled here when the guest marks a phase.
@@ -102,9 +103,9 @@ func BenchmarkSyncDaemonLoad(b *testing.B) {
 // syncLoadRig builds the client, lb1 and lb2 on a bridge, each director
 // with a dummy real and directord running without sync. Everything is
 // removed when b ends.
-func syncLoadRig(b *testing.B, bin string) (hosts map[string]*netnstest.NS, dir string) {
+func syncLoadRig(b *testing.B, bin string) (hosts map[string]*labnet.NS, dir string) {
 	b.Helper()
-	n, err := netnstest.New("sl")
+	n, err := labnet.New("sl")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func syncLoadRig(b *testing.B, bin string) (hosts map[string]*netnstest.NS, dir 
 	if err != nil {
 		b.Fatal(err)
 	}
-	hosts = map[string]*netnstest.NS{}
+	hosts = map[string]*labnet.NS{}
 	for name, addr := range map[string]string{"client": "192.168.11.2/24", "lb1": "192.168.11.11/24", "lb2": "192.168.11.10/24"} {
 		ns, err := n.AddNS(name)
 		if err != nil {
@@ -192,7 +193,7 @@ type loadFigures struct {
 }
 
 // syncLoadPhase generates the load from srcs and measures it.
-func syncLoadPhase(b *testing.B, hosts map[string]*netnstest.NS, label string, srcs []string) loadFigures {
+func syncLoadPhase(b *testing.B, hosts map[string]*labnet.NS, label string, srcs []string) loadFigures {
 	b.Helper()
 	m0, b0 := threadCPU("ipvs-m"), threadCPU("ipvs-b")
 	rx0, pk0 := linkCounter(b, hosts["lb2"], "rx_bytes"), linkCounter(b, hosts["lb2"], "rx_packets")
@@ -218,7 +219,7 @@ func syncLoadPhase(b *testing.B, hosts map[string]*netnstest.NS, label string, s
 // generate opens rate connections a second (a SYN, an ACK and a PSH
 // each), spread over the source addresses, in one sendmmsg batch per
 // source every 10 ms.
-func generate(b *testing.B, client *netnstest.NS, srcs []string, rate int, d time.Duration) int {
+func generate(b *testing.B, client *labnet.NS, srcs []string, rate int, d time.Duration) int {
 	b.Helper()
 	var conns []*ipv4.PacketConn
 	for _, src := range srcs {
@@ -379,7 +380,7 @@ func threadCPU(prefix string) time.Duration {
 	return time.Duration(ticks) * time.Second / 100
 }
 
-func linkCounter(b *testing.B, ns *netnstest.NS, name string) int64 {
+func linkCounter(b *testing.B, ns *labnet.NS, name string) int64 {
 	out, err := ns.Run("cat", "/sys/class/net/eth0/statistics/"+name)
 	if err != nil {
 		b.Fatal(err)
@@ -389,7 +390,7 @@ func linkCounter(b *testing.B, ns *netnstest.NS, name string) int64 {
 }
 
 // udpCounter reads a Udp counter of /proc/net/snmp in ns.
-func udpCounter(b *testing.B, ns *netnstest.NS, name string) int64 {
+func udpCounter(b *testing.B, ns *labnet.NS, name string) int64 {
 	out, err := ns.Run("cat", "/proc/net/snmp")
 	if err != nil {
 		b.Fatal(err)
@@ -415,7 +416,7 @@ func udpCounter(b *testing.B, ns *netnstest.NS, name string) int64 {
 }
 
 // backupTable counts the connections in the namespace's IPVS table.
-func backupTable(b *testing.B, ns *netnstest.NS) int {
+func backupTable(b *testing.B, ns *labnet.NS) int {
 	out, err := ns.Run("sh", "-c", "wc -l < /proc/net/ip_vs_conn")
 	if err != nil {
 		b.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // Frame is one packet tcpdump saw, with the kernel's capture timestamp.
@@ -50,7 +50,7 @@ type Capture struct {
 
 // Tcpdump starts `tcpdump -e -n -tt` on ifname inside ns, with a BPF
 // filter such as "arp or ip proto 112", and returns once it listens.
-func Tcpdump(tb testing.TB, ns *netnstest.NS, ifname, filter string) *Capture {
+func Tcpdump(tb testing.TB, ns *labnet.NS, ifname, filter string) *Capture {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	args := []string{"-i", ifname, "-e", "-n", "-tt", "-l", "--immediate-mode", "--time-stamp-precision=nano"}

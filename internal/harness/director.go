@@ -12,7 +12,7 @@ import (
 
 	"directord/internal/daemon"
 	"directord/internal/lab"
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // Director is one directord process in a namespace, with test helpers
@@ -21,13 +21,13 @@ type Director struct {
 	*lab.Process
 	lab.StatusClient
 	Name   string
-	Port   *netnstest.Port // its eth0 on the LAN
-	Dir    string          // config, socket and log live here
-	Config string          // path of the HCL file
+	Port   *labnet.Port // its eth0 on the LAN
+	Dir    string       // config, socket and log live here
+	Config string       // path of the HCL file
 }
 
 // NewDirector prepares a director in the port's namespace; Start runs it.
-func NewDirector(tb testing.TB, bin, name string, port *netnstest.Port) *Director {
+func NewDirector(tb testing.TB, bin, name string, port *labnet.Port) *Director {
 	tb.Helper()
 	dir := tb.TempDir()
 	d := &Director{
@@ -48,7 +48,7 @@ func NewDirector(tb testing.TB, bin, name string, port *netnstest.Port) *Directo
 }
 
 // NS is the director's namespace.
-func (d *Director) NS() *netnstest.NS { return d.Port.NS }
+func (d *Director) NS() *labnet.NS { return d.Port.NS }
 
 // WriteConfig writes the director's HCL; a director block naming the
 // status socket, with JSON logs at debug level, goes in front of body.

@@ -7,13 +7,13 @@ import (
 
 	"golang.org/x/net/ipv4"
 
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // SendIPv4 sends payload as an IP packet of protocol proto from ns with a
 // header we choose entirely (TTL included), out of the interface ifname:
 // the way to hand-craft packets a correct router would never send.
-func SendIPv4(ns *netnstest.NS, ifname string, proto, ttl int, src, dst netip.Addr, payload []byte) error {
+func SendIPv4(ns *labnet.NS, ifname string, proto, ttl int, src, dst netip.Addr, payload []byte) error {
 	return ns.Do(func() error {
 		c, err := net.ListenPacket("ip4:"+strconv.Itoa(proto), "0.0.0.0")
 		if err != nil {

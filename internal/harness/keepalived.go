@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"directord/internal/lab"
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // Keepalived is Debian's keepalived running in a namespace: the reference
@@ -18,7 +18,7 @@ type Keepalived struct {
 }
 
 // NewKeepalived prepares keepalived in ns.
-func NewKeepalived(tb testing.TB, ns *netnstest.NS, name string) *Keepalived {
+func NewKeepalived(tb testing.TB, ns *labnet.NS, name string) *Keepalived {
 	tb.Helper()
 	k := &Keepalived{Keepalived: &lab.Keepalived{}}
 	k.Keepalived.Host = &lab.Host{Name: name, NS: ns}

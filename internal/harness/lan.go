@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"directord/internal/labnet"
 	"directord/internal/netnstest"
 )
 
@@ -17,7 +18,7 @@ import (
 type Pair struct {
 	LAN      *netnstest.LAN
 	LB1, LB2 *Director
-	Observer *netnstest.NS
+	Observer *labnet.NS
 	Wire     *Capture // ARP and VRRP seen by the observer
 }
 
@@ -50,7 +51,7 @@ func NewPair(tb testing.TB, bin string) *Pair {
 // Touch makes ns resolve addr (it sends one UDP datagram to the discard
 // port), so its neighbour table gets an entry that gratuitous ARP must
 // then update.
-func Touch(tb testing.TB, ns *netnstest.NS, addr netip.Addr) {
+func Touch(tb testing.TB, ns *labnet.NS, addr netip.Addr) {
 	tb.Helper()
 	err := ns.Do(func() error {
 		c, err := net.Dial("udp4", netip.AddrPortFrom(addr, 9).String())
@@ -68,7 +69,7 @@ func Touch(tb testing.TB, ns *netnstest.NS, addr netip.Addr) {
 
 // Neighbour is ns's neighbour entry for addr: the MAC and the state, or
 // empty strings.
-func Neighbour(tb testing.TB, ns *netnstest.NS, addr netip.Addr) (mac, state string) {
+func Neighbour(tb testing.TB, ns *labnet.NS, addr netip.Addr) (mac, state string) {
 	tb.Helper()
 	out, err := ns.Run("ip", "neigh", "show", addr.String())
 	if err != nil {
@@ -87,7 +88,7 @@ func Neighbour(tb testing.TB, ns *netnstest.NS, addr netip.Addr) (mac, state str
 }
 
 // WaitNeighbour waits until ns resolves addr to mac.
-func WaitNeighbour(tb testing.TB, ns *netnstest.NS, addr netip.Addr, mac string, timeout time.Duration) {
+func WaitNeighbour(tb testing.TB, ns *labnet.NS, addr netip.Addr, mac string, timeout time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // Director is directord running on a director host of the lab.
@@ -104,7 +104,7 @@ func (k *Keepalived) Start() error {
 // children) in the namespace, zombies excepted.
 func (k *Keepalived) pids() []int {
 	var out []int
-	for _, pid := range netnstest.PIDsIn("/run/netns/" + k.Host.NS.Name) {
+	for _, pid := range labnet.PIDsIn("/run/netns/" + k.Host.NS.Name) {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err == nil && strings.Contains(string(b), "(keepalived)") && !strings.Contains(string(b), ") Z ") {
 			out = append(out, pid)

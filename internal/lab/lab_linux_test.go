@@ -14,7 +14,7 @@ import (
 
 	"directord/internal/harness"
 	"directord/internal/testenv"
-	"directord/internal/vmtest"
+	"directord/internal/uml"
 )
 
 // labDir is a config directory the guest can see (not under /tmp).
@@ -32,7 +32,7 @@ func binary(t *testing.T) string {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
-		_, kerr := vmtest.FindKernel()
+		_, kerr := uml.FindKernel()
 		testenv.Require(t, kerr == nil, "no IPVS here and %v", kerr)
 	}
 	bin, err := harness.BuildDirectord()
@@ -46,7 +46,7 @@ func binary(t *testing.T) string {
 // guest kernel processes tagged with it, its UML directory, namespaces.
 func hostLeftovers(pid int) []string {
 	var out []string
-	marker := []byte(fmt.Sprintf("%s=lab-%d\x00", vmtest.EnvTag, pid))
+	marker := []byte(fmt.Sprintf("%s=lab-%d\x00", uml.EnvTag, pid))
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, marker) {

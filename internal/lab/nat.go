@@ -6,7 +6,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // The LVS-NAT layout: the client and the VIP outside, the real servers
@@ -95,7 +95,7 @@ func (l *Lab) buildNAT(directors []HostSpec, reals []RealSpec) error {
 		if out, err := ns.Run("ip", "route", "add", "default", "via", NATGateway.String()); err != nil {
 			return fmt.Errorf("%s: default route: %w: %s", r.Name, err, out)
 		}
-		h := Host{Name: r.Name, NS: ns, Port: port, Addr: r.Addr, Links: []*netnstest.Port{port}}
+		h := Host{Name: r.Name, NS: ns, Port: port, Addr: r.Addr, Links: []*labnet.Port{port}}
 		l.Hosts[r.Name] = &h
 		real := &Real{Host: h, Weight: r.Weight}
 		if err := real.StartEcho(); err != nil {

@@ -16,13 +16,13 @@ import (
 	"time"
 
 	"directord/internal/daemon"
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // Process is a daemon (directord or keepalived) running in a namespace.
 type Process struct {
 	Name string
-	NS   *netnstest.NS
+	NS   *labnet.NS
 	Argv []string
 	Env  []string
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"directord/internal/netnstest"
+	"directord/internal/labnet"
 )
 
 // The seed's addresses.
@@ -54,12 +54,12 @@ func Seed() (directors []HostSpec, reals []RealSpec, spare RealSpec) {
 // Host is one namespace on the LAN.
 type Host struct {
 	Name string
-	NS   *netnstest.NS
-	Port *netnstest.Port
+	NS   *labnet.NS
+	Port *labnet.Port
 	Addr netip.Addr
 	// Links are every port of the host, Port first: cutting them all
 	// takes the host off every network.
-	Links []*netnstest.Port
+	Links []*labnet.Port
 }
 
 // SetLinks cuts (false) or restores every link of the host.
@@ -96,10 +96,10 @@ type Real struct {
 
 // Lab is a built topology.
 type Lab struct {
-	Net    *netnstest.Net
-	Bridge *netnstest.Bridge
+	Net    *labnet.Net
+	Bridge *labnet.Bridge
 	// Inside is the real servers' bridge of the NAT layout.
-	Inside *netnstest.Bridge
+	Inside *labnet.Bridge
 	Client *Host
 	Hosts  map[string]*Host
 	Reals  []*Real
@@ -111,7 +111,7 @@ type Lab struct {
 // prepares every real server with `bin realserver up`. tag goes into the
 // namespace names.
 func Build(bin, tag string, directors []HostSpec, reals []RealSpec) (*Lab, error) {
-	n, err := netnstest.New(tag)
+	n, err := labnet.New(tag)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (l *Lab) AddHost(h HostSpec) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := &Host{Name: h.Name, NS: ns, Port: port, Addr: h.Addr, Links: []*netnstest.Port{port}}
+	host := &Host{Name: h.Name, NS: ns, Port: port, Addr: h.Addr, Links: []*labnet.Port{port}}
 	l.Hosts[h.Name] = host
 	return host, nil
 }

@@ -2,6 +2,7 @@ package netnstest
 
 import (
 	"bytes"
+	"directord/internal/labnet"
 	"net"
 	"os"
 	"os/exec"
@@ -111,6 +112,12 @@ func TestCloseRemovesNamespacesAndProcesses(t *testing.T) {
 	}
 }
 
+// The names labnet gives its namespaces, and where ip-netns keeps them.
+const (
+	netnsDir   = "/run/netns"
+	namePrefix = "dd-"
+)
+
 func TestSweepStaleRemovesDeadOwners(t *testing.T) {
 	NewT(t) // for the prerequisites only
 	// A pid that cannot exist (above the kernel's pid_max limit).
@@ -118,11 +125,11 @@ func TestSweepStaleRemovesDeadOwners(t *testing.T) {
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if err := SweepStale(); err != nil {
+	if err := labnet.SweepStale(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(netnsDir, name)); !os.IsNotExist(err) {
-		_ = deleteNS(name)
+		_ = exec.Command("ip", "netns", "delete", name).Run()
 		t.Fatalf("stale namespace %s was not swept (%v)", name, err)
 	}
 }

@@ -1,19 +1,23 @@
+// Package netnstest gives tests the topologies of package labnet, removed
+// when the test ends (NewT), and the common one-bridge LAN (NewLAN). It is
+// for test binaries only.
 package netnstest
 
 import (
 	"net/netip"
 	"testing"
 
+	"directord/internal/labnet"
 	"directord/internal/testenv"
 )
 
 // NewT returns a topology removed when tb ends, whether it passed, failed
 // or panicked. It skips without root or iproute2, except in CI.
-func NewT(tb testing.TB) *Net {
+func NewT(tb testing.TB) *labnet.Net {
 	tb.Helper()
 	testenv.RequireRoot(tb)
 	testenv.RequireCommand(tb, "ip")
-	n, err := New("t")
+	n, err := labnet.New("t")
 	if err != nil {
 		tb.Fatalf("netnstest: %v", err)
 	}
@@ -28,9 +32,9 @@ func NewT(tb testing.TB) *Net {
 // LAN is the common test shape: one bridge and hosts plugged into it, each
 // with one interface "eth0".
 type LAN struct {
-	Net    *Net
-	Bridge *Bridge
-	Hosts  map[string]*Port
+	Net    *labnet.Net
+	Bridge *labnet.Bridge
+	Hosts  map[string]*labnet.Port
 }
 
 // NewLAN builds a LAN with a host per entry of addrs (short name →
@@ -42,7 +46,7 @@ func NewLAN(tb testing.TB, addrs map[string]string) *LAN {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	lan := &LAN{Net: n, Bridge: br, Hosts: map[string]*Port{}}
+	lan := &LAN{Net: n, Bridge: br, Hosts: map[string]*labnet.Port{}}
 	for name, a := range addrs {
 		lan.Hosts[name] = lan.AddHost(tb, name, a)
 	}
@@ -50,7 +54,7 @@ func NewLAN(tb testing.TB, addrs map[string]string) *LAN {
 }
 
 // AddHost adds one more host to the LAN.
-func (l *LAN) AddHost(tb testing.TB, name, addr string) *Port {
+func (l *LAN) AddHost(tb testing.TB, name, addr string) *labnet.Port {
 	tb.Helper()
 	ns, err := l.Net.AddNS(name)
 	if err != nil {

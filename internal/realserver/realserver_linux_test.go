@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"directord/internal/harness"
+	"directord/internal/labnet"
 	"directord/internal/netnstest"
 )
 
-func sysctl(t *testing.T, ns *netnstest.NS, iface, key string) string {
+func sysctl(t *testing.T, ns *labnet.NS, iface, key string) string {
 	t.Helper()
 	var v string
 	err := ns.Do(func() error {

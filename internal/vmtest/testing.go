@@ -1,3 +1,6 @@
+// Package vmtest runs a Go test or benchmark inside the User-Mode Linux
+// guest of package uml: TestMain calls Main, and a test that needs IPVS
+// starts with RunInGuest. It is for test binaries only.
 package vmtest
 
 import (
@@ -10,23 +13,24 @@ import (
 	"time"
 
 	"directord/internal/testenv"
+	"directord/internal/uml"
 )
 
 // Main is the TestMain of packages with guest tests: in the guest's PID 1
 // it becomes init; everywhere else it runs the tests.
 func Main(m *testing.M) {
-	if IsInit() {
-		RunInit()
+	if uml.IsInit() {
+		uml.RunInit()
 	}
 	os.Exit(m.Run())
 }
 
 // Option changes how RunInGuest boots.
-type Option func(*Config)
+type Option func(*uml.Config)
 
 // WithEnv adds environment variables for the test in the guest.
 func WithEnv(kv map[string]string) Option {
-	return func(c *Config) {
+	return func(c *uml.Config) {
 		for k, v := range kv {
 			c.Env[k] = v
 		}
@@ -34,11 +38,11 @@ func WithEnv(kv map[string]string) Option {
 }
 
 // WithMem sets the guest's memory, such as "1G".
-func WithMem(mem string) Option { return func(c *Config) { c.Mem = mem } }
+func WithMem(mem string) Option { return func(c *uml.Config) { c.Mem = mem } }
 
 // WithOutput sends the guest console to w instead of the test log:
 // benchmarks print their figures this way.
-func WithOutput(w io.Writer) Option { return func(c *Config) { c.Output = w } }
+func WithOutput(w io.Writer) Option { return func(c *uml.Config) { c.Output = w } }
 
 // RunInGuest runs the calling test or benchmark inside a guest kernel.
 // On the host it boots the guest, which runs only this test of the same
@@ -49,16 +53,16 @@ func WithOutput(w io.Writer) Option { return func(c *Config) { c.Output = w } }
 // It skips when the UML kernel is missing, except in CI, where that fails.
 func RunInGuest(t testing.TB, opts ...Option) bool {
 	t.Helper()
-	if InGuest() {
+	if uml.InGuest() {
 		return false
 	}
-	k, err := FindKernel()
+	k, err := uml.FindKernel()
 	testenv.Require(t, err == nil, "%v", err)
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Config{
+	c := uml.Config{
 		Kernel:  k,
 		Program: os.Args[0],
 		Args:    []string{"-test.run=" + runPattern(t.Name()), "-test.v", "-test.count=1"},
@@ -87,7 +91,7 @@ func RunInGuest(t testing.TB, opts ...Option) bool {
 		defer cancel()
 	}
 	start := time.Now()
-	code, err := Boot(ctx, c)
+	code, err := uml.Boot(ctx, c)
 	lw.Flush()
 	switch {
 	case err != nil:
@@ -108,4 +112,29 @@ func runPattern(name string) string {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
 	}
 	return strings.Join(parts, "/")
+}
+
+// lineWriter calls fn for each complete line written to it.
+type lineWriter struct {
+	fn  func(string)
+	buf []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.fn(strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+func (w *lineWriter) Flush() {
+	if len(w.buf) > 0 {
+		w.fn(string(w.buf))
+		w.buf = nil
+	}
 }

@@ -3,6 +3,7 @@ package vmtest
 import (
 	"bytes"
 	"context"
+	"directord/internal/uml"
 	"fmt"
 	"net/netip"
 	"os"
@@ -24,9 +25,9 @@ const envHelperExit = "VMTEST_HELPER_EXIT"
 func TestMain(m *testing.M) {
 	// A helper mode for TestBootReportsExitStatus: the guest's child
 	// prints a line and exits with the requested status.
-	if s := os.Getenv(envHelperExit); s != "" && !IsInit() {
+	if s := os.Getenv(envHelperExit); s != "" && !uml.IsInit() {
 		n, _ := strconv.Atoi(s)
-		fmt.Printf("helper in guest=%v exiting %d\n", InGuest(), n)
+		fmt.Printf("helper in guest=%v exiting %d\n", uml.InGuest(), n)
 		os.Exit(n)
 	}
 	Main(m)
@@ -95,12 +96,12 @@ func TestIPVSInGuest(t *testing.T) {
 // The exit status and output of the guest program come back to the host;
 // a non-zero status is reported as such.
 func TestBootReportsExitStatus(t *testing.T) {
-	k, err := FindKernel()
+	k, err := uml.FindKernel()
 	testenv.Require(t, err == nil, "%v", err)
 	for _, want := range []int{0, 3} {
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		code, err := Boot(ctx, Config{
+		code, err := uml.Boot(ctx, uml.Config{
 			Kernel:  k,
 			Program: os.Args[0],
 			Env:     map[string]string{envHelperExit: strconv.Itoa(want)},
@@ -124,24 +125,5 @@ func TestBootReportsExitStatus(t *testing.T) {
 func TestRunPattern(t *testing.T) {
 	if got := runPattern("TestA/sub.1"); got != `^TestA$/^sub\.1$` {
 		t.Errorf("runPattern = %q", got)
-	}
-}
-
-// A checkout under /tmp or /run is hidden by the guest's own tmpfs; the
-// top directory below it is mounted back, and nothing else is.
-func TestShadowed(t *testing.T) {
-	for dir, want := range map[string]string{
-		"/tmp/x/internal/vmtest": "/tmp/x",
-		"/tmp/x":                 "/tmp/x",
-		"/run/ci/src":            "/run/ci",
-		"/tmp":                   "",
-		"/work/main/lvs":         "",
-		"/var/tmp/clone":         "",
-		"/tmpfoo/a":              "",
-	} {
-		got := strings.Join(shadowed(dir), ",")
-		if got != want {
-			t.Errorf("shadowed(%q) = %q, want %q", dir, got, want)
-		}
 	}
 }

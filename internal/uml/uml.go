@@ -1,4 +1,4 @@
-// Package vmtest runs programs, Go test binaries above all, inside a
+// Package uml runs programs, Go test binaries above all, inside a
 // User-Mode Linux guest kernel: the host kernel here has no IPVS, and UML
 // (Debian's user-mode-linux package) boots in about 1.5 s with every ip_vs
 // module, using the host's own files, read-only, as its root filesystem.
@@ -11,7 +11,7 @@
 // powers the guest off. The child's exit status comes back to the host over
 // UML's second serial line (ssl1), the console carries the output.
 //
-// Test binaries use it through Main and RunInGuest:
+// Test binaries use it through package vmtest's Main and RunInGuest:
 //
 //	func TestMain(m *testing.M) { vmtest.Main(m) }
 //
@@ -21,7 +21,7 @@
 //		}
 //		// from here on we are inside the guest kernel
 //	}
-package vmtest
+package uml
 
 import (
 	"context"
@@ -318,30 +318,5 @@ func pruneStage(age time.Duration) {
 		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
 			_ = os.Remove(filepath.Join(StageDir, e.Name()))
 		}
-	}
-}
-
-// lineWriter calls fn for each complete line written to it.
-type lineWriter struct {
-	fn  func(string)
-	buf []byte
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := strings.IndexByte(string(w.buf), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		w.fn(strings.TrimRight(string(w.buf[:i]), "\r"))
-		w.buf = w.buf[i+1:]
-	}
-}
-
-func (w *lineWriter) Flush() {
-	if len(w.buf) > 0 {
-		w.fn(string(w.buf))
-		w.buf = nil
 	}
 }

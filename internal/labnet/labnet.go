@@ -1,4 +1,4 @@
-// Package netnstest builds throwaway network topologies out of named
+// Package labnet builds throwaway network topologies out of named
 // Linux network namespaces (ip-netns(8)), veth pairs and a bridge, for the
 // tests and for `directord lab`.
 //
@@ -9,7 +9,7 @@
 // longer exists (a test binary killed by a timeout). The bridge lives in a
 // namespace of its own, the "switch", so nothing ever touches the host's
 // own interfaces.
-package netnstest
+package labnet
 
 import (
 	"bytes"

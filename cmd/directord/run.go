@@ -26,6 +26,11 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 (unless ipvs.clear_on_stop), and it exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// First: Go exits on a SIGHUP nobody asked for, and one may
+			// come before the daemon is ready.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			cfg, err := loadConfig(path, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -33,7 +38,7 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 			log, level := newLogger(cmd.ErrOrStderr(), cfg.Director)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			d := daemon.New(cfg, daemon.Options{Logger: log, Level: level, Version: versionString()})
+			d := daemon.New(cfg, daemon.Options{Logger: log, Level: level, Version: versionString(), Hangup: hup})
 			if err := d.Run(ctx); err != nil {
 				log.Error("directord failed", "err", err)
 				return &exitError{code: exitFailure}

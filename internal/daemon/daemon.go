@@ -42,6 +42,11 @@ type Options struct {
 	Sysctls lvs.Sysctls
 	// Version is reported in the status and metrics.
 	Version string
+	// Hangup delivers SIGHUP. The run command registers it before it
+	// reads the configuration: Go's default for SIGHUP is to exit, and a
+	// SIGHUP before the daemon is ready (systemctl reload during start)
+	// must become a reload once it is. When nil, Run registers its own.
+	Hangup <-chan os.Signal
 }
 
 // Daemon is one running directord.
@@ -118,7 +123,19 @@ func (d *Daemon) health(vs *config.VirtualServer, rs *config.RealServer) bool {
 // through a restart.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
+	hup := d.opts.Hangup
+	if hup == nil {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		defer signal.Stop(c)
+		hup = c
+	}
 	cfg := d.config()
+	lock, err := lockRun(cfg.Director.StatusSocket)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	status, err := d.serveStatus()
 	if err != nil {
 		return err
@@ -171,9 +188,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"status_socket", cfg.Director.StatusSocket)
 	notify(d.log, "READY=1", "STATUS=running")
 	go d.watchdog(bg)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"directord/healthcheck"
@@ -71,11 +70,9 @@ type IPVSStatus struct {
 // (mode 0600), since it also takes commands.
 func (d *Daemon) serveStatus() (*http.Server, error) {
 	path := d.config().Director.StatusSocket
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("status socket: %w", err)
-	}
-	// A socket file left by a killed daemon would make listen fail.
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// A socket file left by a killed daemon would make listen fail; the
+	// run lock, taken before, says it is not a live one.
+	if err := removeStaleSocket(path); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	l, err := net.Listen("unix", path)

@@ -6,5 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 ./scripts/deps.sh >&2
-go build -o /var/tmp/directord-lab-bin ./cmd/directord
-exec /var/tmp/directord-lab-bin lab "$@"
+# The binary runs as root and the guest must see it, so it goes to a fresh
+# private directory under /var/tmp (the guest has its own /tmp), never to
+# a fixed name another user could have created.
+bindir=$(mktemp -d /var/tmp/directord-lab-bin.XXXXXX)
+trap 'rm -rf "$bindir"' EXIT
+go build -o "$bindir/directord" ./cmd/directord
+"$bindir/directord" lab "$@"

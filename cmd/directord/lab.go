@@ -20,10 +20,6 @@ import (
 	"directord/internal/uml"
 )
 
-// DefaultLabDir holds the lab's configs. It is outside /tmp because a
-// User-Mode Linux guest has its own /tmp; the guest mounts it writable.
-const DefaultLabDir = "/var/tmp/directord-lab"
-
 func newLabCmd() *cobra.Command {
 	var script, inGuest bool
 	var dir string
@@ -53,8 +49,13 @@ removed on exit; leftovers of a killed run are removed at the next start.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			out := cmd.OutOrStdout()
-			if err := lab.MakeDir(dir); err != nil {
+			dir, created, err := lab.PrivateDir(dir)
+			if err != nil {
 				return &exitError{code: exitFailure, err: err}
+			}
+			if created {
+				defer os.RemoveAll(dir)
+				fmt.Fprintf(out, "lab directory: %s (private, removed at exit; --dir keeps one)\n", dir)
 			}
 			if inGuest {
 				return runLab(ctx, out, dir, script, "running inside a User-Mode Linux guest: this kernel has no IPVS")
@@ -66,7 +67,7 @@ removed on exit; leftovers of a killed run are removed at the next start.`,
 		},
 	}
 	cmd.Flags().BoolVar(&script, "script", false, "run the fixed scenario without a terminal and print a report")
-	cmd.Flags().StringVar(&dir, "dir", DefaultLabDir, "where the directors' configs are written")
+	cmd.Flags().StringVar(&dir, "dir", "", "where the directors' configs are written: a directory of root's that no one else can write to\n(default: a fresh one under "+lab.DirBase+", removed at exit)")
 	cmd.Flags().BoolVar(&inGuest, "in-guest", false, "run the lab itself (inside the guest kernel)")
 	_ = cmd.Flags().MarkHidden("in-guest")
 	return cmd

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,7 +74,7 @@ func checkPrivateDir(dir string) error {
 	if fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory (a symlink?)", dir)
 	}
-	st, ok := fi.Sys().(*unix.Stat_t)
+	st, ok := fi.Sys().(*syscall.Stat_t)
 	if ok && st.Uid != uint32(os.Geteuid()) && st.Uid != 0 {
 		return fmt.Errorf("%s belongs to uid %d, not to us", dir, st.Uid)
 	}

@@ -40,6 +40,18 @@ func TestRunLockRefusesAnUnsafeDirectory(t *testing.T) {
 	if _, err := lockRun(filepath.Join(open, "d.sock")); err == nil || !strings.Contains(err.Error(), "can be written by other users") {
 		t.Errorf("world-writable directory: %v", err)
 	}
+	if os.Geteuid() == 0 {
+		other := filepath.Join(base, "other")
+		if err := os.Mkdir(other, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lockRun(filepath.Join(other, "d.sock")); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+			t.Errorf("another user's directory: %v", err)
+		}
+	}
 	real := filepath.Join(base, "real")
 	if err := os.Mkdir(real, 0o755); err != nil {
 		t.Fatal(err)

@@ -301,9 +301,6 @@ func (e *Engine) ConfigPaths() []string {
 	return out
 }
 
-// MakeDir creates the config directory, keeping what the user left there.
-func MakeDir(dir string) error { return os.MkdirAll(dir, 0o755) }
-
 // Leftovers counts what a closed lab left behind: namespaces named with
 // prefix, and processes running a config from dir.
 func Leftovers(prefix, dir string) (namespaces, processes int) {

@@ -12,8 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -232,15 +230,6 @@ func (l *Lab) Close() error {
 		r.StopEcho()
 	}
 	return l.Net.Close()
-}
-
-// WriteFile writes a file into dir, for configs the user may read.
-func WriteFile(dir, name, content string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, name)
-	return path, os.WriteFile(path, []byte(content), 0o644)
 }
 
 // Dial opens a TCP connection from the client namespace; HTTP clients

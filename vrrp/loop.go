@@ -54,7 +54,7 @@ func (r *Router) armTimer(t *time.Timer) (due time.Time) {
 		}
 		w := d
 		if in.fsm.State() == Backup {
-			w = d.Add(-masterDownEarly)
+			w = d.Add(-r.sys.EarlyWake)
 		}
 		if wake.IsZero() || w.Before(wake) {
 			wake, due = w, d

@@ -21,6 +21,8 @@ func NewLinuxSystem() System {
 		Addrs:   newNetlinkAddrs(),
 		ARP:     newARPAnnouncer(),
 		Watcher: netlinkWatcher{},
+		// Go's timers fire up to about a millisecond late.
+		EarlyWake: masterDownEarly,
 	}
 }
 
@@ -172,7 +174,7 @@ func (netlinkWatcher) Links(ctx context.Context) (<-chan LinkState, error) {
 		for u := range updates {
 			st := linkState(u.Link)
 			if u.Header.Type == unix.RTM_DELLINK {
-				st.Up = false
+				st.Up, st.Deleted = false, true
 			}
 			select {
 			case out <- st:

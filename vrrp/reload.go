@@ -67,8 +67,14 @@ func (r *Router) reload(cfgs []Config, groups []SyncGroup) error {
 		}
 	}
 	// Retire first: a VIP may move from a removed instance to a new one.
+	// A new instance may be built on the socket of an interface whose
+	// last old instance retires here (a rename): that socket stays open.
+	needed := map[*iface]bool{}
+	for _, in := range built {
+		needed[in.ifc] = true
+	}
 	for _, in := range retire {
-		r.retire(now, in)
+		r.retire(now, in, needed)
 	}
 	for _, u := range updates {
 		r.update(now, u.in, u.cfg)
@@ -91,8 +97,10 @@ func sameIdentity(a, b Config) bool {
 		(a.Params.Priority == 255) == (b.Params.Priority == 255)
 }
 
-// retire resigns an instance and takes it out of service.
-func (r *Router) retire(now time.Time, in *instance) {
+// retire resigns an instance and takes it out of service, closing its
+// interface's socket when no instance uses it any more and none of
+// needed (the new instances of a reload) will.
+func (r *Router) retire(now time.Time, in *instance, needed map[*iface]bool) {
 	r.feed(now, in, Shutdown{})
 	in.stopBackground()
 	if len(in.cfg.Notify.Stop) > 0 {
@@ -102,7 +110,7 @@ func (r *Router) retire(now time.Time, in *instance) {
 	delete(in.ifc.byVRID, in.cfg.VRID)
 	delete(r.byName, in.cfg.Name)
 	r.insts = slices.DeleteFunc(r.insts, func(x *instance) bool { return x == in })
-	if len(in.ifc.byVRID) == 0 {
+	if len(in.ifc.byVRID) == 0 && !needed[in.ifc] {
 		in.ifc.conn.Close()
 		delete(r.ifaces, in.ifc.name)
 	}

@@ -111,6 +111,9 @@ type LinkState struct {
 	Name  string
 	Index int
 	Up    bool
+	// Deleted reports that the interface is gone (RTM_DELLINK). One made
+	// again under the same name has a new index.
+	Deleted bool
 }
 
 // AddrEvent reports an address added to or removed from an interface.
@@ -136,4 +139,9 @@ type System struct {
 	Watcher Watcher
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// EarlyWake is how long before a backup's master-down deadline the
+	// loop wakes to wait out the rest on the CPU (see masterDownEarly).
+	// NewLinuxSystem sets it; a simulated clock leaves it zero, since a
+	// spin never lets fake time advance.
+	EarlyWake time.Duration
 }

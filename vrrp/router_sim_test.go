@@ -1,0 +1,135 @@
+package vrrp_test
+
+// Router tests on the simulated LAN of vrrptest, in synctest bubbles: no
+// root, fake time, and the whole router (loop, sockets, watchers,
+// reloads) rather than the state machine alone.
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"directord/vrrp"
+	"directord/vrrp/vrrptest"
+)
+
+var (
+	simVIP   = netip.MustParsePrefix("10.0.0.100/24")
+	simAddrs = []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("10.0.0.2/24"), netip.MustParsePrefix("10.0.0.3/24")}
+)
+
+// simInstance is a VRRPv3 instance on eth0 with 100 ms adverts.
+func simInstance(name string, vrid, prio uint8) vrrp.Config {
+	return vrrp.Config{
+		Name: name, Interface: "eth0", VRID: vrid,
+		Params: vrrp.Params{Version: 3, Priority: prio, AdvertInterval: 100 * time.Millisecond, Preempt: true},
+		VIPs:   []vrrp.VIP{{Prefix: simVIP}},
+		GARP:   vrrp.GARPConfig{Repeat: 1},
+	}
+}
+
+// simRouter is a running router on a simulated host.
+type simRouter struct {
+	host   *vrrptest.Host
+	r      *vrrp.Router
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startSim(t *testing.T, h *vrrptest.Host, cfgs ...vrrp.Config) *simRouter {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &simRouter{host: h, r: vrrp.NewRouter(h.System(), nil), cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- s.r.Run(ctx, cfgs, nil) }()
+	select {
+	case <-s.r.Ready():
+	case err := <-s.done:
+		t.Fatalf("%s: %v", h.Name, err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// stop stops the router gracefully (SIGTERM) and waits.
+func (s *simRouter) stop() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+		s.cancel = nil
+	}
+}
+
+func (s *simRouter) status(t *testing.T) map[string]vrrp.InstanceStatus {
+	t.Helper()
+	st, err := s.r.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]vrrp.InstanceStatus{}
+	for _, in := range st.Instances {
+		out[in.Name] = in
+	}
+	return out
+}
+
+func (s *simRouter) state(t *testing.T, name string) string {
+	t.Helper()
+	return s.status(t)[name].State
+}
+
+// Renaming the only instance on an interface is a new instance: the old
+// one's socket was closed by the reload while the new one registered on
+// it, so nothing was sent any more and both routers held the VIP.
+func TestReloadRenameKeepsSending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		a := startSim(t, lan.AddHost("lb1", "eth0", simAddrs[0]), simInstance("web", 51, 200))
+		b := startSim(t, lan.AddHost("lb2", "eth0", simAddrs[1]), simInstance("web", 51, 100))
+		time.Sleep(time.Second)
+		if a.state(t, "web") != "MASTER" || b.state(t, "web") != "BACKUP" {
+			t.Fatalf("before: lb1 %s, lb2 %s", a.state(t, "web"), b.state(t, "web"))
+		}
+		if err := a.r.Reload(context.Background(), []vrrp.Config{simInstance("www", 51, 200)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		st := a.status(t)["www"]
+		if st.State != "MASTER" || st.SendErrors != 0 || st.AdvertsSent < 15 {
+			t.Errorf("renamed instance: %s, %d sent, %d send errors", st.State, st.AdvertsSent, st.SendErrors)
+		}
+		if b.state(t, "web") != "BACKUP" || b.host.HasAddr(simVIP.Addr()) {
+			t.Errorf("the peer took over: %s, holds VIP %v", b.state(t, "web"), b.host.HasAddr(simVIP.Addr()))
+		}
+	})
+}
+
+// Changing the VRID, the version or the ownership of the only instance
+// makes a new instance too: it must send on a live socket.
+func TestReloadNewIdentityKeepsSending(t *testing.T) {
+	v2 := simInstance("web", 51, 200)
+	v2.Params.Version = 2
+	v2.Params.AdvertInterval = time.Second
+	for name, next := range map[string]vrrp.Config{
+		"vrid":    simInstance("web", 52, 200),
+		"version": v2,
+		"owner":   func() vrrp.Config { c := simInstance("web", 51, 255); c.VIPs = []vrrp.VIP{{Prefix: simAddrs[0]}}; return c }(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lan := vrrptest.NewLAN(1)
+				a := startSim(t, lan.AddHost("lb1", "eth0", simAddrs[0]), simInstance("web", 51, 200))
+				time.Sleep(time.Second)
+				if err := a.r.Reload(context.Background(), []vrrp.Config{next}, nil); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Second)
+				st := a.status(t)["web"]
+				if st.State != "MASTER" || st.SendErrors != 0 || st.AdvertsSent < 2 {
+					t.Errorf("%s after the reload: %d sent, %d send errors", st.State, st.AdvertsSent, st.SendErrors)
+				}
+			})
+		})
+	}
+}

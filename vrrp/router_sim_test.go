@@ -114,7 +114,11 @@ func TestReloadNewIdentityKeepsSending(t *testing.T) {
 	for name, next := range map[string]vrrp.Config{
 		"vrid":    simInstance("web", 52, 200),
 		"version": v2,
-		"owner":   func() vrrp.Config { c := simInstance("web", 51, 255); c.VIPs = []vrrp.VIP{{Prefix: simAddrs[0]}}; return c }(),
+		"owner": func() vrrp.Config {
+			c := simInstance("web", 51, 255)
+			c.VIPs = []vrrp.VIP{{Prefix: simAddrs[0]}}
+			return c
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

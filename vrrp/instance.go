@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -22,6 +23,12 @@ type instance struct {
 	tracked    []Tracked
 	faultCause string
 	holdReason string
+
+	// sendFailures counts adverts in a row that could not be sent;
+	// sendFault, when set, holds the instance in FAULT until the socket
+	// is reopened (see advertSent).
+	sendFailures int
+	sendFault    string
 
 	stats       stats
 	transitions []TransitionRecord
@@ -202,12 +209,13 @@ func (r *Router) startTrackers(ctx context.Context, in *instance, initial bool) 
 // that a takeover is not held up by a log line.
 func (r *Router) feed(now time.Time, in *instance, ev Event) {
 	var transitions []Transition
+	sendFault := false
 	for _, a := range in.fsm.Handle(now, ev) {
 		switch a := a.(type) {
 		case Transition:
 			transitions = append(transitions, a)
 		case SendAdvert:
-			r.sendAdvert(in, a.Priority)
+			sendFault = r.sendAdvert(in, a.Priority) || sendFault
 		case AddVIPs:
 			if !in.owner() {
 				for _, v := range in.cfg.VIPs {
@@ -230,6 +238,9 @@ func (r *Router) feed(now time.Time, in *instance, ev Event) {
 	}
 	for _, t := range transitions {
 		r.transition(now, in, t)
+	}
+	if sendFault {
+		r.refreshTracking(now, in)
 	}
 }
 
@@ -296,7 +307,9 @@ func (r *Router) syncGroup(now time.Time, in *instance, t Transition) {
 	}
 }
 
-func (r *Router) sendAdvert(in *instance, prio uint8) {
+// sendAdvert sends one advert to each destination and reports whether
+// the instance has just reached the send-failure limit.
+func (r *Router) sendAdvert(in *instance, prio uint8) bool {
 	p := Packet{
 		Version:  in.cfg.Params.Version,
 		Type:     TypeAdvertisement,
@@ -311,6 +324,9 @@ func (r *Router) sendAdvert(in *instance, prio uint8) {
 	if len(dsts) == 0 {
 		dsts = []netip.Addr{MulticastGroup}
 	}
+	// One destination reached is enough: a peer hears us.
+	var failed error
+	reached := false
 	for _, dst := range dsts {
 		msg, err := p.Marshal(in.src, dst)
 		if err == nil {
@@ -318,11 +334,19 @@ func (r *Router) sendAdvert(in *instance, prio uint8) {
 		}
 		if err != nil {
 			in.stats.sendErrors++
-			in.log.Debug("advert not sent", "to", dst.String(), "err", err)
+			failed = fmt.Errorf("to %s: %w", dst, err)
 			continue
 		}
 		in.stats.sent++
+		reached = true
 	}
+	if reached {
+		failed = nil
+	}
+	if prio == 0 {
+		return false // resigning: the instance is leaving anyway
+	}
+	return r.advertSent(in, failed)
 }
 
 // announce sends the first gratuitous ARP for every VIP at once, on the

@@ -93,6 +93,9 @@ func (r *Router) dispatch(ev any) {
 		r.receive(e.ifc, e.rx)
 	case LinkState:
 		r.links[e.Index] = e.Name
+		if ifc := r.ifaces[e.Name]; ifc != nil && !e.Deleted && e.Index != ifc.index {
+			r.reopen(now, ifc, "the interface was made again")
+		}
 		for _, in := range r.insts {
 			if in.setTracked(TrackKindInterface, e.Name, e.Up, 0) {
 				r.refreshTracking(now, in)
@@ -109,6 +112,10 @@ func (r *Router) dispatch(ev any) {
 		close(e.done)
 	case holdEvent:
 		r.applyHolds(now)
+	case reopenEvent:
+		if r.ifaces[e.ifc.name] == e.ifc {
+			r.reopen(now, e.ifc, "adverts could not be sent")
+		}
 	}
 }
 

@@ -62,10 +62,17 @@ func NewRouter(sys System, log *slog.Logger) *Router {
 
 // iface is one interface with the VRRP socket and its instances.
 type iface struct {
-	name   string
-	conn   PacketConn
+	name string
+	conn PacketConn
+	// index is the interface index the socket was opened on: a socket
+	// is bound to an index, so an interface deleted and made again under
+	// the same name needs a new one.
+	index  int
 	byVRID map[uint8]*instance
 	drops  map[Drop]uint64 // packets no instance claims
+	// reopenAfter is the wait before the next attempt to reopen a socket
+	// that cannot send; 0 when none is scheduled.
+	reopenAfter time.Duration
 }
 
 // Event types the loop receives.
@@ -78,7 +85,8 @@ type (
 		fn   func()
 		done chan struct{}
 	}
-	holdEvent struct{}
+	holdEvent   struct{}
+	reopenEvent struct{ ifc *iface }
 )
 
 // OnTransition has fn called on the loop after each state change of an
@@ -152,7 +160,8 @@ func (r *Router) build(c Config, pending map[string]*iface) (*instance, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vrrp instance %q: %w", c.Name, err)
 		}
-		ifc = &iface{name: c.Interface, conn: conn, byVRID: map[uint8]*instance{}, drops: map[Drop]uint64{}}
+		st, _ := r.sys.Watcher.Link(c.Interface)
+		ifc = &iface{name: c.Interface, conn: conn, index: st.Index, byVRID: map[uint8]*instance{}, drops: map[Drop]uint64{}}
 		pending[c.Interface] = ifc
 	}
 	in := newInstance(c, ifc, r.log)
@@ -177,7 +186,7 @@ func (r *Router) register(in *instance) {
 	c := in.cfg
 	if r.ifaces[c.Interface] == nil {
 		r.ifaces[c.Interface] = in.ifc
-		go r.readLoop(in.ifc)
+		go r.readLoop(in.ifc, in.ifc.conn)
 	}
 	if !in.owner() {
 		for _, v := range c.VIPs {
@@ -262,10 +271,13 @@ func forward[T any](ctx context.Context, in <-chan T, out chan<- any) {
 	}
 }
 
-func (r *Router) readLoop(ifc *iface) {
+// readLoop hands what conn receives to the loop until conn is closed.
+// It takes conn rather than reading ifc.conn, which the loop replaces
+// when it reopens the socket.
+func (r *Router) readLoop(ifc *iface, conn PacketConn) {
 	buf := make([]byte, 9000)
 	for {
-		rx, err := ifc.conn.Receive(buf)
+		rx, err := conn.Receive(buf)
 		if err != nil {
 			return // closed
 		}
@@ -278,9 +290,13 @@ func (r *Router) readLoop(ifc *iface) {
 	}
 }
 
-// refreshTracking recomputes priority and fault from the tracked objects.
+// refreshTracking recomputes priority and fault from the tracked objects
+// and from whether adverts can be sent.
 func (r *Router) refreshTracking(now time.Time, in *instance) {
 	prio, fault, cause := EffectivePriority(in.cfg.Params.Priority, in.tracked)
+	if in.sendFault != "" && !fault {
+		fault, cause = true, in.sendFault
+	}
 	if fault != in.fsm.fault {
 		if fault {
 			in.log.Warn("tracking puts the instance in fault", "cause", cause)

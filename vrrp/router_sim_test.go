@@ -6,7 +6,9 @@ package vrrp_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -136,4 +138,92 @@ func TestReloadNewIdentityKeepsSending(t *testing.T) {
 			})
 		})
 	}
+}
+
+// oneMaster checks that exactly one router is MASTER of name and that
+// only it holds the VIP.
+func oneMaster(t *testing.T, name string, rs ...*simRouter) {
+	t.Helper()
+	masters := 0
+	for _, s := range rs {
+		st := s.state(t, name)
+		if st == "MASTER" {
+			masters++
+		}
+		if has := s.host.HasAddr(simVIP.Addr()); has != (st == "MASTER") {
+			t.Errorf("%s is %s and holds the VIP: %v", s.host.Name, st, has)
+		}
+	}
+	if masters != 1 {
+		t.Errorf("%d masters of %s", masters, name)
+	}
+}
+
+// An interface deleted and made again (a VLAN or bond rebuilt,
+// networkd restarted) gets a new index; the socket bound to the old one
+// heard nothing and could not send, and both routers held the VIP.
+func TestInterfaceRecreated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		a := startSim(t, lan.AddHost("lb1", "eth0", simAddrs[0]), simInstance("web", 51, 200))
+		b := startSim(t, lan.AddHost("lb2", "eth0", simAddrs[1]), simInstance("web", 51, 100))
+		time.Sleep(time.Second)
+		oneMaster(t, "web", a, b)
+		a.host.DeleteLink("eth0")
+		time.Sleep(time.Second)
+		if a.state(t, "web") != "FAULT" || b.state(t, "web") != "MASTER" {
+			t.Errorf("interface gone: lb1 %s, lb2 %s", a.state(t, "web"), b.state(t, "web"))
+		}
+		a.host.AddLink("eth0", simAddrs[0])
+		time.Sleep(2 * time.Second)
+		if a.state(t, "web") != "MASTER" {
+			t.Errorf("lb1 (priority 200) did not take back over: %s", a.state(t, "web"))
+		}
+		oneMaster(t, "web", a, b)
+		before := a.status(t)["web"]
+		time.Sleep(time.Second)
+		after := a.status(t)["web"]
+		if after.SendErrors != before.SendErrors || after.AdvertsSent-before.AdvertsSent < 9 {
+			t.Errorf("lb1 in the last second: %d adverts sent, %d send errors", after.AdvertsSent-before.AdvertsSent, after.SendErrors-before.SendErrors)
+		}
+	})
+}
+
+// A master that cannot send adverts goes to FAULT after three failures
+// in a row and drops its VIP, so its peer alone holds it; the failures
+// are counted. Once sends work again, a reopened socket brings it back.
+func TestSendFailuresFault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		a := startSim(t, lan.AddHost("lb1", "eth0", simAddrs[0]), simInstance("web", 51, 200))
+		b := startSim(t, lan.AddHost("lb2", "eth0", simAddrs[1]), simInstance("web", 51, 100))
+		time.Sleep(time.Second)
+		a.host.FailSends(errors.New("sendmsg: operation not permitted"))
+		time.Sleep(350 * time.Millisecond)
+		st := a.status(t)["web"]
+		// The third failure faults it; its resignation fails as well.
+		if st.State != "FAULT" || st.SendErrors < 3 || !strings.Contains(st.Fault, "3 adverts in a row not sent") {
+			t.Errorf("after 3 failed adverts: %s (%q), %d send errors", st.State, st.Fault, st.SendErrors)
+		}
+		time.Sleep(time.Second)
+		oneMaster(t, "web", a, b)
+		// Still failing: each reopened socket makes lb1 master again for
+		// three adverts, less and less often (1 s, 2 s, 4 s... apart).
+		both := 0
+		for range 200 {
+			time.Sleep(100 * time.Millisecond)
+			if a.state(t, "web") == "MASTER" && b.state(t, "web") == "MASTER" {
+				both++
+			}
+		}
+		if both > 15 || b.state(t, "web") != "MASTER" {
+			t.Errorf("in 20 s of failing sends, lb1 was master beside lb2 for %d ms; lb2 is %s", both*100, b.state(t, "web"))
+		}
+		a.host.FailSends(nil)
+		time.Sleep(40 * time.Second)
+		if a.state(t, "web") != "MASTER" {
+			t.Errorf("lb1 did not come back once sends worked: %s (%q)", a.state(t, "web"), a.status(t)["web"].Fault)
+		}
+		oneMaster(t, "web", a, b)
+	})
 }

@@ -54,6 +54,7 @@ func newMetrics(d *Daemon) *metrics {
 	desc("directord_vrrp_configured_priority", "Configured VRRP priority.", "instance")
 	desc("directord_vrrp_transitions_total", "VRRP state transitions, by state entered.", "instance", "state")
 	desc("directord_vrrp_adverts_sent_total", "VRRP advertisements sent.", "instance")
+	desc("directord_vrrp_advert_send_errors_total", "VRRP advertisements the kernel refused to send; three in a row put the instance in FAULT.", "instance")
 	desc("directord_vrrp_adverts_received_total", "VRRP advertisements received and accepted.", "instance")
 	desc("directord_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason (RFC 9568 section 7.1).", "instance", "reason")
 	desc("directord_vrrp_vips_restored_total", "VIPs removed by someone else while master and put back.", "instance")
@@ -126,6 +127,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit("directord_vrrp_priority", gauge, float64(in.EffectivePriority), in.Name)
 		emit("directord_vrrp_configured_priority", gauge, float64(in.Priority), in.Name)
 		emit("directord_vrrp_adverts_sent_total", counter, float64(in.AdvertsSent), in.Name)
+		emit("directord_vrrp_advert_send_errors_total", counter, float64(in.SendErrors), in.Name)
 		emit("directord_vrrp_adverts_received_total", counter, float64(in.AdvertsReceived), in.Name)
 		for reason, n := range in.Drops {
 			emit("directord_vrrp_adverts_dropped_total", counter, float64(n), in.Name, string(reason))

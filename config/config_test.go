@@ -155,6 +155,17 @@ type diagAt struct {
 	text string
 }
 
+// manyVIPs is an instance with n VIPs, one per line from line 5.
+func manyVIPs(n int) string {
+	var b strings.Builder
+	b.WriteString("vrrp_instance \"v\" {\n  interface = \"eth0\"\n  virtual_router_id = 7\n  virtual_ips = [\n")
+	for i := range n {
+		fmt.Fprintf(&b, "    \"10.0.%d.%d\",\n", i/250, i%250+1)
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
+
 func TestInvalidConfigs(t *testing.T) {
 	const inst = `vrrp_instance "v" {
   interface = "eth0"
@@ -181,6 +192,9 @@ func TestInvalidConfigs(t *testing.T) {
   virtual_router_id = 7
   virtual_ips = ["10.0.0.1", "10.0.0.300/24"]
 }`, []diagAt{{"4:30", `"10.0.0.300/24" is not an address or CIDR prefix`}}},
+		{"hook timeout over the maximum", inst + "  notify {\n    master = [\"/bin/true\"]\n    timeout = \"10m\"\n  }\n}", []diagAt{{"7:15", "at most 5m0s"}}},
+		{"track script timeout over the maximum", inst + "  track_script \"slow\" {\n    command = [\"/bin/true\"]\n    interval = \"1h\"\n    timeout = \"10m\"\n  }\n}", []diagAt{{"8:15", "at most 5m0s"}}},
+		{"256 VIPs", manyVIPs(256), []diagAt{{"260:5", "virtual_ips lists 256 addresses; an advert carries at most 255"}}},
 		{"IPv6 VIP", `vrrp_instance "v" {
   interface = "eth0"
   virtual_router_id = 7

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"directord/internal/proc"
 	"encoding/hex"
 	"net/netip"
 	"regexp"
@@ -258,6 +259,8 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 	hc.Timeout = Duration(b.duration("timeout", rh.Timeout, min(DefaultCheckTimeout, hc.Interval.D()/2)))
 	if hc.Timeout <= 0 || hc.Timeout >= hc.Interval {
 		b.errorf("timeout", "timeout (%s) must be positive and less than interval (%s)", hc.Timeout, hc.Interval)
+	} else if rh.Type == CheckExec && hc.Timeout.D() > proc.MaxTimeout {
+		b.errorf("timeout", "an exec check's timeout must be at most %s", proc.MaxTimeout)
 	}
 	hc.Rise = b.intIn("rise", rh.Rise, DefaultCheckRise, 1, 1000)
 	hc.Fall = b.intIn("fall", rh.Fall, DefaultCheckFall, 1, 1000)

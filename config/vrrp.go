@@ -1,6 +1,7 @@
 package config
 
 import (
+	"directord/internal/proc"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,9 @@ const (
 	DefaultNotifyTimeout  = 5 * time.Second
 	maxPreemptDelay       = 1000 * time.Second
 )
+
+// maxVIPs is the most addresses one VRRP advert can carry.
+const maxVIPs = 255
 
 func (r *resolver) instance(ri *rawInstance) VRRPInstance {
 	b := r.block(ri.Body, ri.DefRange)
@@ -60,6 +64,11 @@ func (r *resolver) instance(ri *rawInstance) VRRPInstance {
 	if b.required("virtual_ips", ri.VirtualIPs != nil) {
 		if len(*ri.VirtualIPs) == 0 {
 			b.errorf("virtual_ips", "virtual_ips must list at least one address")
+		}
+		// An advert counts its addresses in one byte (RFC 9568 §5.2.5):
+		// an instance with more could never advertise.
+		if n := len(*ri.VirtualIPs); n > maxVIPs {
+			r.errAt(b.elem("virtual_ips", maxVIPs), "virtual_ips lists %d addresses; an advert carries at most %d (split them over several instances)", n, maxVIPs)
 		}
 		seen := map[netip.Addr]bool{}
 		for i, s := range *ri.VirtualIPs {
@@ -247,9 +256,12 @@ func (r *resolver) trackScripts(raw []*rawTrackScript) []TrackScript {
 		if ts.Interval <= 0 {
 			b.errorf("interval", "interval must be positive")
 		}
-		ts.Timeout = Duration(b.duration("timeout", rt.Timeout, ts.Interval.D()))
-		if ts.Timeout <= 0 || ts.Timeout > ts.Interval {
+		ts.Timeout = Duration(b.duration("timeout", rt.Timeout, min(ts.Interval.D(), proc.MaxTimeout)))
+		switch {
+		case ts.Timeout <= 0 || ts.Timeout > ts.Interval:
 			b.errorf("timeout", "timeout must be positive and at most the interval (%s)", ts.Interval)
+		case ts.Timeout.D() > proc.MaxTimeout:
+			b.errorf("timeout", "timeout must be at most %s: nothing the daemon runs may hang on longer", proc.MaxTimeout)
 		}
 		ts.Rise = b.intIn("rise", rt.Rise, 1, 1, 1000)
 		ts.Fall = b.intIn("fall", rt.Fall, 1, 1, 1000)
@@ -302,8 +314,8 @@ func (r *resolver) notify(rn *rawNotify) Notify {
 	n.Fault = b.argv("fault", rn.Fault)
 	n.Stop = b.argv("stop", rn.Stop)
 	n.Timeout = Duration(b.duration("timeout", rn.Timeout, DefaultNotifyTimeout))
-	if n.Timeout <= 0 {
-		b.errorf("timeout", "timeout must be positive")
+	if n.Timeout <= 0 || n.Timeout.D() > proc.MaxTimeout {
+		b.errorf("timeout", "timeout must be positive and at most %s", proc.MaxTimeout)
 	}
 	return n
 }

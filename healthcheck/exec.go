@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,15 +32,15 @@ func (c *execChecker) Check(ctx context.Context) Result {
 		if d, ok := ctx.Deadline(); ok {
 			timeout = time.Until(d)
 		}
-		var out bytes.Buffer
-		res, err := proc.Run(ctx, c.argv, env, timeout, &limited{w: &out, n: 4096})
+		var out proc.Capped
+		res, err := proc.Run(ctx, c.argv, env, timeout, &out)
 		switch {
 		case errors.Is(err, proc.ErrTimeout):
 			return Result{Reason: "timeout: killed"}
 		case err != nil:
 			return Result{Reason: err.Error()}
 		case res.ExitCode != 0:
-			return Result{Reason: fmt.Sprintf("exit status %d%s", res.ExitCode, firstLine(out.String()))}
+			return Result{Reason: fmt.Sprintf("exit status %d%s", res.ExitCode, firstLine(string(out.Bytes())))}
 		}
 		return Result{Up: true, Reason: "exit status 0"}
 	})
@@ -59,16 +58,3 @@ func firstLine(s string) string {
 }
 
 // limited keeps the first n bytes written and drops the rest.
-type limited struct {
-	w interface{ Write([]byte) (int, error) }
-	n int
-}
-
-func (l *limited) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(p), l.n)
-		l.w.Write(p[:k])
-		l.n -= k
-	}
-	return len(p), nil
-}

@@ -134,7 +134,9 @@ func (m *Monitor) Events() <-chan Event { return m.events }
 
 // Update makes the monitored set equal to watches. Probes that stay keep
 // their state and schedule; new ones start at a random point of their
-// first interval; probes nobody watches any more stop. If a checker cannot
+// first interval, up or down as the probes their watchers had (a check
+// whose parameters changed keeps its real's state); probes nobody watches
+// any more stop. If a checker cannot
 // be built, nothing changes and the error says which.
 func (m *Monitor) Update(watches []Watch) error {
 	type want struct {
@@ -164,6 +166,21 @@ func (m *Monitor) Update(watches []Watch) error {
 		}
 		fresh[k] = c
 	}
+	// A probe whose parameters changed (interval, path...) is a new
+	// probe; it takes over the state of the probes its watchers had, or
+	// a dead real would come back at full weight until fall failures
+	// later.
+	heirs := map[string][]*probe{}
+	for k, w := range wanted {
+		if m.probes[k] != nil {
+			continue
+		}
+		for _, id := range w.subs {
+			if old := m.probes[m.subs[id]]; old != nil && !slices.Contains(heirs[k], old) {
+				heirs[k] = append(heirs[k], old)
+			}
+		}
+	}
 	now := time.Now()
 	for k, p := range m.probes {
 		if wanted[k] == nil {
@@ -179,6 +196,7 @@ func (m *Monitor) Update(watches []Watch) error {
 		if p == nil {
 			p = &probe{key: k, spec: w.spec, checker: fresh[k], index: -1, since: now,
 				health: newHealth(w.spec.InitialUp, w.spec.Rise, w.spec.Fall)}
+			p.inherit(heirs[k])
 			// Warm-up jitter: start somewhere in the first interval.
 			p.next = now.Add(time.Duration(m.rnd.Int64N(int64(max(w.spec.Interval, 1)))))
 			m.probes[k] = p
@@ -193,6 +211,30 @@ func (m *Monitor) Update(watches []Watch) error {
 	default:
 	}
 	return nil
+}
+
+// inherit takes the state of the probes p replaces: down if any of them
+// was down, up if all were up; counters and the last result of the
+// first. The rise and fall counts start again under p's own settings.
+func (p *probe) inherit(olds []*probe) {
+	if len(olds) == 0 {
+		return
+	}
+	up := true
+	for _, o := range olds {
+		up = up && o.health.up
+	}
+	p.health = newHealth(up, p.spec.Rise, p.spec.Fall)
+	first := olds[0]
+	p.since, p.last, p.lastCheck, p.checks = first.since, first.last, first.lastCheck, first.checks
+	if !up {
+		for _, o := range olds {
+			if !o.health.up {
+				p.since, p.last = o.since, o.last
+				break
+			}
+		}
+	}
 }
 
 // Run schedules probes until ctx ends.

@@ -309,3 +309,34 @@ func TestMonitorUpdateKeepsState(t *testing.T) {
 		}
 	})
 }
+
+// Changing a check's parameters makes a new probe; it must keep the
+// real's state: a dead real came back up at once, at full weight, until
+// fall failures later.
+func TestMonitorChangedCheckKeepsState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		failing := &scripted{results: make([]bool, 100)}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(Spec) (Checker, error) { return failing, nil }})
+		if err := m.Update([]Watch{{ID: "web/a", Spec: spec(80)}, {ID: "web/b", Spec: spec(81, func(s *Spec) { s.InitialUp = false })}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		if ev := <-m.Events(); ev.Up {
+			t.Fatalf("unexpected %+v", ev)
+		}
+		slower := func(s *Spec) { s.Interval, s.Path = 2*time.Second, "/health" }
+		if err := m.Update([]Watch{{ID: "web/a", Spec: spec(80, slower)}, {ID: "web/b", Spec: spec(81, slower)}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"web/a", "web/b"} {
+			if up, ok := m.Up(id); !ok || up {
+				t.Errorf("%s after its check changed: up %v known %v, want down", id, up, ok)
+			}
+		}
+		if st := m.Status(); len(st) != 2 || st[0].Checks == 0 {
+			t.Errorf("status after the change: %+v", st)
+		}
+	})
+}

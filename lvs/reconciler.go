@@ -176,8 +176,11 @@ func (r *Reconciler) Stats(ctx context.Context) (Stats, []ServiceState, error) {
 }
 
 // ClearOwned deletes every service the reconciler owns (clear_on_stop).
-// Call it after Run has returned.
+// It waits for Run to return (its ctx must be done): Run's last pass
+// may still be writing, and the two must not share the kernel
+// connection at once.
 func (r *Reconciler) ClearOwned() error {
+	<-r.done
 	t, err := r.k.Read()
 	if err != nil {
 		return err

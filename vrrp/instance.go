@@ -33,8 +33,11 @@ type instance struct {
 	stats       stats
 	transitions []TransitionRecord
 
-	// announcing cancels the gratuitous ARP schedule of the current
-	// mastership; background cancels the trackers.
+	// mastership lives as long as the current mastership: every
+	// gratuitous ARP burst runs under it, and announcing cancels it when
+	// the instance drops its VIPs or leaves MASTER. background cancels
+	// the trackers.
+	mastership context.Context
 	announcing context.CancelFunc
 	background context.CancelFunc
 }
@@ -149,9 +152,7 @@ func (in *instance) setTracked(kind, name string, ok bool, value int) bool {
 }
 
 func (in *instance) stopBackground() {
-	if in.announcing != nil {
-		in.announcing()
-	}
+	in.endMastership()
 	if in.background != nil {
 		in.background()
 	}
@@ -225,6 +226,8 @@ func (r *Router) feed(now time.Time, in *instance, ev Event) {
 				}
 			}
 		case RemoveVIPs:
+			// No announcement may follow the VIPs' removal.
+			in.endMastership()
 			if !in.owner() {
 				for _, v := range in.cfg.VIPs {
 					if err := r.sys.Addrs.Remove(in.dev(v), v); err != nil {
@@ -256,9 +259,8 @@ func (r *Router) transition(now time.Time, in *instance, t Transition) {
 	}
 	in.log.Log(context.Background(), lvl, "transition", "from", t.From.String(), "to", t.To.String(),
 		"reason", string(t.Reason), "priority", in.fsm.Priority())
-	if t.From == Master && in.announcing != nil {
-		in.announcing()
-		in.announcing = nil
+	if t.From == Master {
+		in.endMastership()
 	}
 	var hook []string
 	switch t.To {
@@ -360,16 +362,17 @@ func (r *Router) announce(in *instance, heal bool) {
 	r.sendGARP(in, targets)
 	g := in.cfg.GARP
 	if heal {
-		if g.Repeat > 1 {
-			go r.garpBurst(r.bg, in, targets, g.Repeat-1, g.Interval, true)
+		// The rest of the burst belongs to this mastership: a heal
+		// burst that outlived it announced a VIP the router no longer
+		// held.
+		if g.Repeat > 1 && in.mastership != nil {
+			go r.garpBurst(in.mastership, in, targets, g.Repeat-1, g.Interval, true)
 		}
 		return
 	}
-	if in.announcing != nil {
-		in.announcing()
-	}
+	in.endMastership()
 	ctx, cancel := context.WithCancel(r.bg)
-	in.announcing = cancel
+	in.mastership, in.announcing = ctx, cancel
 	go func() {
 		if !r.garpBurst(ctx, in, targets, g.Repeat-1, g.Interval, true) {
 			return
@@ -385,6 +388,15 @@ func (r *Router) announce(in *instance, heal bool) {
 		for sleep(ctx, g.Refresh) && r.garpBurst(ctx, in, targets, g.RefreshRepeat, g.Interval, false) {
 		}
 	}()
+}
+
+// endMastership stops every gratuitous ARP schedule of the current
+// mastership.
+func (in *instance) endMastership() {
+	if in.announcing != nil {
+		in.announcing()
+	}
+	in.mastership, in.announcing = nil, nil
 }
 
 // announceNow sends one gratuitous ARP per VIP of vips.

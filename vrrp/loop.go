@@ -155,6 +155,10 @@ func (r *Router) receive(ifc *iface, rx Received) {
 // master (NetworkManager or systemd-networkd resetting an interface:
 // keepalived #836, #2479), and follows changes of primary addresses.
 func (r *Router) addrChanged(e AddrEvent) {
+	if e.Resync {
+		r.restoreVIPs()
+		return
+	}
 	dev := r.links[e.LinkIndex]
 	for _, in := range r.insts {
 		for _, v := range in.cfg.VIPs {
@@ -178,6 +182,32 @@ func (r *Router) addrChanged(e AddrEvent) {
 			if err := r.resolveSource(in); err != nil {
 				in.log.Warn("no source address for adverts", "err", err)
 			}
+		}
+	}
+}
+
+// restoreVIPs puts back every VIP a master lacks: the address events that
+// would have said it was removed may have been lost.
+func (r *Router) restoreVIPs() {
+	for _, in := range r.insts {
+		if in.fsm.State() != Master || in.owner() {
+			continue
+		}
+		var restored []VIP
+		for _, v := range in.cfg.VIPs {
+			if has, err := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr()); err != nil || has {
+				continue
+			}
+			if err := r.sys.Addrs.Add(in.dev(v), v); err != nil {
+				in.log.Error("cannot restore a removed VIP", "vip", v.Prefix.String(), "err", err)
+				continue
+			}
+			in.stats.vipRestored++
+			in.log.Warn("VIP was removed while address events were lost: restored", "vip", v.Prefix.String())
+			restored = append(restored, v)
+		}
+		if len(restored) > 0 {
+			r.announceNow(in, restored)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -15,12 +16,13 @@ import (
 
 // NewLinuxSystem returns the router's view of this host: raw IPv4 sockets,
 // netlink for addresses and links, and mdlayher/arp for announcements.
-func NewLinuxSystem() System {
+// log (may be nil) hears about netlink subscriptions made again.
+func NewLinuxSystem(log *slog.Logger) System {
 	return System{
 		Listen:  ListenIPv4,
 		Addrs:   newNetlinkAddrs(),
 		ARP:     newARPAnnouncer(),
-		Watcher: netlinkWatcher{},
+		Watcher: netlinkWatcher{log: log},
 		// Go's timers fire up to about a millisecond late.
 		EarlyWake: masterDownEarly,
 	}
@@ -145,7 +147,14 @@ func ipOf(a netlink.Addr) netip.Addr {
 }
 
 // netlinkWatcher follows RTM_NEWLINK and RTM_{NEW,DEL}ADDR.
-type netlinkWatcher struct{}
+type netlinkWatcher struct{ log *slog.Logger }
+
+func (w netlinkWatcher) logger() *slog.Logger {
+	if w.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.log
+}
 
 func linkState(l netlink.Link) LinkState {
 	a := l.Attrs()
@@ -162,50 +171,35 @@ func (netlinkWatcher) Link(name string) (LinkState, error) {
 	return linkState(l), nil
 }
 
-func (netlinkWatcher) Links(ctx context.Context) (<-chan LinkState, error) {
-	updates := make(chan netlink.LinkUpdate, 64)
-	err := netlink.LinkSubscribeWithOptions(updates, ctx.Done(), netlink.LinkSubscribeOptions{ListExisting: true})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to links: %w", err)
-	}
-	out := make(chan LinkState, 64)
-	go func() {
-		defer close(out)
-		for u := range updates {
-			st := linkState(u.Link)
-			if u.Header.Type == unix.RTM_DELLINK {
-				st.Up, st.Deleted = false, true
-			}
-			select {
-			case out <- st:
-			case <-ctx.Done():
-				return
-			}
+func (w netlinkWatcher) Links(ctx context.Context) (<-chan LinkState, error) {
+	subscribe := func(ch chan netlink.LinkUpdate, done <-chan struct{}, onErr func(error)) error {
+		// ListExisting: each (re)subscription starts with every link's
+		// state, which is all a link event carries.
+		err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ListExisting: true, ErrorCallback: onErr})
+		if err != nil {
+			return fmt.Errorf("subscribe to links: %w", err)
 		}
-	}()
-	return out, nil
+		return nil
+	}
+	return follow(ctx, w.logger(), "links", subscribe, func(u netlink.LinkUpdate) (LinkState, bool) {
+		st := linkState(u.Link)
+		if u.Header.Type == unix.RTM_DELLINK {
+			st.Up, st.Deleted = false, true
+		}
+		return st, true
+	}, nil)
 }
 
-func (netlinkWatcher) Addrs(ctx context.Context) (<-chan AddrEvent, error) {
-	updates := make(chan netlink.AddrUpdate, 64)
-	err := netlink.AddrSubscribeWithOptions(updates, ctx.Done(), netlink.AddrSubscribeOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to addresses: %w", err)
-	}
-	out := make(chan AddrEvent, 64)
-	go func() {
-		defer close(out)
-		for u := range updates {
-			a, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-			if !ok {
-				continue
-			}
-			select {
-			case out <- AddrEvent{LinkIndex: u.LinkIndex, Addr: a.Unmap(), Removed: !u.NewAddr}:
-			case <-ctx.Done():
-				return
-			}
+func (w netlinkWatcher) Addrs(ctx context.Context) (<-chan AddrEvent, error) {
+	subscribe := func(ch chan netlink.AddrUpdate, done <-chan struct{}, onErr func(error)) error {
+		err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr})
+		if err != nil {
+			return fmt.Errorf("subscribe to addresses: %w", err)
 		}
-	}()
-	return out, nil
+		return nil
+	}
+	return follow(ctx, w.logger(), "addresses", subscribe, func(u netlink.AddrUpdate) (AddrEvent, bool) {
+		a, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+		return AddrEvent{LinkIndex: u.LinkIndex, Addr: a.Unmap(), Removed: !u.NewAddr}, ok
+	}, &AddrEvent{Resync: true})
 }

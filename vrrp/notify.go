@@ -77,7 +77,7 @@ func (n *notifier) run(ctx context.Context, j hookJob) {
 		"DIRECTORD_STATE=" + j.state,
 		"DIRECTORD_PRIORITY=" + prio,
 	}
-	var out bytes.Buffer
+	var out proc.Capped // a chatty hook must not cost memory
 	res, err := proc.Run(ctx, argv, env, j.timeout, &out)
 	switch {
 	case err != nil:

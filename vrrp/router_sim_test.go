@@ -227,3 +227,53 @@ func TestSendFailuresFault(t *testing.T) {
 		oneMaster(t, "web", a, b)
 	})
 }
+
+// The gratuitous ARP bursts of a mastership end with it: a director that
+// answered a split brain with a burst, then stepped down, went on
+// announcing the VIP it no longer held.
+func TestNoAnnouncementAfterMastership(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		slowBurst := func(c vrrp.Config) vrrp.Config {
+			c.GARP = vrrp.GARPConfig{Repeat: 5, Interval: time.Second, Delay: 3 * time.Second, Refresh: 2 * time.Second, RefreshRepeat: 2}
+			return c
+		}
+		h1 := lan.AddHost("lb1", "eth0", simAddrs[0])
+		h2 := lan.AddHost("lb2", "eth0", simAddrs[1])
+		lan.Partition([]*vrrptest.Host{h1}, []*vrrptest.Host{h2})
+		a := startSim(t, h1, slowBurst(simInstance("web", 51, 200)))
+		startSim(t, h2, slowBurst(simInstance("web", 51, 100)))
+		time.Sleep(10 * time.Second)
+		lan.Partition() // split brain heals: lb1 answers with a burst
+		time.Sleep(300 * time.Millisecond)
+		c := startSim(t, lan.AddHost("lb3", "eth0", simAddrs[2]), simInstance("web", 51, 250))
+		time.Sleep(time.Second)
+		if a.state(t, "web") != "BACKUP" || c.state(t, "web") != "MASTER" {
+			t.Fatalf("lb1 %s, lb3 %s", a.state(t, "web"), c.state(t, "web"))
+		}
+		st := a.status(t)["web"]
+		left := st.Transitions[len(st.Transitions)-1].At
+		time.Sleep(10 * time.Second)
+		for _, an := range h1.Announced() {
+			if an.At.After(left) {
+				t.Errorf("lb1 announced %v at +%s after leaving MASTER", an.Addrs, an.At.Sub(left))
+			}
+		}
+	})
+}
+
+// Address events lost (the netlink socket overflowed and was subscribed
+// again): the router checks its VIPs and puts back what went missing.
+func TestResyncRestoresVIPs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		a := startSim(t, lan.AddHost("lb1", "eth0", simAddrs[0]), simInstance("web", 51, 200))
+		time.Sleep(time.Second)
+		a.host.LoseAddr("eth0", simVIP.Addr())
+		a.host.Resync()
+		time.Sleep(100 * time.Millisecond)
+		if !a.host.HasAddr(simVIP.Addr()) || a.status(t)["web"].VIPsRestored != 1 {
+			t.Errorf("VIP held %v, restored %d", a.host.HasAddr(simVIP.Addr()), a.status(t)["web"].VIPsRestored)
+		}
+	})
+}

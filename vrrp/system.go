@@ -121,6 +121,10 @@ type AddrEvent struct {
 	LinkIndex int
 	Addr      netip.Addr
 	Removed   bool
+	// Resync says that changes may have been missed (the subscription
+	// failed and was made again): the router checks every VIP it should
+	// hold.
+	Resync bool
 }
 
 // Watcher streams link and address changes until ctx ends.

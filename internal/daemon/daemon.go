@@ -32,7 +32,7 @@ type Options struct {
 	// Level is the logger's level, changed by reloads; may be nil.
 	Level *slog.LevelVar
 	// VRRP is the operating system view of the VRRP router;
-	// vrrp.NewLinuxSystem() when zero.
+	// vrrp.NewLinuxSystem when zero.
 	VRRP vrrp.System
 	// OpenIPVS opens the kernel's IPVS table; lvs.OpenKernel when nil.
 	OpenIPVS func() (lvs.Kernel, error)
@@ -82,7 +82,7 @@ func New(cfg *config.Config, opts Options) *Daemon {
 		opts.Level = new(slog.LevelVar)
 	}
 	if opts.VRRP.Listen == nil {
-		opts.VRRP = vrrp.NewLinuxSystem()
+		opts.VRRP = vrrp.NewLinuxSystem(opts.Logger)
 	}
 	if opts.OpenIPVS == nil {
 		opts.OpenIPVS = lvs.OpenKernel

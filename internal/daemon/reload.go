@@ -29,8 +29,12 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 
 // Reload reads the configuration file again and applies the difference.
 // An invalid file changes nothing: the old configuration keeps running
-// and the failure is counted and shown in the status.
+// and the failure is counted and shown in the status. A valid one is
+// applied whole: the apply does not follow ctx (a client that gives up
+// must not leave VRRP on the new configuration and IPVS on the old),
+// only ctx's values.
 func (d *Daemon) Reload(ctx context.Context) ReloadResult {
+	ctx = context.WithoutCancel(ctx)
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	notify(d.log, "RELOADING=1", "MONOTONIC_USEC="+monotonicUsec())
@@ -74,27 +78,39 @@ func (d *Daemon) reload(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := d.prepareSync(cfg); err != nil {
+		return err
+	}
+	// Then the steps that can still fail, each undone if a later one
+	// does: the health checks (a checker built from a file, such as a
+	// CA, that went away since Validate) and VRRP (a socket for a new
+	// interface). VRRP's Reload changes nothing when it fails.
+	if err := d.monitor.Update(watches); err != nil {
+		return fmt.Errorf("health checks: %w", err)
+	}
 	instances, groups := vrrpConfigs(cfg)
 	if err := d.router.Reload(ctx, instances, groups); err != nil {
+		if uerr := d.monitor.Update(HealthWatches(d.config())); uerr != nil {
+			d.log.Error("health checks: could not go back to the running set", "err", uerr)
+		}
 		return fmt.Errorf("VRRP: %w", err)
 	}
-	// Probes that stay keep their state: no real rises again.
-	if err := d.monitor.Update(watches); err != nil {
-		d.log.Error("health checks kept their old set", "err", err)
-	}
-	d.cfg.Store(cfg)
+	// From here nothing refuses: the IPVS reconciler takes the new
+	// table (a write the kernel refuses is retried and shown in the
+	// status, as at start), and the new file becomes the running one.
 	if r := d.recon.Load(); r != nil {
 		if err := r.Reload(ctx, cfg); err != nil {
-			return fmt.Errorf("IPVS: %w", err)
+			d.log.Error("IPVS: the reconciler did not take the new configuration", "err", err)
 		}
 	} else if d.kernel != nil && len(cfg.VirtualServers) > 0 {
 		if err := d.startLVS(cfg); err != nil {
-			return err
+			d.log.Error("IPVS: could not start the reconciler", "err", err)
 		}
 	}
 	if err := d.applySync(cfg); err != nil {
-		return err
+		d.log.Error("IPVS sync daemons: will retry", "err", err)
 	}
+	d.cfg.Store(cfg)
 	d.level.Set(logLevel(cfg.Director.LogLevel))
 	if d.first.Director.StatusSocket != cfg.Director.StatusSocket || d.first.Director.MetricsListen != cfg.Director.MetricsListen ||
 		d.first.Director.LogFormat != cfg.Director.LogFormat {

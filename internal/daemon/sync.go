@@ -77,21 +77,15 @@ func (d *Daemon) checkSync(cfg *config.Config) error {
 // without IPVS is an error: a refused start or setting is logged, shown
 // in the status and retried by the manager's loop.
 func (d *Daemon) applySync(cfg *config.Config) error {
+	if err := d.prepareSync(cfg); err != nil {
+		return err
+	}
 	d.syncMu.Lock()
 	defer d.syncMu.Unlock()
 	spec := syncSpec(cfg)
 	m := d.sync.Load()
 	if m == nil {
-		if spec.Daemon == nil && len(spec.Sysctls) == 0 {
-			return nil
-		}
-		k, err := d.opts.OpenSync()
-		if err != nil {
-			return fmt.Errorf("IPVS connection sync: %w", err)
-		}
-		m = lvs.NewSyncManager(k, d.opts.Sysctls, d.log.With("subsystem", "ipvs-sync"))
-		d.sync.Store(m)
-		go m.Run(d.bg)
+		return nil
 	}
 	followed := ""
 	if sd := cfg.IPVS.SyncDaemon; sd != nil {
@@ -101,6 +95,26 @@ func (d *Daemon) applySync(cfg *config.Config) error {
 	if err := m.Apply(spec); err != nil {
 		d.log.Error("IPVS connection sync not applied yet; retrying", "err", err)
 	}
+	return nil
+}
+
+// prepareSync opens the sync daemons' manager if cfg needs one and none
+// runs yet: the one step of applySync that can fail, which a reload takes
+// before it changes anything.
+func (d *Daemon) prepareSync(cfg *config.Config) error {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	spec := syncSpec(cfg)
+	if d.sync.Load() != nil || spec.Daemon == nil && len(spec.Sysctls) == 0 {
+		return nil
+	}
+	k, err := d.opts.OpenSync()
+	if err != nil {
+		return fmt.Errorf("IPVS connection sync: %w", err)
+	}
+	m := lvs.NewSyncManager(k, d.opts.Sysctls, d.log.With("subsystem", "ipvs-sync"))
+	d.sync.Store(m)
+	go m.Run(d.bg)
 	return nil
 }
 

@@ -17,6 +17,32 @@ import (
 // ErrTimeout is returned, wrapped, when the program outlived its timeout.
 var ErrTimeout = errors.New("timed out")
 
+// MaxTimeout bounds every run: a hook or check configured with a longer
+// timeout is refused by the configuration, and Run clamps to it, so that
+// nothing the daemon starts can outlive it by more.
+const MaxTimeout = 5 * time.Minute
+
+// MaxOutput is how much of a command's output is kept (its start); the
+// rest is read and dropped, so a chatty hook costs no memory.
+const MaxOutput = 4096
+
+// Capped keeps the first MaxOutput bytes written to it and counts the
+// rest.
+type Capped struct {
+	buf     []byte
+	Dropped int
+}
+
+func (c *Capped) Write(p []byte) (int, error) {
+	k := min(len(p), MaxOutput-len(c.buf))
+	c.buf = append(c.buf, p[:k]...)
+	c.Dropped += len(p) - k
+	return len(p), nil
+}
+
+// Bytes is what was kept.
+func (c *Capped) Bytes() []byte { return c.buf }
+
 // Result is how a program ended.
 type Result struct {
 	ExitCode int // -1 when it did not exit by itself
@@ -29,6 +55,9 @@ type Result struct {
 func Run(ctx context.Context, argv, env []string, timeout time.Duration, output io.Writer) (Result, error) {
 	if len(argv) == 0 {
 		return Result{ExitCode: -1}, errors.New("empty command")
+	}
+	if timeout <= 0 || timeout > MaxTimeout {
+		timeout = MaxTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

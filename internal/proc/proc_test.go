@@ -53,3 +53,15 @@ func TestMissingProgram(t *testing.T) {
 		t.Fatal("no error for a missing program")
 	}
 }
+
+// A hook that prints without end costs MaxOutput bytes, not its output.
+func TestOutputIsCapped(t *testing.T) {
+	var out Capped
+	res, err := Run(context.Background(), []string{"/bin/sh", "-c", "head -c 1000000 /dev/zero"}, nil, 5*time.Second, &out)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run = %+v, %v", res, err)
+	}
+	if len(out.Bytes()) != MaxOutput || out.Dropped != 1000000-MaxOutput {
+		t.Errorf("kept %d, dropped %d; want %d and %d", len(out.Bytes()), out.Dropped, MaxOutput, 1000000-MaxOutput)
+	}
+}

@@ -1,0 +1,71 @@
+package vrrp
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// subscribeFunc opens one netlink subscription delivering into ch until
+// done closes. The library closes ch when the subscription fails (on
+// ENOBUFS above all: the kernel dropped messages because the socket's
+// buffer was full), after it reports the error through onErr.
+type subscribeFunc[U any] func(ch chan U, done <-chan struct{}, onErr func(error)) error
+
+// resubscribeAfter is the pause before a failed subscription is made
+// again.
+const resubscribeAfter = 100 * time.Millisecond
+
+// follow turns a subscription that may fail into a stream that lasts
+// until ctx ends. Without it, one ENOBUFS (a burst of address changes on
+// a busy host) would close the channel and stop interface tracking and
+// VIP restoring for the life of the process. Each subscription after the
+// first starts with resync, if not nil: it lists what exists, and the
+// reader should check what it may have missed (a removal).
+func follow[U, T any](ctx context.Context, log *slog.Logger, what string, subscribe subscribeFunc[U], convert func(U) (T, bool), resync *T) (<-chan T, error) {
+	open := func() (chan U, error) {
+		ch := make(chan U, 256)
+		err := subscribe(ch, ctx.Done(), func(err error) {
+			log.Warn("netlink subscription failed; subscribing again", "what", what, "err", err)
+		})
+		return ch, err
+	}
+	updates, err := open()
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan T, 64)
+	send := func(v T) bool {
+		select {
+		case out <- v:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	go func() {
+		defer close(out)
+		for {
+			for u := range updates {
+				if v, ok := convert(u); ok && !send(v) {
+					return
+				}
+			}
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(resubscribeAfter):
+				}
+				if updates, err = open(); err == nil {
+					break
+				}
+				log.Error("netlink subscription cannot be made again; retrying", "what", what, "err", err)
+			}
+			if resync != nil && !send(*resync) {
+				return
+			}
+		}
+	}()
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -31,7 +32,7 @@ func (h *Host) listen(ifname string) (vrrp.PacketConn, error) {
 		return nil, fmt.Errorf("listen on %s: %w", ifname, syscall.ENODEV)
 	}
 	c := &conn{h: h, ifname: ifname, index: l.index, rx: make(chan vrrp.Received, 256), closed: make(chan struct{})}
-	h.conns[c] = true
+	h.conns = append(h.conns, c)
 	return c, nil
 }
 
@@ -39,8 +40,11 @@ func (h *Host) listen(ifname string) (vrrp.PacketConn, error) {
 func (h *Host) listeners() []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.crashed {
+		return nil
+	}
 	var out []*conn
-	for c := range h.conns {
+	for _, c := range h.conns {
 		if l := h.links[c.ifname]; l != nil && l.index == c.index && l.up {
 			out = append(out, c)
 		}
@@ -51,7 +55,7 @@ func (h *Host) listeners() []*conn {
 func (c *conn) Send(msg []byte, src, dst netip.Addr) error {
 	c.h.mu.Lock()
 	l := c.h.links[c.ifname]
-	fail := c.h.sendFail
+	fail, crashed := c.h.sendFail, c.h.crashed
 	c.h.mu.Unlock()
 	switch {
 	case l == nil || l.index != c.index:
@@ -60,6 +64,8 @@ func (c *conn) Send(msg []byte, src, dst netip.Addr) error {
 		return fmt.Errorf("send on %s: %w", c.ifname, syscall.ENETDOWN)
 	case fail != nil:
 		return fail
+	case crashed:
+		return nil // a dead process sends nothing
 	}
 	select {
 	case <-c.closed:
@@ -85,7 +91,7 @@ func (c *conn) Close() error {
 	c.once.Do(func() {
 		close(c.closed)
 		c.h.mu.Lock()
-		delete(c.h.conns, c)
+		c.h.conns = slices.DeleteFunc(c.h.conns, func(x *conn) bool { return x == c })
 		c.h.mu.Unlock()
 	})
 	return nil

@@ -24,11 +24,13 @@ type Host struct {
 	links     map[string]*link
 	nextIndex int
 	addrs     map[string][]netip.Prefix // by interface
-	conns     map[*conn]bool
+	conns     []*conn                   // in the order they were opened: delivery is deterministic
 	linkSubs  []chan vrrp.LinkState
 	addrSubs  []chan vrrp.AddrEvent
 	sendFail  error
 	announced []Announcement
+	// crashed freezes the host as kill -9 leaves it (see Crash).
+	crashed bool
 }
 
 type link struct {
@@ -45,7 +47,7 @@ type Announcement struct {
 
 // AddHost attaches a host with one interface, up, holding addr.
 func (l *LAN) AddHost(name, ifname string, addr netip.Prefix) *Host {
-	h := &Host{Name: name, lan: l, links: map[string]*link{}, addrs: map[string][]netip.Prefix{}, conns: map[*conn]bool{}, nextIndex: 2}
+	h := &Host{Name: name, lan: l, links: map[string]*link{}, addrs: map[string][]netip.Prefix{}, nextIndex: 2}
 	h.AddLink(ifname, addr)
 	l.mu.Lock()
 	l.hosts = append(l.hosts, h)
@@ -107,6 +109,23 @@ func (h *Host) DeleteLink(name string) {
 	h.emitLink(vrrp.LinkState{Name: name, Index: l.index, Deleted: true})
 }
 
+// Crash freezes the host as kill -9 of its director leaves it: from now
+// on what the router does has no effect (nothing is sent or received,
+// addresses stay as they are, nothing is announced), so stopping the
+// router then leaves its VIPs behind. Revive ends it, for a new router.
+func (h *Host) Crash() {
+	h.mu.Lock()
+	h.crashed = true
+	h.mu.Unlock()
+}
+
+// Revive undoes Crash.
+func (h *Host) Revive() {
+	h.mu.Lock()
+	h.crashed = false
+	h.mu.Unlock()
+}
+
 // FailSends makes every send on this host fail with err (nil: succeed).
 func (h *Host) FailSends(err error) {
 	h.mu.Lock()
@@ -127,6 +146,18 @@ func (h *Host) RemoveAddr(dev string, a netip.Addr) {
 		h.emitAddr(vrrp.AddrEvent{LinkIndex: l.index, Addr: a, Removed: true})
 	}
 }
+
+// LoseAddr removes an address without an event, as when the kernel's
+// notifications overflowed the subscriber's socket; Resync then says
+// events were lost.
+func (h *Host) LoseAddr(dev string, a netip.Addr) {
+	h.mu.Lock()
+	h.addrs[dev] = slices.DeleteFunc(h.addrs[dev], func(p netip.Prefix) bool { return p.Addr() == a })
+	h.mu.Unlock()
+}
+
+// Resync tells the address subscribers that events may have been lost.
+func (h *Host) Resync() { h.emitAddr(vrrp.AddrEvent{Resync: true}) }
 
 // HasAddr reports whether a is on any interface.
 func (h *Host) HasAddr(a netip.Addr) bool {
@@ -231,6 +262,10 @@ func (h *Host) Link(name string) (vrrp.LinkState, error) {
 func (h *Host) Add(dev string, v vrrp.VIP) error {
 	h.mu.Lock()
 	l := h.links[dev]
+	if h.crashed {
+		h.mu.Unlock()
+		return nil
+	}
 	if l == nil {
 		h.mu.Unlock()
 		return fmt.Errorf("add %s to %s: %w", v.Prefix, dev, syscall.ENODEV)
@@ -250,7 +285,7 @@ func (h *Host) Add(dev string, v vrrp.VIP) error {
 func (h *Host) Remove(dev string, v vrrp.VIP) error {
 	h.mu.Lock()
 	l := h.links[dev]
-	if l == nil {
+	if l == nil || h.crashed {
 		h.mu.Unlock()
 		return nil
 	}
@@ -301,6 +336,9 @@ func (a *announcer) Announce(dev string, addrs []netip.Addr) error {
 	defer h.mu.Unlock()
 	if l := h.links[dev]; l == nil || !l.up {
 		return fmt.Errorf("announce on %s: %w", dev, syscall.ENETDOWN)
+	}
+	if h.crashed {
+		return nil
 	}
 	h.announced = append(h.announced, Announcement{At: time.Now(), Dev: dev, Addrs: slices.Clone(addrs)})
 	return nil

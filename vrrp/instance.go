@@ -297,14 +297,28 @@ func (r *Router) syncGroup(now time.Time, in *instance, t Transition) {
 			}
 		}
 	case ReasonFault, ReasonFaultCleared:
-		for _, m := range members {
-			other := false
-			for _, o := range members {
-				other = other || (o != m && o.fsm.fault)
-			}
-			if m.fsm.groupFault != other {
-				r.feed(now, m, GroupFault{Fault: other})
-			}
+		r.groupFaults(now, in)
+	}
+}
+
+// groupFaults holds every member of in's sync group in FAULT while
+// another member has a fault of its own, and releases them when none
+// has. It runs whenever a member's own fault changes, transition or not:
+// a member whose own fault clears while its group holds it in FAULT
+// makes no transition, and members that all started in FAULT would
+// otherwise hold each other there for good.
+func (r *Router) groupFaults(now time.Time, in *instance) {
+	members := r.groups[in.cfg.Name]
+	if len(members) < 2 {
+		return
+	}
+	for _, m := range members {
+		other := false
+		for _, o := range members {
+			other = other || (o != m && o.fsm.fault)
+		}
+		if m.fsm.groupFault != other {
+			r.feed(now, m, GroupFault{Fault: other})
 		}
 	}
 }

@@ -96,6 +96,8 @@ func TestKillMasterFailoverAndRestart(t *testing.T) {
 	p.LB2.WaitState(t, "web", "MASTER", 2*time.Second)
 	p.LB1.WaitState(t, "web", "BACKUP", time.Second)
 	onlyHolder(t, p, p.LB2)
+	sameTransitions(t, "kill-master", map[string][]vrrp.TransitionRecord{
+		"lb1": transitions(t, p.LB1, "web"), "lb2": transitions(t, p.LB2, "web")})
 }
 
 // The master's cable is pulled: the backup takes over. Plugged back, the
@@ -203,6 +205,8 @@ func TestPreemptDelay(t *testing.T) {
 		t.Errorf("preempted only after %s", waited)
 	}
 	p.LB2.WaitState(t, "web", "BACKUP", time.Second)
+	sameTransitions(t, "preempt-delay", map[string][]vrrp.TransitionRecord{
+		"lb1": transitions(t, p.LB1, "web"), "lb2": transitions(t, p.LB2, "web")})
 }
 
 func TestUnicastPair(t *testing.T) {
@@ -298,4 +302,6 @@ func TestSplitBrainHeals(t *testing.T) {
 		t.Error("lb2 lost mastership")
 	}
 	onlyHolder(t, p, p.LB2)
+	sameTransitions(t, "split-brain", map[string][]vrrp.TransitionRecord{
+		"lb1": transitions(t, p.LB1, "web"), "lb2": transitions(t, p.LB2, "web")})
 }

@@ -309,7 +309,11 @@ func (r *Router) refreshTracking(now time.Time, in *instance) {
 		in.log.Info("effective priority changed", "from", in.fsm.Priority(), "to", prio)
 		r.feed(now, in, PriorityChanged{prio})
 	}
+	changed := fault != in.fsm.fault
 	r.feed(now, in, FaultChanged{fault})
+	if changed {
+		r.groupFaults(now, in)
+	}
 }
 
 // HoldPreemption holds the preemption of the named instances, each with

@@ -277,3 +277,38 @@ func TestResyncRestoresVIPs(t *testing.T) {
 		}
 	})
 }
+
+// Found by the simulator (seed 196): a sync group whose members all
+// started in FAULT (the link down) stayed in FAULT once the link came
+// back, each held by the other's fault: a member's own fault clearing
+// made no transition, and only a transition re-checked the group.
+func TestSyncGroupLeavesFaultTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		h := lan.AddHost("lb1", "eth0", simAddrs[0])
+		h.SetLink("eth0", false)
+		a, b := simInstance("a", 1, 200), simInstance("b", 2, 200)
+		b.VIPs = []vrrp.VIP{{Prefix: netip.MustParsePrefix("10.0.0.101/24")}}
+		r := vrrp.NewRouter(h.System(), nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- r.Run(ctx, []vrrp.Config{a, b}, []vrrp.SyncGroup{{Name: "g", Instances: []string{"a", "b"}}})
+		}()
+		<-r.Ready()
+		time.Sleep(time.Second)
+		h.SetLink("eth0", true)
+		time.Sleep(5 * time.Second)
+		st, err := r.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range st.Instances {
+			if in.State != "MASTER" {
+				t.Errorf("%s is %s (%q) with its link back", in.Name, in.State, in.Fault)
+			}
+		}
+		cancel()
+		<-done
+	})
+}

@@ -51,6 +51,17 @@ func (w *simWorld) restart(d *simDir) {
 	if d.crashed {
 		d.host.Revive()
 		d.crashed = false
+		d.stale = nil
+		for v := uint8(1); v <= 4; v++ {
+			for _, second := range []bool{false, true} {
+				a := simVIPFor(v, second).Addr()
+				if d.host.HasAddr(a) && !slices.ContainsFunc(d.cfgs, func(c vrrp.Config) bool {
+					return slices.ContainsFunc(c.VIPs, func(x vrrp.VIP) bool { return x.Prefix.Addr() == a })
+				}) {
+					d.stale = append(d.stale, a)
+				}
+			}
+		}
 	}
 	w.fault("", true)
 	w.startDir(d)
@@ -140,6 +151,10 @@ func (w *simWorld) reload(d *simDir) {
 	case k == 1:
 		c.Params.Priority = uint8(50 + w.rnd.IntN(200))
 		what = fmt.Sprintf("%s priority %d", c.Name, c.Params.Priority)
+		if len(d.groups) > 0 && c.VRID <= 2 {
+			cfgs[1-i%2].Params.Priority = c.Params.Priority // the group's other member
+			what = fmt.Sprintf("sync group priority %d", c.Params.Priority)
+		}
 	case k == 2 && len(d.groups) == 0 && w.rnd.IntN(3) == 0:
 		c.VRID = uint8(1 + w.rnd.IntN(4))
 		if slices.ContainsFunc(cfgs, func(o vrrp.Config) bool { return o.VRID == c.VRID }) {
@@ -160,7 +175,12 @@ func (w *simWorld) reload(d *simDir) {
 	w.note("reload %s: %s", d.name, what)
 	if d.alive() {
 		if err := d.r.Reload(context.Background(), cfgs, d.groups); err != nil {
-			w.violate("reload of %s refused: %v", d.name, err)
+			// A new instance needs its interface's address: with the
+			// interface gone the reload is refused and changes nothing.
+			if !d.ifaceGone {
+				w.violate("reload of %s refused: %v", d.name, err)
+			}
+			w.note("reload of %s refused: %v", d.name, err)
 			return
 		}
 		w.mu.Lock()
@@ -231,6 +251,9 @@ func (w *simWorld) checkVIPs(d *simDir) {
 	for v := uint8(1); v <= 4; v++ {
 		for _, second := range []bool{false, true} {
 			a := simVIPFor(v, second).Addr()
+			if slices.Contains(d.stale, a) {
+				continue
+			}
 			if has := d.host.HasAddr(a); has != (want[a] != "") {
 				w.violate("%s holds %s: %v, but is master of %q for it", d.name, a, has, want[a])
 			}
@@ -250,7 +273,7 @@ func (w *simWorld) checkOneMaster() {
 	}
 	for vrid := range vrids {
 		var masters []string
-		var best *simDir
+		var best []string // the directors with the highest priority
 		bestPrio, preemptAll, candidates := -1, true, 0
 		for _, d := range w.dirs {
 			i := slices.IndexFunc(d.cfgs, func(c vrrp.Config) bool { return c.VRID == vrid })
@@ -260,8 +283,14 @@ func (w *simWorld) checkOneMaster() {
 			c := d.cfgs[i]
 			candidates++
 			preemptAll = preemptAll && c.Params.Preempt
-			if p := d.effPrio(c); p > bestPrio || p == bestPrio && d.addr.Addr().Compare(best.addr.Addr()) > 0 {
-				best, bestPrio = d, p
+			// Among equal priorities the higher address wins only
+			// between masters (RFC 9568 §6.4.3); a backup does not
+			// preempt its equal: any of them may be master.
+			switch p := d.effPrio(c); {
+			case p > bestPrio:
+				best, bestPrio = []string{d.name}, p
+			case p == bestPrio:
+				best = append(best, d.name)
 			}
 			if w.states[d.name][c.Name] == vrrp.Master {
 				masters = append(masters, d.name)
@@ -270,8 +299,8 @@ func (w *simWorld) checkOneMaster() {
 		switch {
 		case candidates > 0 && len(masters) != 1:
 			w.violate("VRID %d has masters %v, settled", vrid, masters)
-		case candidates > 0 && preemptAll && masters[0] != best.name:
-			w.violate("VRID %d: %s is master, but %s has the highest priority (%d) and everyone preempts", vrid, masters[0], best.name, bestPrio)
+		case candidates > 0 && preemptAll && !slices.Contains(best, masters[0]):
+			w.violate("VRID %d: %s is master, but %v have the highest priority (%d) and everyone preempts", vrid, masters[0], best, bestPrio)
 		}
 	}
 }

@@ -6,6 +6,7 @@ package daemon_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -99,4 +100,81 @@ func TestHangupBeforeReady(t *testing.T) {
 	if !p.LB1.Running() {
 		t.Fatal("the daemon died")
 	}
+}
+
+// advertisers counts, per source, the adverts of VRID 51 (priority above
+// 0) the observer saw in [from, to), and reports who holds the VIP now.
+func advertisers(t *testing.T, p *harness.Pair, from, to time.Time) (adverts map[netip.Addr]int, holders []string) {
+	t.Helper()
+	adverts = map[netip.Addr]int{}
+	for _, f := range p.Wire.Frames() {
+		if f.VRRP && f.VRID == 51 && f.Priority > 0 && !f.At.Before(from) && f.At.Before(to) {
+			adverts[f.Src]++
+		}
+	}
+	for _, d := range []*harness.Director{p.LB1, p.LB2} {
+		if d.HasAddr(t, harness.VIP.String()) {
+			holders = append(holders, d.Name)
+		}
+	}
+	return adverts, holders
+}
+
+// oneMasterOnTheWire checks, over one second from now, that exactly one
+// director sends adverts and that it alone holds the VIP.
+func oneMasterOnTheWire(t *testing.T, p *harness.Pair, want netip.Addr) {
+	t.Helper()
+	from := time.Now()
+	time.Sleep(time.Second)
+	adverts, holders := advertisers(t, p, from, time.Now())
+	if len(adverts) != 1 || adverts[want] < 5 || len(holders) != 1 {
+		t.Errorf("over one second: adverts by source %v, VIP held by %v; want only %s", adverts, holders, want)
+	}
+}
+
+// Renaming the only instance is a new instance: before the fix it was
+// registered on the socket the reload had just closed, sent nothing, and
+// both directors held the VIP.
+func TestReloadRenameOneMasterOnTheWire(t *testing.T) {
+	p := harness.NewPair(t, directord(t))
+	p.LB1.WriteConfig(t, harness.Instance("web", 51, 100, "100ms"))
+	p.LB2.WriteConfig(t, harness.Instance("web", 51, 200, "100ms"))
+	p.LB2.Start(t)
+	p.LB1.Start(t)
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+	p.LB2.WriteConfig(t, harness.Instance("www", 51, 200, "100ms"))
+	if err := p.LB2.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.LB2.WaitState(t, "www", "MASTER", 3*time.Second)
+	time.Sleep(time.Second)
+	oneMasterOnTheWire(t, p, harness.LB2Addr)
+	if in := instance(t, p.LB2, "www"); in.SendErrors != 0 {
+		t.Errorf("%d send errors after the rename", in.SendErrors)
+	}
+}
+
+// An interface deleted and made again (a VLAN or bond rebuilt): before the
+// fix the socket stayed bound to the dead ifindex, deaf and unable to send,
+// and both directors held the VIP.
+func TestInterfaceRecreatedOneMasterOnTheWire(t *testing.T) {
+	p := harness.NewPair(t, directord(t))
+	p.LB1.WriteConfig(t, harness.Instance("web", 51, 100, "100ms"))
+	p.LB2.WriteConfig(t, harness.Instance("web", 51, 200, "100ms"))
+	p.LB2.Start(t)
+	p.LB1.Start(t)
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+	if _, err := p.LB2.NS().Run("ip", "link", "del", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	p.LB1.WaitState(t, "web", "MASTER", 2*time.Second)
+	port, err := p.LAN.Net.Connect(p.LB2.NS(), p.LAN.Bridge, "eth0", netip.PrefixFrom(harness.LB2Addr, 24))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.LB2.Port = port
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+	p.LB1.WaitState(t, "web", "BACKUP", time.Second)
+	time.Sleep(500 * time.Millisecond)
+	oneMasterOnTheWire(t, p, harness.LB2Addr)
 }

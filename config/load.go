@@ -71,19 +71,27 @@ func position(r *hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
-// Load reads and validates the file at path. A file that cannot be read
-// gives the os error; an invalid file gives a *DiagnosticsError.
+// Load reads and validates the file at path, and checks it against this
+// host: every program it names (hooks, track scripts, exec checks) must
+// exist and be changeable by root alone, and script_user must be a user.
+// A file that cannot be read gives the os error; an invalid file gives a
+// *DiagnosticsError.
 func Load(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, src)
+	return parse(path, src, true)
 }
 
 // Parse validates src as if read from filename. It has no side effects and
 // reads nothing from the host except its hostname (the default router_id).
-func Parse(filename string, src []byte) (*Config, error) {
+func Parse(filename string, src []byte) (*Config, error) { return parse(filename, src, false) }
+
+// parse is Parse, checking the host as well when host is set: the
+// programs the file names must exist and be changeable by root alone,
+// and script_user must be a user.
+func parse(filename string, src []byte, host bool) (*Config, error) {
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	fail := func(d hcl.Diagnostics) error {
@@ -95,7 +103,7 @@ func Parse(filename string, src []byte) (*Config, error) {
 	}
 	var raw rawFile
 	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &raw)...)
-	r := &resolver{}
+	r := &resolver{host: host}
 	cfg := r.file(&raw)
 	diags = append(diags, r.diags...)
 	if diags.HasErrors() {

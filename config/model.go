@@ -42,6 +42,9 @@ type Director struct {
 	MetricsListen string `json:"metrics_listen"`
 	LogFormat     string `json:"log_format"`
 	LogLevel      string `json:"log_level"`
+	// ScriptUser runs notify hooks, track scripts and exec checks as
+	// this user instead of root (keepalived's script_user).
+	ScriptUser string `json:"script_user,omitempty"`
 }
 
 // VRRPInstance is one virtual router on one interface.

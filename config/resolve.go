@@ -1,7 +1,10 @@
 package config
 
 import (
+	"directord/internal/proc"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -22,6 +25,10 @@ const (
 // resolver turns raw blocks into the model, collecting every diagnostic.
 type resolver struct {
 	diags hcl.Diagnostics
+	// host, when set, also checks the configuration against this host:
+	// the programs it names and script_user (Load does; Parse, which
+	// reads nothing from the host, does not).
+	host bool
 }
 
 func (r *resolver) errAt(rng hcl.Range, format string, args ...any) {
@@ -181,6 +188,17 @@ func (b blk) argv(name string, p *[]string) []string {
 		b.errorf(name, "%s must be a non-empty list: the program, then its arguments", name)
 		return nil
 	}
+	if b.r.host {
+		// The daemon runs it as root (or script_user): a program that
+		// another user can change would run their code.
+		switch err := proc.CheckScript((*p)[0]); {
+		case errors.Is(err, fs.ErrNotExist):
+			// keepalived too starts without it; it fails until it exists.
+			b.r.warnAt(b.where(name), "%s: %s does not exist on this host", name, (*p)[0])
+		case err != nil:
+			b.errorf(name, "%s: %v", name, err)
+		}
+	}
 	return append([]string(nil), (*p)...)
 }
 
@@ -249,6 +267,16 @@ func (r *resolver) director(rd *rawDirector) Director {
 		d.MetricsListen = *rd.MetricsListen
 		if _, port, err := net.SplitHostPort(d.MetricsListen); err != nil || port == "" {
 			b.errorf("metrics_listen", "metrics_listen must be host:port (\":9110\" listens on every address), not %q", d.MetricsListen)
+		}
+	}
+	if rd.ScriptUser != nil {
+		d.ScriptUser = *rd.ScriptUser
+		if d.ScriptUser == "" {
+			b.errorf("script_user", "script_user must name a user")
+		} else if r.host {
+			if _, err := proc.LookupUser(d.ScriptUser); err != nil {
+				b.errorf("script_user", "script_user %q: %v", d.ScriptUser, err)
+			}
 		}
 	}
 	d.LogFormat = b.enum("log_format", rd.LogFormat, "text", "text", "json")

@@ -22,6 +22,7 @@ type rawDirector struct {
 	MetricsListen *string   `hcl:"metrics_listen,optional"`
 	LogFormat     *string   `hcl:"log_format,optional"`
 	LogLevel      *string   `hcl:"log_level,optional"`
+	ScriptUser    *string   `hcl:"script_user,optional"`
 	Body          hcl.Body  `hcl:",body"`
 	DefRange      hcl.Range `hcl:",def_range"`
 }

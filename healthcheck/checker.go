@@ -19,6 +19,7 @@ package healthcheck
 import (
 	"context"
 	"crypto/sha256"
+	"directord/internal/proc"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -76,6 +77,8 @@ type Spec struct {
 	InsecureSkipVerify bool
 
 	Command []string
+	// User runs an exec check (nil: as the daemon).
+	User *proc.User
 }
 
 // Key is the probe's identity: a digest of its canonically encoded Spec
@@ -97,7 +100,7 @@ func New(s Spec) (Checker, error) {
 	case TypeHTTP, TypeHTTPS:
 		return newHTTPChecker(s)
 	case TypeExec:
-		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout}, nil
+		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User}, nil
 	}
 	return nil, fmt.Errorf("healthcheck: unknown type %q", s.Type)
 }

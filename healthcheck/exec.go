@@ -18,6 +18,7 @@ type execChecker struct {
 	argv         []string
 	real, target netip.AddrPort
 	timeout      time.Duration
+	user         *proc.User
 }
 
 func (c *execChecker) Check(ctx context.Context) Result {
@@ -33,7 +34,7 @@ func (c *execChecker) Check(ctx context.Context) Result {
 			timeout = time.Until(d)
 		}
 		var out proc.Capped
-		res, err := proc.Run(ctx, c.argv, env, timeout, &out)
+		res, err := proc.RunAs(ctx, c.user, c.argv, env, timeout, &out)
 		switch {
 		case errors.Is(err, proc.ErrTimeout):
 			return Result{Reason: "timeout: killed"}

@@ -273,7 +273,7 @@ func (r *Router) transition(now time.Time, in *instance, t Transition) {
 	}
 	if len(hook) > 0 {
 		in.notify.queue(hookJob{argv: hook, instance: in.cfg.Name, state: hookState(t.To, false),
-			priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout})
+			priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout, user: in.cfg.Notify.User})
 	}
 	if r.onTransition != nil {
 		r.onTransition(in.cfg.Name, t.To, t.Reason)

@@ -25,6 +25,7 @@ type hookJob struct {
 	state    string
 	priority uint8
 	timeout  time.Duration
+	user     *proc.User
 	done     chan struct{} // closed when the hook has run, if not nil
 }
 
@@ -78,7 +79,7 @@ func (n *notifier) run(ctx context.Context, j hookJob) {
 		"DIRECTORD_PRIORITY=" + prio,
 	}
 	var out proc.Capped // a chatty hook must not cost memory
-	res, err := proc.Run(ctx, argv, env, j.timeout, &out)
+	res, err := proc.RunAs(ctx, j.user, argv, env, j.timeout, &out)
 	switch {
 	case err != nil:
 		n.log.Warn("notify hook failed", "state", j.state, "hook", j.argv[0], "err", err, "output", tail(out.Bytes()))

@@ -105,7 +105,7 @@ func (r *Router) retire(now time.Time, in *instance, needed map[*iface]bool) {
 	in.stopBackground()
 	if len(in.cfg.Notify.Stop) > 0 {
 		in.notify.queue(hookJob{argv: in.cfg.Notify.Stop, instance: in.cfg.Name, state: hookState(Initialize, true),
-			priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout})
+			priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout, user: in.cfg.Notify.User})
 	}
 	delete(in.ifc.byVRID, in.cfg.VRID)
 	delete(r.byName, in.cfg.Name)

@@ -379,7 +379,7 @@ func (r *Router) shutdown() {
 		if len(in.cfg.Notify.Stop) > 0 {
 			done := make(chan struct{})
 			in.notify.queue(hookJob{argv: in.cfg.Notify.Stop, instance: in.cfg.Name, state: hookState(Initialize, true),
-				priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout, done: done})
+				priority: in.fsm.Priority(), timeout: in.cfg.Notify.Timeout, user: in.cfg.Notify.User, done: done})
 			waits = append(waits, done)
 		}
 	}

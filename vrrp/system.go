@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"directord/internal/proc"
 	"net/netip"
 	"time"
 )
@@ -48,6 +49,8 @@ type GARPConfig struct {
 type NotifyConfig struct {
 	Master, Backup, Fault, Stop []string
 	Timeout                     time.Duration
+	// User runs the hooks (nil: as the daemon).
+	User *proc.User
 }
 
 // TrackInterface follows a link; see TrackWeight for the weight.
@@ -63,6 +66,8 @@ type TrackScript struct {
 	Interval, Timeout time.Duration
 	Rise, Fall        int
 	Weight            int
+	// User runs the script (nil: as the daemon).
+	User *proc.User
 }
 
 // TrackFile reads an integer from a file.

@@ -72,7 +72,7 @@ type trackReport struct {
 
 // runScript runs a track script once; exit 0 passes.
 func runScript(ctx context.Context, s TrackScript) bool {
-	res, err := proc.Run(ctx, s.Command, nil, s.Timeout, nil)
+	res, err := proc.RunAs(ctx, s.User, s.Command, nil, s.Timeout, nil)
 	return err == nil && res.ExitCode == 0
 }
 

@@ -61,7 +61,11 @@ type checkRow struct {
 }
 
 func checkOnce(ctx context.Context, w io.Writer, cfg *config.Config, asJSON bool) error {
-	results, err := healthcheck.CheckOnce(ctx, daemon.HealthWatches(cfg), 256)
+	watches, err := daemon.HealthWatches(cfg)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	results, err := healthcheck.CheckOnce(ctx, watches, 256)
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
@@ -119,7 +123,10 @@ type checkEvent struct {
 }
 
 func checkWatch(ctx context.Context, w io.Writer, cfg *config.Config, asJSON bool) error {
-	watches := daemon.HealthWatches(cfg)
+	watches, err := daemon.HealthWatches(cfg)
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
 	m := healthcheck.NewMonitor(healthcheck.Options{})
 	if err := m.Update(watches); err != nil {
 		return &exitError{code: exitFailure, err: err}

@@ -152,7 +152,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer d.closeLVS(stopBG)
 	d.bg = bg
-	if err := d.monitor.Update(HealthWatches(cfg)); err != nil {
+	watches, err := HealthWatches(cfg)
+	if err != nil {
+		return err
+	}
+	instances, groups, err := vrrpConfigs(cfg)
+	if err != nil {
+		return err
+	}
+	if err := d.monitor.Update(watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	go d.monitor.Run(bg)
@@ -172,7 +180,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 
-	instances, groups := vrrpConfigs(cfg)
 	errc := make(chan error, 1)
 	go func() { errc <- d.router.Run(ctx, instances, groups) }()
 	select {

@@ -6,6 +6,7 @@ import (
 
 	"directord/config"
 	"directord/healthcheck"
+	"directord/internal/proc"
 )
 
 // WatchID names a real server of a virtual server: "web/192.168.11.12:80".
@@ -15,8 +16,13 @@ func WatchID(vs *config.VirtualServer, rs *config.RealServer) string {
 
 // HealthWatches lists one watch per real server that has a check. Reals
 // of several services with identical checks share one probe, since their
-// Specs are equal.
-func HealthWatches(cfg *config.Config) []healthcheck.Watch {
+// Specs are equal. Exec checks run as script_user; it fails only when
+// that user cannot be found.
+func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
+	user, err := ScriptUser(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var out []healthcheck.Watch
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
@@ -25,10 +31,28 @@ func HealthWatches(cfg *config.Config) []healthcheck.Watch {
 			if rs.HealthCheck == nil {
 				continue
 			}
-			out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: healthSpec(rs)})
+			s := healthSpec(rs)
+			if s.Type == config.CheckExec {
+				s.User = user
+			}
+			out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: s})
 		}
 	}
-	return out
+	return out, nil
+}
+
+// ScriptUser is whom hooks, track scripts and exec checks run as: nil
+// (the daemon, root) unless script_user names a user. A user that has
+// gone since the file was loaded is an error, never a silent root.
+func ScriptUser(cfg *config.Config) (*proc.User, error) {
+	if cfg.Director.ScriptUser == "" {
+		return nil, nil
+	}
+	u, err := proc.LookupUser(cfg.Director.ScriptUser)
+	if err != nil {
+		return nil, fmt.Errorf("script_user %q: %w", cfg.Director.ScriptUser, err)
+	}
+	return u, nil
 }
 
 func healthSpec(rs *config.RealServer) healthcheck.Spec {

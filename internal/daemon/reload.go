@@ -66,7 +66,14 @@ func (d *Daemon) reload(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	// Everything that can fail is checked before anything changes.
-	watches := HealthWatches(cfg)
+	watches, err := HealthWatches(cfg)
+	if err != nil {
+		return err
+	}
+	instances, groups, err := vrrpConfigs(cfg)
+	if err != nil {
+		return err
+	}
 	if err := healthcheck.Validate(watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
@@ -88,9 +95,9 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if err := d.monitor.Update(watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
-	instances, groups := vrrpConfigs(cfg)
 	if err := d.router.Reload(ctx, instances, groups); err != nil {
-		if uerr := d.monitor.Update(HealthWatches(d.config())); uerr != nil {
+		old, _ := HealthWatches(d.config())
+		if uerr := d.monitor.Update(old); uerr != nil {
 			d.log.Error("health checks: could not go back to the running set", "err", uerr)
 		}
 		return fmt.Errorf("VRRP: %w", err)

@@ -178,3 +178,42 @@ func TestInterfaceRecreatedOneMasterOnTheWire(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	oneMasterOnTheWire(t, p, harness.LB2Addr)
 }
+
+// script_user: a real daemon runs its track script and notify hook as
+// that user. The track script fails (weight 0: FAULT) unless its uid is
+// nobody's; the hook writes its uid.
+func TestScriptUserRunsScriptsAsThatUser(t *testing.T) {
+	p := harness.NewPair(t, directord(t))
+	out, err := os.MkdirTemp("", "directord-script-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(out) })
+	if err := os.Chmod(out, 0o777); err != nil { // nobody writes here
+		t.Fatal(err)
+	}
+	uidFile := out + "/uid"
+	p.LB1.DirectorExtra = []string{`script_user = "nobody"`}
+	p.LB1.WriteConfig(t, harness.Instance("web", 51, 200, "100ms",
+		`track_script "as-nobody" {`,
+		`  command = ["/bin/sh", "-c", "test \"$(id -u)\" = 65534"]`,
+		`  interval = "1s"`,
+		`  weight = 0`,
+		`}`,
+		`notify {`,
+		`  master = ["/bin/sh", "-c", "id -u > `+uidFile+`"]`,
+		`}`))
+	p.LB1.Start(t)
+	p.LB1.WaitState(t, "web", "MASTER", 3*time.Second)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		b, err := os.ReadFile(uidFile)
+		if err == nil && strings.TrimSpace(string(b)) == "65534" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the notify hook wrote %q (%v), want nobody's uid 65534", b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

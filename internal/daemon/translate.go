@@ -11,8 +11,13 @@ import (
 )
 
 // vrrpConfigs turns the configuration's instances and sync groups into the
-// vrrp package's own settings.
-func vrrpConfigs(cfg *config.Config) ([]vrrp.Config, []vrrp.SyncGroup) {
+// vrrp package's own settings. It fails only when script_user cannot be
+// found.
+func vrrpConfigs(cfg *config.Config) ([]vrrp.Config, []vrrp.SyncGroup, error) {
+	user, err := ScriptUser(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []vrrp.Config
 	for _, in := range cfg.Instances {
 		c := vrrp.Config{
@@ -41,6 +46,7 @@ func vrrpConfigs(cfg *config.Config) ([]vrrp.Config, []vrrp.SyncGroup) {
 				Fault:   in.Notify.Fault,
 				Stop:    in.Notify.Stop,
 				Timeout: in.Notify.Timeout.D(),
+				User:    user,
 			},
 		}
 		if in.Auth != nil {
@@ -56,7 +62,7 @@ func vrrpConfigs(cfg *config.Config) ([]vrrp.Config, []vrrp.SyncGroup) {
 		for _, t := range in.TrackScripts {
 			c.TrackScripts = append(c.TrackScripts, vrrp.TrackScript{
 				Name: t.Name, Command: t.Command, Interval: t.Interval.D(), Timeout: t.Timeout.D(),
-				Rise: t.Rise, Fall: t.Fall, Weight: t.Weight,
+				Rise: t.Rise, Fall: t.Fall, Weight: t.Weight, User: user,
 			})
 		}
 		for _, t := range in.TrackFiles {
@@ -68,7 +74,7 @@ func vrrpConfigs(cfg *config.Config) ([]vrrp.Config, []vrrp.SyncGroup) {
 	for _, g := range cfg.SyncGroups {
 		groups = append(groups, vrrp.SyncGroup{Name: g.Name, Instances: g.Instances})
 	}
-	return out, groups
+	return out, groups, nil
 }
 
 // syncSpec turns the ipvs block's sync_daemon and sysctl settings into

@@ -60,3 +60,58 @@ ipvs {
 		t.Errorf("no ipvs block: spec %+v", s)
 	}
 }
+
+// script_user reaches every program the daemon runs: notify hooks, track
+// scripts, exec checks (and not the other checks, which run no program).
+func TestScriptUserTranslation(t *testing.T) {
+	cfg, err := config.Parse("u.hcl", []byte(`
+director { script_user = "nobody" }
+vrrp_instance "web" {
+  interface = "eth0"
+  virtual_router_id = 51
+  virtual_ips = ["10.0.0.1"]
+  notify { master = ["/bin/true"] }
+  track_script "chk" { command = ["/bin/true"] }
+}
+virtual_server "web" {
+  address = "10.0.0.1"
+  port = 80
+  real_server "10.0.0.2" {
+    health_check "exec" { command = ["/bin/true"] }
+  }
+  real_server "10.0.0.3" {
+    health_check "tcp" {}
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody, err := ScriptUser(cfg)
+	if err != nil {
+		t.Skipf("no user nobody here: %v", err)
+	}
+	insts, _, err := vrrpConfigs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := insts[0].Notify.User; u == nil || u.UID != nobody.UID {
+		t.Errorf("notify hooks run as %+v, want nobody", u)
+	}
+	if u := insts[0].TrackScripts[0].User; u == nil || u.UID != nobody.UID {
+		t.Errorf("track script runs as %+v, want nobody", u)
+	}
+	watches, err := HealthWatches(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range watches {
+		if (w.Spec.User != nil) != (w.Spec.Type == "exec") {
+			t.Errorf("%s check runs as %+v", w.Spec.Type, w.Spec.User)
+		}
+	}
+	cfg.Director.ScriptUser = "no-such-user-here"
+	if _, _, err := vrrpConfigs(cfg); err == nil {
+		t.Error("a script_user that is gone ran the scripts as root")
+	}
+}

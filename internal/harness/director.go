@@ -24,6 +24,9 @@ type Director struct {
 	Port   *labnet.Port // its eth0 on the LAN
 	Dir    string       // config, socket and log live here
 	Config string       // path of the HCL file
+	// DirectorExtra are more lines for the director block WriteConfig
+	// writes (script_user = "nobody").
+	DirectorExtra []string
 }
 
 // NewDirector prepares a director in the port's namespace; Start runs it.
@@ -54,7 +57,11 @@ func (d *Director) NS() *labnet.NS { return d.Port.NS }
 // status socket, with JSON logs at debug level, goes in front of body.
 func (d *Director) WriteConfig(tb testing.TB, body string) {
 	tb.Helper()
-	head := fmt.Sprintf("director {\n  router_id = %q\n  status_socket = %q\n  log_format = \"json\"\n  log_level = \"debug\"\n}\n\n", d.Name, d.Socket)
+	head := fmt.Sprintf("director {\n  router_id = %q\n  status_socket = %q\n  log_format = \"json\"\n  log_level = \"debug\"\n", d.Name, d.Socket)
+	for _, l := range d.DirectorExtra {
+		head += "  " + l + "\n"
+	}
+	head += "}\n\n"
 	if err := os.WriteFile(d.Config, []byte(head+body), 0o644); err != nil {
 		tb.Fatal(err)
 	}

@@ -53,6 +53,11 @@ type Result struct {
 // timeout. A non-zero exit is not an error: look at ExitCode. Output, if not
 // nil, receives stdout and stderr.
 func Run(ctx context.Context, argv, env []string, timeout time.Duration, output io.Writer) (Result, error) {
+	return RunAs(ctx, nil, argv, env, timeout, output)
+}
+
+// RunAs is Run as user (nil: as the daemon).
+func RunAs(ctx context.Context, user *User, argv, env []string, timeout time.Duration, output io.Writer) (Result, error) {
 	if len(argv) == 0 {
 		return Result{ExitCode: -1}, errors.New("empty command")
 	}
@@ -62,8 +67,8 @@ func Run(ctx context.Context, argv, env []string, timeout time.Duration, output 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = append([]string{"PATH=" + Path}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: user.credential()}
 	cmd.Cancel = func() error {
 		// The negative pid is the whole process group.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"directord/config"
+	"directord/internal/daemon"
 	"directord/internal/vmtest"
 	"directord/lvs"
 )
@@ -151,11 +152,11 @@ func BenchmarkSync(b *testing.B) {
 	}
 }
 
-func parseTB(tb testing.TB, src string) *config.Config {
+func parseTB(tb testing.TB, src string) lvs.Spec {
 	tb.Helper()
 	cfg, err := config.Parse("bench.hcl", []byte(src))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return cfg
+	return daemon.IPVSSpec(cfg)
 }

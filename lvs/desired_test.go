@@ -1,4 +1,4 @@
-package lvs
+package lvs_test
 
 import (
 	"net/netip"
@@ -8,22 +8,25 @@ import (
 	"github.com/cloudflare/ipvs"
 
 	"directord/config"
+	"directord/internal/daemon"
+	"directord/lvs"
 )
 
-func parse(t *testing.T, src string) []config.VirtualServer {
+// parseServices translates src as the daemon does.
+func parseServices(t *testing.T, src string) []lvs.VirtualService {
 	t.Helper()
 	cfg, err := config.Parse("t.hcl", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg.VirtualServers
+	return daemon.IPVSSpec(cfg).Services
 }
 
 // down returns a HealthFunc reporting the listed reals down.
-func down(addrs ...string) HealthFunc {
-	return func(_ *config.VirtualServer, rs *config.RealServer) bool {
+func down(addrs ...string) lvs.HealthFunc {
+	return func(id string) bool {
 		for _, a := range addrs {
-			if rs.Address.String() == a {
+			if strings.Contains(id, "/"+a+":") {
 				return false
 			}
 		}
@@ -31,7 +34,7 @@ func down(addrs ...string) HealthFunc {
 	}
 }
 
-func weights(t Table, k ServiceKey) map[string]uint32 {
+func weights(t lvs.Table, k lvs.ServiceKey) map[string]uint32 {
 	out := map[string]uint32{}
 	for dk, d := range t[k].Dests {
 		out[dk.String()] = d.Weight
@@ -51,23 +54,23 @@ const seed = `virtual_server "web" {
 func cfgWith(extra string) string { return strings.Replace(seed, "%s", extra, 1) }
 
 func TestDesiredWeightZeroAndRemove(t *testing.T) {
-	vss := parse(t, cfgWith(""))
-	tbl, _, _ := Desired(vss, down("192.168.11.12"), nil)
-	k := ServiceFor(&vss[0]).ServiceKey
+	vss := parseServices(t, cfgWith(""))
+	tbl, _, _ := lvs.Desired(vss, down("192.168.11.12"), nil)
+	k := vss[0].Service.ServiceKey
 	if w := weights(tbl, k); w["192.168.11.12:80"] != 0 || w["192.168.11.13:80"] != 4 || len(w) != 2 {
 		t.Errorf("weight_zero: %v", w)
 	}
-	vss = parse(t, cfgWith(`on_failure = "remove"`))
-	tbl, _, _ = Desired(vss, down("192.168.11.12"), nil)
+	vss = parseServices(t, cfgWith(`on_failure = "remove"`))
+	tbl, _, _ = lvs.Desired(vss, down("192.168.11.12"), nil)
 	if w := weights(tbl, k); len(w) != 1 || w["192.168.11.13:80"] != 4 {
 		t.Errorf("remove: %v", w)
 	}
 }
 
 func TestDesiredSeedService(t *testing.T) {
-	vss := parse(t, cfgWith(""))
-	tbl, _, _ := Desired(vss, down(), nil)
-	e := tbl[ServiceFor(&vss[0]).ServiceKey]
+	vss := parseServices(t, cfgWith(""))
+	tbl, _, _ := lvs.Desired(vss, down(), nil)
+	e := tbl[vss[0].Service.ServiceKey]
 	s := e.Service
 	if s.Addr != netip.MustParseAddr("192.168.11.100") || s.Port != 80 || s.Protocol != ipvs.TCP || s.Scheduler != "wrr" ||
 		s.Flags != 0 || s.Timeout != 0 || s.Netmask.Bits() != 32 {
@@ -81,7 +84,7 @@ func TestDesiredSeedService(t *testing.T) {
 }
 
 func TestDesiredServiceAttributes(t *testing.T) {
-	vss := parse(t, `
+	vss := parseServices(t, `
 virtual_server "fw" {
   fwmark = 7
   scheduler = "sh"
@@ -103,8 +106,8 @@ virtual_server "dns" {
   forwarding = "nat"
   real_server "2001:db8::1" { port = 5353 }
 }`)
-	tbl, _, _ := Desired(vss, down(), nil)
-	fw := tbl[ServiceFor(&vss[0]).ServiceKey]
+	tbl, _, _ := lvs.Desired(vss, down(), nil)
+	fw := tbl[vss[0].Service.ServiceKey]
 	if s := fw.Service; s.FWMark != 7 || s.Protocol != 0 || s.Addr.IsValid() || s.Timeout != 600 || s.Netmask.Bits() != 24 ||
 		s.Flags != ipvs.ServicePersistent|ipvs.ServiceSchedulerOpt1|ipvs.ServiceSchedulerOpt2 {
 		t.Errorf("fwmark service %+v", s)
@@ -114,7 +117,7 @@ virtual_server "dns" {
 			t.Errorf("fwmark dest %+v", d)
 		}
 	}
-	dns := tbl[ServiceFor(&vss[1]).ServiceKey]
+	dns := tbl[vss[1].Service.ServiceKey]
 	if s := dns.Service; s.Family != ipvs.INET6 || s.Protocol != ipvs.UDP || s.Flags != ipvs.ServiceOnePacket || s.Netmask.Bits() != 128 {
 		t.Errorf("v6 service %+v", s)
 	}
@@ -128,7 +131,7 @@ virtual_server "dns" {
 // Quorum with hysteresis: the sorry server comes in below quorum −
 // hysteresis and leaves only at quorum + hysteresis.
 func TestDesiredQuorumHysteresis(t *testing.T) {
-	vss := parse(t, `virtual_server "web" {
+	vss := parseServices(t, `virtual_server "web" {
   address = "10.0.0.100"
   port = 80
   quorum = 3
@@ -139,7 +142,7 @@ func TestDesiredQuorumHysteresis(t *testing.T) {
   real_server "10.0.0.3" {}
   real_server "10.0.0.4" {}
 }`)
-	k := ServiceFor(&vss[0]).ServiceKey
+	k := vss[0].Service.ServiceKey
 	steps := []struct {
 		down  []string
 		sorry bool
@@ -153,12 +156,12 @@ func TestDesiredQuorumHysteresis(t *testing.T) {
 		{nil, false},                                         // 4 up: regained
 		{[]string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"}, true},
 	}
-	var lost QuorumLost
+	var lost lvs.QuorumLost
 	for i, s := range steps {
-		var tbl Table
-		var states []ServiceState
-		tbl, lost, states = Desired(vss, down(s.down...), lost)
-		_, hasSorry := tbl[k].Dests[DestKey{Addr: netip.MustParseAddr("10.0.0.99"), Port: 80}]
+		var tbl lvs.Table
+		var states []lvs.ServiceState
+		tbl, lost, states = lvs.Desired(vss, down(s.down...), lost)
+		_, hasSorry := tbl[k].Dests[lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.99"), Port: 80}]
 		if hasSorry != s.sorry || states[0].QuorumLost != s.sorry {
 			t.Fatalf("step %d (%d down): sorry server %v, want %v", i, len(s.down), hasSorry, s.sorry)
 		}
@@ -170,13 +173,13 @@ func TestDesiredQuorumHysteresis(t *testing.T) {
 
 // Without quorum settings, the sorry server comes in when no real is up.
 func TestDesiredSorryWhenAllDown(t *testing.T) {
-	vss := parse(t, cfgWith(`sorry_server = "192.168.11.99:80"`))
-	k := ServiceFor(&vss[0]).ServiceKey
-	tbl, _, _ := Desired(vss, down("192.168.11.12"), nil)
+	vss := parseServices(t, cfgWith(`sorry_server = "192.168.11.99:80"`))
+	k := vss[0].Service.ServiceKey
+	tbl, _, _ := lvs.Desired(vss, down("192.168.11.12"), nil)
 	if len(tbl[k].Dests) != 2 {
 		t.Fatalf("sorry server present with one real up: %v", weights(tbl, k))
 	}
-	tbl, _, _ = Desired(vss, down("192.168.11.12", "192.168.11.13"), nil)
+	tbl, _, _ = lvs.Desired(vss, down("192.168.11.12", "192.168.11.13"), nil)
 	if w := weights(tbl, k); w["192.168.11.99:80"] != 1 || w["192.168.11.12:80"] != 0 {
 		t.Fatalf("all down: %v", w)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"directord/config"
+	"directord/internal/daemon"
 	"directord/internal/vmtest"
 	"directord/lvs"
 )
@@ -53,10 +54,13 @@ type health struct {
 	down map[string]bool
 }
 
-func (h *health) fn(_ *config.VirtualServer, rs *config.RealServer) bool {
+// fn answers for a real by its check name, "vs/addr:port".
+func (h *health) fn(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return !h.down[rs.Address.String()]
+	addr := id[strings.LastIndex(id, "/")+1:]
+	addr = addr[:strings.LastIndex(addr, ":")]
+	return !h.down[addr]
 }
 
 func (h *health) set(addr string, up bool) {
@@ -68,13 +72,14 @@ func (h *health) set(addr string, up bool) {
 	h.down[addr] = !up
 }
 
-func parse(t *testing.T, src string) *config.Config {
+// parse translates src as the daemon does.
+func parse(t *testing.T, src string) lvs.Spec {
 	t.Helper()
 	cfg, err := config.Parse("t.hcl", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	return daemon.IPVSSpec(cfg)
 }
 
 func ipvsadm(t *testing.T, args ...string) string {

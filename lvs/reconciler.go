@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/cloudflare/ipvs"
-
-	"directord/config"
 )
 
 // Options configure a Reconciler.
@@ -52,7 +50,7 @@ type Reconciler struct {
 	done  chan struct{}
 
 	// Owned by the loop.
-	cfg      *config.Config
+	spec     Spec
 	owned    map[ServiceKey]bool
 	believed Table // the kernel's table as our writes left it; nil: read it
 	lost     QuorumLost
@@ -80,7 +78,7 @@ func New(k Kernel, opts Options) *Reconciler {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	if r.health == nil {
-		r.health = func(*config.VirtualServer, *config.RealServer) bool { return true }
+		r.health = func(string) bool { return true }
 	}
 	if r.retry0 <= 0 {
 		r.retry0 = time.Second
@@ -92,8 +90,8 @@ func New(k Kernel, opts Options) *Reconciler {
 // ipvs timeouts, and writes only what differs, so a restarted daemon whose
 // table is already right writes nothing and flushes nothing. It must be
 // called before Run. A failed write is not an error here: Run retries it.
-func (r *Reconciler) Start(cfg *config.Config) error {
-	r.cfg = cfg
+func (r *Reconciler) Start(spec Spec) error {
+	r.spec = spec
 	t, err := r.k.Read()
 	if err != nil {
 		return err
@@ -101,7 +99,7 @@ func (r *Reconciler) Start(cfg *config.Config) error {
 	r.believed = t
 	r.applyTimeouts()
 	r.pass("start")
-	r.driftAt = time.Now().Add(cfg.IPVS.DriftCheck.D())
+	r.driftAt = time.Now().Add(spec.DriftCheck)
 	return nil
 }
 
@@ -157,11 +155,11 @@ func (r *Reconciler) call(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// Reload switches to cfg. Services that cfg no longer declares are
+// Reload switches to spec. Services that spec no longer declares are
 // deleted; everything else is updated in place where the kernel allows.
-func (r *Reconciler) Reload(ctx context.Context, cfg *config.Config) error {
+func (r *Reconciler) Reload(ctx context.Context, spec Spec) error {
 	return r.call(ctx, func() {
-		r.cfg = cfg
+		r.spec = spec
 		r.applyTimeouts()
 		r.pass("reload")
 	})
@@ -205,7 +203,7 @@ func (r *Reconciler) pass(why string) {
 		}
 		r.believed = t
 	}
-	desired, lost, states := Desired(r.cfg.VirtualServers, r.health, r.lost)
+	desired, lost, states := Desired(r.spec.Services, r.health, r.lost)
 	r.lost, r.states = lost, states
 	if r.onStates != nil {
 		r.onStates(states)
@@ -277,7 +275,7 @@ func (r *Reconciler) fail(err error) {
 // hand (ipvsadm -e, -d).
 func (r *Reconciler) driftCheck() {
 	start := time.Now()
-	r.driftAt = start.Add(r.cfg.IPVS.DriftCheck.D())
+	r.driftAt = start.Add(r.spec.DriftCheck)
 	r.stats.DriftChecks++
 	before := r.stats.Writes
 	r.believed = nil
@@ -289,8 +287,8 @@ func (r *Reconciler) driftCheck() {
 // applyTimeouts sets the configured IPVS timeouts, writing only when the
 // kernel's differ.
 func (r *Reconciler) applyTimeouts() {
-	c := r.cfg.IPVS
-	if c.TCPTimeout == 0 && c.TCPFinTimeout == 0 && c.UDPTimeout == 0 {
+	c := r.spec.Timeouts
+	if c.TCP == 0 && c.TCPFin == 0 && c.UDP == 0 {
 		return
 	}
 	cur, err := r.k.Config()
@@ -299,14 +297,14 @@ func (r *Reconciler) applyTimeouts() {
 		return
 	}
 	want := cur
-	set := func(dst *uint32, d config.Duration) {
+	set := func(dst *uint32, d time.Duration) {
 		if d > 0 {
-			*dst = uint32(d.D() / time.Second)
+			*dst = uint32(d / time.Second)
 		}
 	}
-	set(&want.TCPTimeout, c.TCPTimeout)
-	set(&want.TCPFinTimeout, c.TCPFinTimeout)
-	set(&want.UDPTimeout, c.UDPTimeout)
+	set(&want.TCPTimeout, c.TCP)
+	set(&want.TCPFinTimeout, c.TCPFin)
+	set(&want.UDPTimeout, c.UDP)
 	if want == cur {
 		return
 	}

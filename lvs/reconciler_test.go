@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"directord/config"
+	"directord/internal/daemon"
 	"directord/lvs"
 	"directord/lvs/lvstest"
 )
@@ -34,8 +35,8 @@ const oneService = `virtual_server "web" {
 func TestClearOwnedWaitsForRun(t *testing.T) {
 	k := lvstest.NewKernel(nil)
 	var down atomic.Bool
-	r := lvs.New(k, lvs.Options{Health: func(*config.VirtualServer, *config.RealServer) bool { return !down.Load() }})
-	if err := r.Start(parseConfig(t, oneService)); err != nil {
+	r := lvs.New(k, lvs.Options{Health: func(string) bool { return !down.Load() }})
+	if err := r.Start(daemon.IPVSSpec(parseConfig(t, oneService))); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

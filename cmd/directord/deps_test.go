@@ -21,3 +21,17 @@ func TestBinaryDoesNotLinkTesting(t *testing.T) {
 		}
 	}
 }
+
+// Subsystems take their own types; the one translation from the
+// configuration lives in the daemon.
+func TestSubsystemsDoNotImportConfig(t *testing.T) {
+	for _, pkg := range []string{"directord/lvs", "directord/vrrp", "directord/healthcheck"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list: %v\n%s", err, out)
+		}
+		if strings.Contains("\n"+string(out), "\ndirectord/config\n") {
+			t.Errorf("%s imports directord/config", pkg)
+		}
+	}
+}

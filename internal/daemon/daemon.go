@@ -107,13 +107,10 @@ func New(cfg *config.Config, opts Options) *Daemon {
 
 func (d *Daemon) config() *config.Config { return d.cfg.Load() }
 
-// health tells the reconciler whether a real is up; a real without a
-// check always is.
-func (d *Daemon) health(vs *config.VirtualServer, rs *config.RealServer) bool {
-	if rs.HealthCheck == nil {
-		return true
-	}
-	up, known := d.monitor.Up(WatchID(vs, rs))
+// health tells the reconciler whether the real with this WatchID is up;
+// a real without a check (the monitor does not know it) always is.
+func (d *Daemon) health(id string) bool {
+	up, known := d.monitor.Up(id)
 	return up || !known
 }
 
@@ -249,7 +246,7 @@ func (d *Daemon) closeLVS(stopBG context.CancelFunc) {
 // startLVS adopts and programs the table and starts reconciling.
 func (d *Daemon) startLVS(cfg *config.Config) error {
 	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, OnStates: d.holdPreemption})
-	if err := r.Start(cfg); err != nil {
+	if err := r.Start(IPVSSpec(cfg)); err != nil {
 		return fmt.Errorf("IPVS: %w", err)
 	}
 	go r.Run(d.bg)

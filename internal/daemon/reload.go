@@ -106,7 +106,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// table (a write the kernel refuses is retried and shown in the
 	// status, as at start), and the new file becomes the running one.
 	if r := d.recon.Load(); r != nil {
-		if err := r.Reload(ctx, cfg); err != nil {
+		if err := r.Reload(ctx, IPVSSpec(cfg)); err != nil {
 			d.log.Error("IPVS: the reconciler did not take the new configuration", "err", err)
 		}
 	} else if d.kernel != nil && len(cfg.VirtualServers) > 0 {

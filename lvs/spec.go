@@ -1,0 +1,58 @@
+package lvs
+
+import "time"
+
+// Spec is what the reconciler keeps the kernel's table equal to: the
+// virtual services, in the kernel's own terms, and the table's settings.
+// The daemon makes it from the configuration (its one translation); lvs
+// knows nothing of the configuration file.
+type Spec struct {
+	Services []VirtualService
+	// Timeouts are the connection timeouts; a zero one leaves the
+	// kernel's.
+	Timeouts Timeouts
+	// DriftCheck is how often the table is read back to repair changes
+	// made by hand.
+	DriftCheck time.Duration
+}
+
+// Timeouts are ipvsadm --set's tcp, tcpfin and udp.
+type Timeouts struct {
+	TCP, TCPFin, UDP time.Duration
+}
+
+// VirtualService is one declared service: the kernel's service, its
+// reals, and what happens when they fail.
+type VirtualService struct {
+	Name    string
+	Service Service
+	Reals   []Real
+	// OnFailure says what a failed real becomes.
+	OnFailure OnFailure
+	// Quorum is the sum of the weights of the reals that must be up;
+	// below quorum − Hysteresis it is lost, at quorum + Hysteresis it is
+	// back (keepalived's rule).
+	Quorum, Hysteresis int
+	// Sorry, if set, is added while quorum is lost.
+	Sorry *Destination
+}
+
+// Real is a real server: its destination as the kernel has it when up,
+// and the name its health is asked by.
+type Real struct {
+	Dest  Destination
+	Check string
+}
+
+// OnFailure is what a failed real becomes.
+type OnFailure int
+
+// What a failed real becomes.
+const (
+	// WeightZero keeps it at weight 0 (keepalived's
+	// inhibit_on_failure): established connections live on, new ones
+	// go elsewhere.
+	WeightZero OnFailure = iota
+	// Remove deletes it from the table.
+	Remove
+)

@@ -60,6 +60,22 @@ func (a *arpAnnouncer) Prepare(dev string) error {
 func (a *arpAnnouncer) Announce(dev string, addrs []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	err := a.announce(dev, addrs)
+	if err != nil {
+		// The socket may be bound to an interface that was deleted and
+		// made again under the same name (its index changed): open a new
+		// one and try once more, at once, since this is the takeover's
+		// announcement.
+		if c, ok := a.clients[dev]; ok {
+			c.Close()
+			delete(a.clients, dev)
+		}
+		err = a.announce(dev, addrs)
+	}
+	return err
+}
+
+func (a *arpAnnouncer) announce(dev string, addrs []netip.Addr) error {
 	c, err := a.client(dev)
 	if err != nil {
 		return fmt.Errorf("gratuitous ARP on %s: %w", dev, err)
@@ -70,9 +86,6 @@ func (a *arpAnnouncer) Announce(dev string, addrs []netip.Addr) error {
 			err = c.WriteTo(pkt, ethernet.Broadcast)
 		}
 		if err != nil {
-			// The interface may have been recreated: reopen next time.
-			c.Close()
-			delete(a.clients, dev)
 			return fmt.Errorf("gratuitous ARP for %s on %s: %w", ip, dev, err)
 		}
 	}

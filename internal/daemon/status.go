@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"directord/healthcheck"
@@ -17,10 +18,14 @@ import (
 
 // StatusDoc is what GET /v1/status returns.
 type StatusDoc struct {
-	RouterID    string             `json:"router_id"`
-	Version     string             `json:"version"`
-	PID         int                `json:"pid"`
-	Started     time.Time          `json:"started"`
+	RouterID string    `json:"router_id"`
+	Version  string    `json:"version"`
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+	// Goroutines and OpenFDs show a leak before it hurts (the chaos
+	// soak compares them at the start and the end of a long run).
+	Goroutines  int                `json:"goroutines"`
+	OpenFDs     int                `json:"open_fds"`
 	Config      ConfigInfo         `json:"config"`
 	LastReload  *ReloadResult      `json:"last_reload,omitempty"`
 	Reloads     ReloadCounts       `json:"reloads"`
@@ -95,6 +100,16 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	return srv, nil
 }
 
+// openFDs counts this process's open file descriptors; -1 when /proc
+// cannot say.
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents) - 1 // the directory being read
+}
+
 // Status gathers the status document.
 func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 	cfg := d.config()
@@ -103,13 +118,15 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 		return StatusDoc{}, err
 	}
 	doc := StatusDoc{
-		RouterID: cfg.Director.RouterID,
-		Version:  d.opts.Version,
-		PID:      os.Getpid(),
-		Started:  d.started,
-		Config:   ConfigInfo{Path: cfg.Path, SHA256: cfg.SHA256},
-		Reloads:  ReloadCounts{Succeeded: d.reloadsOK.Load(), Failed: d.reloadsFailed.Load()},
-		VRRP:     vs,
+		RouterID:   cfg.Director.RouterID,
+		Version:    d.opts.Version,
+		PID:        os.Getpid(),
+		Started:    d.started,
+		Goroutines: runtime.NumGoroutine(),
+		OpenFDs:    openFDs(),
+		Config:     ConfigInfo{Path: cfg.Path, SHA256: cfg.SHA256},
+		Reloads:    ReloadCounts{Succeeded: d.reloadsOK.Load(), Failed: d.reloadsFailed.Load()},
+		VRRP:       vs,
 	}
 	doc.LastReload = d.lastReload.Load()
 	for i := range cfg.VirtualServers {

@@ -61,6 +61,13 @@ type pair struct {
 
 func startPair(t *testing.T, bin string) *pair {
 	t.Helper()
+	return startPairEvery(t, bin, requestEvery)
+}
+
+// startPairEvery is startPair with a client that sends a request every
+// interval.
+func startPairEvery(t *testing.T, bin string, every time.Duration) *pair {
+	t.Helper()
 	dirs, reals, _ := lab.Seed()
 	l, err := lab.Build(bin, "e2e", dirs, reals)
 	if err != nil {
@@ -92,7 +99,7 @@ func startPair(t *testing.T, bin string) *pair {
 	for _, r := range reals {
 		waitWeight(t, p.lb1.Host.NS, r.Addr.String(), r.Weight, 5*time.Second)
 	}
-	p.client = lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", requestEvery, requestTimeout)
+	p.client = lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", every, requestTimeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go p.client.Run(ctx)

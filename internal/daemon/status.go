@@ -91,13 +91,24 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
 	mux.HandleFunc("POST /v1/reload", d.handleReload)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := newServer(mux, serverIdleTimeout)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("status socket stopped", "err", err)
 		}
 	}()
 	return srv, nil
+}
+
+// serverIdleTimeout closes a client's idle keep-alive connection: a
+// client that never closes its own (a new Transport per request) would
+// otherwise hold a goroutine and a descriptor of the daemon's for good.
+const serverIdleTimeout = 30 * time.Second
+
+// newServer is the daemon's HTTP server for the status socket and the
+// metrics: bounded header reads and idle connections.
+func newServer(h http.Handler, idle time.Duration) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: idle}
 }
 
 // openFDs counts this process's open file descriptors; -1 when /proc

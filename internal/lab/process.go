@@ -138,7 +138,8 @@ type StatusClient struct{ Socket string }
 func (c StatusClient) client() *http.Client {
 	return &http.Client{
 		Timeout: 5 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		// One request per client: no idle connection left open.
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", c.Socket)
 		}},
 	}

@@ -26,7 +26,9 @@ func follow[U, T any](ctx context.Context, log *slog.Logger, what string, subscr
 	open := func() (chan U, error) {
 		ch := make(chan U, 256)
 		err := subscribe(ch, ctx.Done(), func(err error) {
-			log.Warn("netlink subscription failed; subscribing again", "what", what, "err", err)
+			if ctx.Err() == nil { // not the daemon stopping
+				log.Warn("netlink subscription failed; subscribing again", "what", what, "err", err)
+			}
 		})
 		return ch, err
 	}

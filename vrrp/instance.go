@@ -189,10 +189,10 @@ func (r *Router) startTrackers(ctx context.Context, in *instance, initial bool) 
 			}
 		}
 		if initial {
-			ok = runScript(ctx, s)
+			ok = runScript(ctx, r.sys.Run, s)
 			in.setTracked(TrackKindScript, s.Name, ok, 0)
 		}
-		go watchScript(ctx, in.cfg.Name, s, ok, report)
+		go watchScript(ctx, r.sys.Run, in.cfg.Name, s, ok, report)
 	}
 	for _, f := range in.cfg.TrackFiles {
 		v, err := readTrackFile(f.Path)
@@ -376,11 +376,22 @@ func (r *Router) announce(in *instance, heal bool) {
 	r.sendGARP(in, targets)
 	g := in.cfg.GARP
 	if heal {
-		// The rest of the burst belongs to this mastership: a heal
-		// burst that outlived it announced a VIP the router no longer
-		// held.
-		if g.Repeat > 1 && in.mastership != nil {
-			go r.garpBurst(in.mastership, in, targets, g.Repeat-1, g.Interval, true)
+		// The rest belongs to this mastership: a heal burst that
+		// outlived it announced a VIP the router no longer held.
+		if ctx := in.mastership; ctx != nil {
+			go func() {
+				if !r.garpBurst(ctx, in, targets, g.Repeat-1, g.Interval, true) {
+					return
+				}
+				// The peer that was master a moment ago may still have
+				// gratuitous ARP on the way (its own burst, packets
+				// queued on a busy host), and one that lands after ours
+				// points the LAN back at it. Once it has heard us it
+				// stops: announce once more an advert interval later.
+				if sleep(ctx, in.cfg.Params.AdvertInterval) {
+					r.sendGARP(in, targets)
+				}
+			}()
 		}
 		return
 	}

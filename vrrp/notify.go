@@ -34,10 +34,11 @@ type hookJob struct {
 type notifier struct {
 	jobs chan hookJob
 	log  *slog.Logger
+	exec RunFunc
 }
 
-func newNotifier(ctx context.Context, log *slog.Logger) *notifier {
-	n := &notifier{jobs: make(chan hookJob, 64), log: log}
+func newNotifier(ctx context.Context, log *slog.Logger, run RunFunc) *notifier {
+	n := &notifier{jobs: make(chan hookJob, 64), log: log, exec: run}
 	go n.loop(ctx)
 	return n
 }
@@ -79,7 +80,7 @@ func (n *notifier) run(ctx context.Context, j hookJob) {
 		"DIRECTORD_PRIORITY=" + prio,
 	}
 	var out proc.Capped // a chatty hook must not cost memory
-	res, err := proc.RunAs(ctx, j.user, argv, env, j.timeout, &out)
+	res, err := n.exec(ctx, j.user, argv, env, j.timeout, &out)
 	switch {
 	case err != nil:
 		n.log.Warn("notify hook failed", "state", j.state, "hook", j.argv[0], "err", err, "output", tail(out.Bytes()))

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"directord/internal/proc"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,9 @@ func NewRouter(sys System, log *slog.Logger) *Router {
 	}
 	if sys.Now == nil {
 		sys.Now = time.Now
+	}
+	if sys.Run == nil {
+		sys.Run = proc.RunAs
 	}
 	return &Router{
 		log:     log,
@@ -204,7 +208,7 @@ func (r *Router) register(in *instance) {
 			in.log.Warn("cannot open the gratuitous ARP socket yet", "dev", in.dev(v), "err", err)
 		}
 	}
-	in.notify = newNotifier(r.hooksCtx, in.log)
+	in.notify = newNotifier(r.hooksCtx, in.log, r.sys.Run)
 	in.ifc.byVRID[c.VRID] = in
 	r.insts = append(r.insts, in)
 	r.byName[c.Name] = in

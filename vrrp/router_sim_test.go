@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -310,5 +311,81 @@ func TestSyncGroupLeavesFaultTogether(t *testing.T) {
 		}
 		cancel()
 		<-done
+	})
+}
+
+// Hooks and track scripts go through System.Run: the simulator sees every
+// notify hook with keepalived's arguments, in the order of the
+// transitions, and a track script's exit status drives the priority.
+func TestHooksAndScriptsThroughSystem(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		h := lan.AddHost("lb1", "eth0", simAddrs[0])
+		runner := &vrrptest.Runner{}
+		sys := h.System()
+		sys.Run = runner.Run
+		c := simInstance("web", 51, 200)
+		c.Notify = vrrp.NotifyConfig{Master: []string{"/hook", "m"}, Backup: []string{"/hook", "b"}, Fault: []string{"/hook", "f"}, Stop: []string{"/hook", "s"}, Timeout: time.Second}
+		c.TrackScripts = []vrrp.TrackScript{{Name: "chk", Command: []string{"/chk"}, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 2}}
+		r := vrrp.NewRouter(sys, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx, []vrrp.Config{c}, nil) }()
+		<-r.Ready()
+		time.Sleep(2 * time.Second)
+		runner.SetExit("/chk", 1) // two failures in a row: FAULT
+		time.Sleep(3 * time.Second)
+		runner.SetExit("/chk", 0)
+		time.Sleep(3 * time.Second)
+		cancel()
+		<-done
+		var got []string
+		for _, call := range runner.Calls("/hook") {
+			got = append(got, strings.Join(call.Argv[1:], " "))
+		}
+		want := []string{
+			"b INSTANCE web BACKUP 200",
+			"m INSTANCE web MASTER 200",
+			"f INSTANCE web FAULT 200",
+			"b INSTANCE web BACKUP 200",
+			"m INSTANCE web MASTER 200",
+			"s INSTANCE web STOP 200",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("hooks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if n := len(runner.Calls("/chk")); n < 8 {
+			t.Errorf("the track script ran %d times in 8 s at 1 s", n)
+		}
+	})
+}
+
+// Healing a split brain, the winner announces at once and once more an
+// advert interval later: the loser may still have gratuitous ARP of its
+// own on the way (the end-to-end NAT test saw the real servers' gateway
+// entry left on the loser).
+func TestHealAnnouncesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		h1, h2 := lan.AddHost("lb1", "eth0", simAddrs[0]), lan.AddHost("lb2", "eth0", simAddrs[1])
+		lan.Partition([]*vrrptest.Host{h1}, []*vrrptest.Host{h2})
+		a := startSim(t, h1, simInstance("web", 51, 200))
+		b := startSim(t, h2, simInstance("web", 51, 100))
+		time.Sleep(2 * time.Second)
+		healed := time.Now()
+		lan.Partition()
+		time.Sleep(time.Second)
+		if a.state(t, "web") != "MASTER" || b.state(t, "web") != "BACKUP" {
+			t.Fatalf("after the heal: lb1 %s, lb2 %s", a.state(t, "web"), b.state(t, "web"))
+		}
+		var after []time.Duration
+		for _, an := range h1.Announced() {
+			if an.At.After(healed) {
+				after = append(after, an.At.Sub(healed))
+			}
+		}
+		if len(after) < 2 || after[0] > 150*time.Millisecond || after[len(after)-1] < 100*time.Millisecond {
+			t.Errorf("lb1's announcements after the heal at %v; want one at once and one an advert interval later", after)
+		}
 	})
 }

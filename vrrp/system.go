@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"directord/internal/proc"
+	"io"
 	"net/netip"
 	"time"
 )
@@ -139,6 +140,10 @@ type Watcher interface {
 	Link(name string) (LinkState, error)
 }
 
+// RunFunc runs argv with env as user within timeout, its output to out
+// (may be nil).
+type RunFunc func(ctx context.Context, user *proc.User, argv, env []string, timeout time.Duration, out io.Writer) (proc.Result, error)
+
 // System is everything the router needs from the operating system. The
 // Linux implementation is NewLinuxSystem.
 type System struct {
@@ -148,6 +153,9 @@ type System struct {
 	Watcher Watcher
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Run runs a program for a hook or a track script, as user (nil:
+	// as the daemon), bounded by timeout; proc.RunAs when nil.
+	Run RunFunc
 	// EarlyWake is how long before a backup's master-down deadline the
 	// loop wakes to wait out the rest on the CPU (see masterDownEarly).
 	// NewLinuxSystem sets it; a simulated clock leaves it zero, since a

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"directord/internal/proc"
 )
 
 // Kinds of tracked objects.
@@ -71,14 +69,14 @@ type trackReport struct {
 }
 
 // runScript runs a track script once; exit 0 passes.
-func runScript(ctx context.Context, s TrackScript) bool {
-	res, err := proc.RunAs(ctx, s.User, s.Command, nil, s.Timeout, nil)
+func runScript(ctx context.Context, run RunFunc, s TrackScript) bool {
+	res, err := run(ctx, s.User, s.Command, nil, s.Timeout, nil)
 	return err == nil && res.ExitCode == 0
 }
 
 // watchScript runs s every interval and reports when rise or fall
 // results in a row change its state. ok is the state to start from.
-func watchScript(ctx context.Context, instance string, s TrackScript, ok bool, report func(trackReport)) {
+func watchScript(ctx context.Context, run RunFunc, instance string, s TrackScript, ok bool, report func(trackReport)) {
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	streak := 0
@@ -88,7 +86,7 @@ func watchScript(ctx context.Context, instance string, s TrackScript, ok bool, r
 			return
 		case <-t.C:
 		}
-		pass := runScript(ctx, s)
+		pass := runScript(ctx, run, s)
 		if ctx.Err() != nil {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,15 @@ func TestCloseRemovesNamespacesAndProcesses(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	// `ip netns exec` enters the namespace after it has started: wait
+	// for that, or Close finds nobody there to kill (a flake under load).
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(labnet.PIDsIn(netnsDir+"/"+ns.Name), cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("the process never entered the namespace")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}

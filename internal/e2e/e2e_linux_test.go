@@ -326,7 +326,13 @@ func TestDRPairUnderFailures(t *testing.T) {
 		"per link restore: directord %v, keepalived %v", cuts, cutFails, kaFails, restoreFails, kaRestore)
 	t.Log(line)
 	fmt.Println(line)
-	if median(cutFails) > median(kaFails) {
+	// A cut costs both about Master_Down_Interval (361 ms); with a request
+	// every 50 ms and a 300 ms timeout that is 0, 1 or 2 failed requests
+	// depending only on where the cut falls between requests (CI saw
+	// keepalived [0 0 0] and [1 1 1], directord [2 1 1] and [1 1 1]).
+	// One request is that phase noise; more would be a slower failover,
+	// which the failover benchmark measures to the microsecond.
+	if median(cutFails) > median(kaFails)+1 {
 		t.Errorf("directord lost more requests on a link cut than keepalived: %v vs %v", cutFails, kaFails)
 	}
 }

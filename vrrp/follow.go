@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -23,16 +24,31 @@ const resubscribeAfter = 100 * time.Millisecond
 // first starts with resync, if not nil: it lists what exists, and the
 // reader should check what it may have missed (a removal).
 func follow[U, T any](ctx context.Context, log *slog.Logger, what string, subscribe subscribeFunc[U], convert func(U) (T, bool), resync *T) (<-chan T, error) {
-	open := func() (chan U, error) {
-		ch := make(chan U, 256)
-		err := subscribe(ch, ctx.Done(), func(err error) {
+	// Each subscription has its own done channel, closed when the stream
+	// ends or the subscription has failed: the library's goroutine and
+	// socket live until it is closed, and one left per failure would
+	// leak both for the life of the daemon.
+	type sub struct {
+		ch   chan U
+		stop func()
+	}
+	open := func() (sub, error) {
+		ch, done := make(chan U, 256), make(chan struct{})
+		var once sync.Once
+		closeDone := func() { once.Do(func() { close(done) }) }
+		unhook := context.AfterFunc(ctx, closeDone)
+		err := subscribe(ch, done, func(err error) {
 			if ctx.Err() == nil { // not the daemon stopping
-				log.Warn("netlink subscription failed; subscribing again", "what", what, "err", err)
+				log.Warn("netlink subscription error", "what", what, "err", err)
 			}
 		})
-		return ch, err
+		if err != nil {
+			unhook()
+			closeDone()
+		}
+		return sub{ch: ch, stop: func() { unhook(); closeDone() }}, err
 	}
-	updates, err := open()
+	cur, err := open()
 	if err != nil {
 		return nil, err
 	}
@@ -48,23 +64,29 @@ func follow[U, T any](ctx context.Context, log *slog.Logger, what string, subscr
 	go func() {
 		defer close(out)
 		for {
-			for u := range updates {
+			for u := range cur.ch {
 				if v, ok := convert(u); ok && !send(v) {
+					cur.stop()
 					return
 				}
 			}
+			cur.stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
 				case <-time.After(resubscribeAfter):
 				}
-				if updates, err = open(); err == nil {
+				next, err := open()
+				if err == nil {
+					cur = next
 					break
 				}
 				log.Error("netlink subscription cannot be made again; retrying", "what", what, "err", err)
 			}
+			log.Warn("netlink subscription made again after a failure", "what", what)
 			if resync != nil && !send(*resync) {
+				cur.stop()
 				return
 			}
 		}

@@ -378,7 +378,8 @@ func (r *Router) announce(in *instance, heal bool) {
 	if heal {
 		// The rest belongs to this mastership: a heal burst that
 		// outlived it announced a VIP the router no longer held.
-		if ctx := in.mastership; ctx != nil {
+		// The goroutine reads nothing of in: a reload may change it.
+		if ctx, again := in.mastership, in.cfg.Params.AdvertInterval; ctx != nil {
 			go func() {
 				if !r.garpBurst(ctx, in, targets, g.Repeat-1, g.Interval, true) {
 					return
@@ -388,7 +389,7 @@ func (r *Router) announce(in *instance, heal bool) {
 				// queued on a busy host), and one that lands after ours
 				// points the LAN back at it. Once it has heard us it
 				// stops: announce once more an advert interval later.
-				if sleep(ctx, in.cfg.Params.AdvertInterval) {
+				if sleep(ctx, again) {
 					r.sendGARP(in, targets)
 				}
 			}()

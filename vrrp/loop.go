@@ -157,6 +157,13 @@ func (r *Router) receive(ifc *iface, rx Received) {
 func (r *Router) addrChanged(e AddrEvent) {
 	if e.Resync {
 		r.restoreVIPs()
+		for _, in := range r.insts {
+			if !in.cfg.UnicastSrc.IsValid() {
+				if err := r.resolveSource(in); err != nil {
+					in.log.Warn("no source address for adverts", "err", err)
+				}
+			}
+		}
 		return
 	}
 	dev := r.links[e.LinkIndex]

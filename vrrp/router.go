@@ -74,9 +74,11 @@ type iface struct {
 	index  int
 	byVRID map[uint8]*instance
 	drops  map[Drop]uint64 // packets no instance claims
-	// reopenAfter is the wait before the next attempt to reopen a socket
-	// that cannot send; 0 when none is scheduled.
+	// reopenAfter is the back-off of the next attempt to reopen a
+	// socket that cannot send; reopening says one is scheduled, so that
+	// the instances sharing the socket make one timer, not one each.
 	reopenAfter time.Duration
+	reopening   bool
 }
 
 // Event types the loop receives.

@@ -44,6 +44,10 @@ func (r *Router) advertSent(in *instance, err error) bool {
 
 // scheduleReopen has the loop reopen ifc's socket after its back-off.
 func (r *Router) scheduleReopen(ifc *iface) {
+	if ifc.reopening {
+		return
+	}
+	ifc.reopening = true
 	if ifc.reopenAfter == 0 {
 		ifc.reopenAfter = reopenFirst
 	}
@@ -62,12 +66,11 @@ func (r *Router) scheduleReopen(ifc *iface) {
 // from BACKUP, so a director that still cannot send is master for at most
 // sendFailLimit adverts before it is in FAULT again.
 func (r *Router) reopen(now time.Time, ifc *iface, why string) {
+	ifc.reopening = false
 	conn, err := r.sys.Listen(ifc.name)
 	if err != nil {
-		r.log.Error("cannot reopen the VRRP socket", "interface", ifc.name, "why", why, "err", err)
-		if ifc.reopenAfter != 0 {
-			r.scheduleReopen(ifc)
-		}
+		r.log.Error("cannot reopen the VRRP socket; trying again", "interface", ifc.name, "why", why, "err", err)
+		r.scheduleReopen(ifc)
 		return
 	}
 	st, _ := r.sys.Watcher.Link(ifc.name)

@@ -58,16 +58,21 @@ func TestSimulation(t *testing.T) {
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for seed := range next {
+				// Violations are reported outside the bubble: a bubble
+				// whose T failed ends with FailNow, which would end this
+				// worker, and the remaining seeds would never run.
+				var v []string
 				synctest.Test(t, func(t *testing.T) {
 					logf := func(string, ...any) {}
 					if *simShow || *simSeed != 0 {
 						logf = t.Logf
 					}
-					if v := simulate(seed, logf); len(v) > 0 {
-						failed.Add(1)
-						t.Errorf("seed %d: %s\nreplay: go test ./vrrp -run 'TestSimulation$' -sim.seed=%d -v", seed, strings.Join(v, "\n"), seed)
-					}
+					v = simulate(seed, logf)
 				})
+				if len(v) > 0 {
+					failed.Add(1)
+					t.Errorf("seed %d: %s\nreplay: go test ./vrrp -run 'TestSimulation$' -sim.seed=%d -v", seed, strings.Join(v, "\n"), seed)
+				}
 			}
 		})
 	}

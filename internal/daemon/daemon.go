@@ -67,7 +67,14 @@ type Daemon struct {
 	started time.Time
 	metrics *metrics
 
-	reloadMu      sync.Mutex
+	reloadMu sync.Mutex
+	// watches are the health checks running (under reloadMu after Run
+	// has started them).
+	watches []healthcheck.Watch
+	// ready is set once Run has started everything: a reload asked
+	// through the socket before that is refused (503), since Run is
+	// still opening what the reload would change.
+	ready         atomic.Bool
 	reloadsOK     atomic.Uint64
 	reloadsFailed atomic.Uint64
 	lastReload    atomic.Pointer[ReloadResult]
@@ -160,6 +167,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.monitor.Update(watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
+	d.watches = watches
 	go d.monitor.Run(bg)
 	go d.forwardHealth(bg)
 	if err := d.checkSync(cfg); err != nil {
@@ -190,6 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("directord running", "config", cfg.Path, "router_id", cfg.Director.RouterID,
 		"vrrp_instances", len(instances), "virtual_servers", len(cfg.VirtualServers),
 		"status_socket", cfg.Director.StatusSocket)
+	d.ready.Store(true)
 	notify(d.log, "READY=1", "STATUS=running")
 	go d.watchdog(bg)
 	for {

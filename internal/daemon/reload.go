@@ -96,15 +96,20 @@ func (d *Daemon) reload(ctx context.Context) error {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	if err := d.router.Reload(ctx, instances, groups); err != nil {
-		old, _ := HealthWatches(d.config())
-		if uerr := d.monitor.Update(old); uerr != nil {
+		// Back to the set that was running (kept, not translated again:
+		// a script_user lookup failing now must not empty it).
+		if uerr := d.monitor.Update(d.watches); uerr != nil {
 			d.log.Error("health checks: could not go back to the running set", "err", uerr)
 		}
 		return fmt.Errorf("VRRP: %w", err)
 	}
-	// From here nothing refuses: the IPVS reconciler takes the new
-	// table (a write the kernel refuses is retried and shown in the
-	// status, as at start), and the new file becomes the running one.
+	// From here nothing refuses, and the new file is the running one
+	// before IPVS takes it: the preemption holds the reconciler's pass
+	// computes map services to the new instances. The reconciler takes
+	// the new table (a write the kernel refuses is retried and shown in
+	// the status, as at start).
+	d.watches = watches
+	d.cfg.Store(cfg)
 	if r := d.recon.Load(); r != nil {
 		if err := r.Reload(ctx, IPVSSpec(cfg)); err != nil {
 			d.log.Error("IPVS: the reconciler did not take the new configuration", "err", err)
@@ -117,7 +122,6 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if err := d.applySync(cfg); err != nil {
 		d.log.Error("IPVS sync daemons: will retry", "err", err)
 	}
-	d.cfg.Store(cfg)
 	d.level.Set(logLevel(cfg.Director.LogLevel))
 	if d.first.Director.StatusSocket != cfg.Director.StatusSocket || d.first.Director.MetricsListen != cfg.Director.MetricsListen ||
 		d.first.Director.LogFormat != cfg.Director.LogFormat {

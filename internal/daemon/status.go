@@ -191,6 +191,10 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 // handleReload reloads and answers with the result: 200 when it took,
 // 422 when the file is invalid, 500 otherwise.
 func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) {
+	if !d.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, ReloadResult{At: time.Now(), Error: "directord is still starting; reload once it is ready"})
+		return
+	}
 	res := d.Reload(r.Context())
 	code := http.StatusOK
 	switch {

@@ -345,7 +345,18 @@ func (s *soak) report() {
 	// wire opens a window from Master_Down_Interval before it to a
 	// second after, whatever fault caused it (a preemption held until
 	// the director's checks recover comes well after its fault).
+	// Only a takeover that follows an injected fault (within 10 s: a
+	// preemption waits for the director's checks to recover) excuses
+	// anything; one without a cause is itself a failure.
+	var spurious []string
 	for _, t := range s.masterChanges() {
+		caused := slices.ContainsFunc(s.windows, func(w window) bool {
+			return w.what != "takeover" && !t.Before(w.from) && t.Before(w.from.Add(10*time.Second))
+		})
+		if !caused {
+			spurious = append(spurious, fmt.Sprintf("+%s", t.Sub(s.start).Round(time.Millisecond)))
+			continue
+		}
 		s.windows = append(s.windows, window{what: "takeover", from: t.Add(-masterDown - 100*time.Millisecond), to: t.Add(time.Second)})
 	}
 	reqs := s.p.client.Since(s.start)
@@ -392,6 +403,12 @@ func (s *soak) report() {
 	}
 	if twoAdvertising > lab.DefaultSettings.Advert {
 		s.t.Errorf("two directors sent adverts for %s, more than one advert interval", twoAdvertising)
+	}
+	if twoHolding > lab.DefaultSettings.Advert {
+		s.t.Errorf("two running directors held the VIP for %s, more than one advert interval", twoHolding)
+	}
+	if len(spurious) > 0 {
+		s.t.Errorf("takeovers with no fault before them at %v", spurious)
 	}
 	for _, c := range s.crashes {
 		s.t.Errorf("a daemon died by itself: %s", c)
@@ -442,15 +459,26 @@ func (s *soak) longestTwoAdvertising() (longest, at time.Duration) {
 }
 
 // masterChanges are the times a director started advertising after
-// another: each takeover, as the wire saw it.
+// another had: each takeover, as the wire saw it (a director resuming its
+// own adverts after a pause is not one).
 func (s *soak) masterChanges() []time.Time {
-	var out []time.Time
-	for _, rs := range s.runs() {
+	type start struct {
+		at  time.Time
+		src netip.Addr
+	}
+	var starts []start
+	for src, rs := range s.runs() {
 		for _, r := range rs {
-			out = append(out, r[0])
+			starts = append(starts, start{r[0], src})
 		}
 	}
-	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	slices.SortFunc(starts, func(a, b start) int { return a.at.Compare(b.at) })
+	var out []time.Time
+	for i, st := range starts {
+		if i > 0 && st.src != starts[i-1].src {
+			out = append(out, st.at)
+		}
+	}
 	return out
 }
 

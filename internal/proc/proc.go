@@ -66,7 +66,14 @@ func RunAs(ctx context.Context, user *User, argv, env []string, timeout time.Dur
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// The file run is the file CheckScript checked: a bare name from
+	// Path, not from the daemon's own environment.
+	path, err := LookPath(argv[0])
+	if err != nil {
+		return Result{ExitCode: -1}, err
+	}
+	cmd := exec.CommandContext(ctx, path, argv[1:]...)
+	cmd.Args[0] = argv[0]
 	cmd.Env = append([]string{"PATH=" + Path}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: user.credential()}
 	cmd.Cancel = func() error {
@@ -79,7 +86,7 @@ func RunAs(ctx context.Context, user *User, argv, env []string, timeout time.Dur
 		cmd.Stdout, cmd.Stderr = output, output
 	}
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	res := Result{ExitCode: -1, Duration: time.Since(start)}
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()

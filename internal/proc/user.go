@@ -60,57 +60,95 @@ const Path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 // a user could run anything as root (keepalived's enable_script_security).
 var ErrInsecure = errors.New("insecure script")
 
-// CheckScript refuses a program that a user other than root can change:
-// the file, or a directory on its path, owned by another user and
-// writable by its owner, or writable by a group other than root's or by
-// everyone (a sticky directory excepted: there only an entry's owner may
-// replace it). A program named without a slash is looked up in Path.
-func CheckScript(program string) error {
-	path := program
-	if !strings.Contains(program, "/") {
-		found := ""
-		for _, dir := range filepath.SplitList(Path) {
-			if fi, err := os.Stat(filepath.Join(dir, program)); err == nil && !fi.IsDir() {
-				found = filepath.Join(dir, program)
-				break
-			}
-		}
-		if found == "" {
-			return fmt.Errorf("%s: %w", program, fs.ErrNotExist)
-		}
-		path = found
+// LookPath is the file the daemon runs for program: an absolute path as
+// it is, a name without a slash from Path (an executable regular file).
+// A relative path is refused: what it names would depend on the daemon's
+// working directory, and the file checked must be the file run.
+func LookPath(program string) (string, error) {
+	switch {
+	case strings.HasPrefix(program, "/"):
+		return program, nil
+	case strings.Contains(program, "/"):
+		return "", fmt.Errorf("%s is a relative path: name the program by its absolute path", program)
 	}
-	real, err := filepath.EvalSymlinks(path)
+	for _, dir := range filepath.SplitList(Path) {
+		p := filepath.Join(dir, program)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s is not in %s: %w", program, Path, fs.ErrNotExist)
+}
+
+// CheckScript refuses a program that a user other than root could change
+// or plant: every component of its path as written, from the root, and of
+// every symlink's target, must belong to root and be writable by no group
+// but root's and not by everyone (a sticky directory such as /tmp
+// excepted: there only an entry's owner may replace it, and the entry
+// must be root's). A program that does not exist is fs.ErrNotExist, or
+// ErrInsecure when others may write to the directory it would be in.
+func CheckScript(program string) error {
+	path, err := LookPath(program)
 	if err != nil {
 		return err
 	}
-	// Every directory from the root down, then the file: each may be
-	// replaced by whoever can write to it or to its parent.
-	parts := strings.Split(strings.TrimPrefix(real, "/"), "/")
-	cur := "/"
-	stickyParent := false
+	return checkPath(path, 0)
+}
+
+// checkPath walks path from the root. A symlink is followed from there:
+// the directory holding it was checked, and so must its target be.
+func checkPath(path string, depth int) error {
+	if depth > 8 {
+		return fmt.Errorf("%s: too many symlinks", path)
+	}
+	parts := strings.Split(strings.Trim(filepath.Clean(path), "/"), "/")
+	cur, parentOpen := "/", false
 	for i := -1; i < len(parts); i++ {
 		if i >= 0 {
 			cur = filepath.Join(cur, parts[i])
 		}
-		fi, err := os.Stat(cur)
-		if err != nil {
+		fi, err := os.Lstat(cur)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && parentOpen:
+			return fmt.Errorf("%w: %s does not exist, and others may create it", ErrInsecure, cur)
+		case err != nil:
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := insecure(cur, fi); err != nil {
 			return err
 		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			continue
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(cur)
+			if err != nil {
+				return err
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(cur), target)
+			}
+			return checkPath(filepath.Join(append([]string{target}, parts[i+1:]...)...), depth+1)
 		}
-		mode := fi.Mode()
-		switch {
-		case st.Uid != 0 && (mode.Perm()&0o200 != 0 || stickyParent):
-			return fmt.Errorf("%w: %s belongs to uid %d, who can change %s", ErrInsecure, cur, st.Uid, real)
-		case mode.Perm()&0o020 != 0 && st.Gid != 0 && !(mode.IsDir() && mode&fs.ModeSticky != 0):
-			return fmt.Errorf("%w: %s is writable by group %d (mode %#o)", ErrInsecure, cur, st.Gid, mode.Perm())
-		case mode.Perm()&0o002 != 0 && !(mode.IsDir() && mode&fs.ModeSticky != 0):
-			return fmt.Errorf("%w: %s is writable by everyone (mode %#o)", ErrInsecure, cur, mode.Perm())
-		}
-		stickyParent = mode.IsDir() && mode&fs.ModeSticky != 0 && mode.Perm()&0o022 != 0
+		parentOpen = fi.IsDir() && fi.Mode().Perm()&0o022 != 0
+	}
+	return nil
+}
+
+// insecure says why one component could be changed by another user.
+func insecure(path string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	mode := fi.Mode()
+	sticky := mode.IsDir() && mode&fs.ModeSticky != 0
+	switch {
+	case st.Uid != 0:
+		return fmt.Errorf("%w: %s belongs to uid %d", ErrInsecure, path, st.Uid)
+	case mode&fs.ModeSymlink != 0:
+		return nil // a link's own mode means nothing
+	case mode.Perm()&0o020 != 0 && st.Gid != 0 && !sticky:
+		return fmt.Errorf("%w: %s is writable by group %d (mode %#o)", ErrInsecure, path, st.Gid, mode.Perm())
+	case mode.Perm()&0o002 != 0 && !sticky:
+		return fmt.Errorf("%w: %s is writable by everyone (mode %#o)", ErrInsecure, path, mode.Perm())
 	}
 	return nil
 }

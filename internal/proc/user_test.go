@@ -57,16 +57,48 @@ func TestCheckScript(t *testing.T) {
 	if err := CheckScript(script); !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), dir) {
 		t.Errorf("script in a world-writable directory: %v", err)
 	}
-	// Through a symlink, the target is what counts.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	link := filepath.Join(t.TempDir(), "l")
-	if err := os.Symlink(script, link); err != nil {
+	// A symlink: its directory and its target are both checked.
+	safeLink := filepath.Join(t.TempDir(), "l")
+	if err := os.Symlink(script, safeLink); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckScript(link); os.Geteuid() == 0 && err != nil {
-		t.Errorf("symlink to a safe script: %v", err)
+	if err := CheckScript(safeLink); os.Geteuid() == 0 && err != nil {
+		t.Errorf("root's symlink to a safe script: %v", err)
+	}
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	openLink := filepath.Join(open, "l")
+	if err := os.Symlink(script, openLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckScript(openLink); !errors.Is(err, ErrInsecure) {
+		t.Errorf("symlink in a world-writable directory: %v", err)
+	}
+	// A missing program where others could plant it is insecure, not
+	// merely missing.
+	if err := CheckScript(filepath.Join(open, "later")); !errors.Is(err, ErrInsecure) {
+		t.Errorf("missing program in a world-writable directory: %v", err)
+	}
+	if err := CheckScript("bin/x"); err == nil || errors.Is(err, os.ErrNotExist) {
+		t.Errorf("relative path: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		// Owned by another user, even read-only: they can chmod it back.
+		ro := filepath.Join(dir, "ro")
+		if err := os.WriteFile(ro, []byte("#!/bin/sh\n"), 0o555); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(ro, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckScript(ro); !errors.Is(err, ErrInsecure) {
+			t.Errorf("read-only script of another user: %v", err)
+		}
 	}
 }
 

@@ -404,8 +404,10 @@ func (s *soak) report() {
 	if twoAdvertising > lab.DefaultSettings.Advert {
 		s.t.Errorf("two directors sent adverts for %s, more than one advert interval", twoAdvertising)
 	}
-	if twoHolding > lab.DefaultSettings.Advert {
-		s.t.Errorf("two running directors held the VIP for %s, more than one advert interval", twoHolding)
+	// The holders are sampled every 50 ms, so a measured span carries up
+	// to one sample of error (CI measured 103 ms once).
+	if twoHolding > lab.DefaultSettings.Advert+50*time.Millisecond {
+		s.t.Errorf("two running directors held the VIP for %s, more than one advert interval (and one 50 ms sample)", twoHolding)
 	}
 	if len(spurious) > 0 {
 		s.t.Errorf("takeovers with no fault before them at %v", spurious)

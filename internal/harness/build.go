@@ -11,11 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"time"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"directord/internal/privdir"
 )
 
 // BinDir holds built binaries. It is under /var/tmp because a User-Mode
-// Linux guest mounts its own /tmp and could not see them there.
+// Linux guest mounts its own /tmp and could not see them there; root runs
+// what is in it, so it must be a directory only we can write
+// (privdir.Ensure).
 const BinDir = "/var/tmp/directord-test"
 
 // EnvBinary names an already built directord, so a guest (which cannot
@@ -33,10 +39,10 @@ func BuildDirectord() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(BinDir, 0o755); err != nil {
+	if err := privdir.Ensure(BinDir); err != nil {
 		return "", err
 	}
-	prune(BinDir, 24*time.Hour)
+	prune(BinDir)
 	out := filepath.Join(BinDir, fmt.Sprintf("directord-%d", os.Getpid()))
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/directord")
 	cmd.Dir = root
@@ -63,11 +69,19 @@ func moduleRoot() (string, error) {
 	}
 }
 
-func prune(dir string, age time.Duration) {
+// prune removes the binaries of test processes that have exited: each is
+// named after the process that built it, and a run of every test builds
+// one per package (20 MB each).
+func prune(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
-			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		pid, ok := strings.CutPrefix(e.Name(), "directord-")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || !e.Type().IsRegular() {
+			continue
+		}
+		if syscall.Kill(n, 0) == syscall.ESRCH {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }

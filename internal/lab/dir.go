@@ -1,14 +1,13 @@
 package lab
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"directord/internal/privdir"
 )
 
 // DirBase is where a fresh lab directory is made. It is outside /tmp
@@ -29,39 +28,20 @@ const DirBase = "/var/tmp"
 // owned by us and writable by no one else.
 func PrivateDir(dir string) (path string, created bool, err error) {
 	if dir == "" {
-		path, err = os.MkdirTemp(DirBase, "directord-lab-")
+		path, err = privdir.Fresh(DirBase, "directord-lab-")
 		if err != nil {
 			return "", false, fmt.Errorf("lab directory: %w", err)
 		}
-		return path, true, checkPrivate(path)
+		return path, true, nil
 	}
 	path, err = filepath.Abs(dir)
 	if err != nil {
 		return "", false, err
 	}
-	if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", false, fmt.Errorf("lab directory: %w", err)
+	if err := privdir.Ensure(path); err != nil {
+		return "", false, fmt.Errorf("lab %w: choose another --dir", err)
 	}
-	return path, false, checkPrivate(path)
-}
-
-// checkPrivate refuses a symlink, a non-directory, a directory owned by
-// another user, or one that group or others can write to.
-func checkPrivate(path string) error {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fmt.Errorf("lab directory: %w", err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
-		return fmt.Errorf("lab directory %s: not a directory (a symlink?): choose another --dir", path)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != uint32(os.Geteuid()) {
-		return fmt.Errorf("lab directory %s: owned by uid %d, not by us: choose another --dir", path, st.Uid)
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("lab directory %s: writable by other users (mode %#o): choose another --dir", path, fi.Mode().Perm())
-	}
-	return nil
+	return path, false, nil
 }
 
 // WriteFile writes a file into dir, for configs the user may read. It

@@ -43,6 +43,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"directord/internal/privdir"
 )
 
 // Environment passed on the kernel command line to the guest's init.
@@ -272,11 +274,13 @@ func Stage(program string) (string, error) {
 	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", abs, st.Size(), st.ModTime().UnixNano()))
 	dst := filepath.Join(StageDir, filepath.Base(abs)+"-"+hex.EncodeToString(sum[:6]))
-	if _, err := os.Stat(dst); err == nil {
-		return dst, nil
-	}
-	if err := os.MkdirAll(StageDir, 0o755); err != nil {
+	// The guest runs the copy as root: the directory must be ours alone
+	// before anything in it is reused.
+	if err := privdir.Ensure(StageDir); err != nil {
 		return "", err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return dst, nil
 	}
 	pruneStage(24 * time.Hour)
 	if err := copyFile(abs, dst); err != nil {

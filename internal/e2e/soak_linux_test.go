@@ -135,15 +135,18 @@ func (s *soak) died(d *lab.Director) {
 	delete(s.life, d)
 }
 
-func (s *soak) open(what string, d time.Duration) {
+// open records a fault that began at from (taken before the action: a
+// request in flight when a real server is stopped fails before the stop
+// returns) and opens its window until d after now.
+func (s *soak) open(what string, from time.Time, d time.Duration) {
 	now := time.Now()
-	s.events = append(s.events, fmt.Sprintf("+%s %s", now.Sub(s.start).Round(time.Millisecond), what))
+	s.events = append(s.events, fmt.Sprintf("+%s %s", from.Sub(s.start).Round(time.Millisecond), what))
 	kind := what // without the host it hit
 	if i := strings.LastIndex(what, " "); i > 0 && (strings.HasPrefix(what[i+1:], "lb") || strings.HasPrefix(what[i+1:], "rs")) {
 		kind = what[:i]
 	}
 	s.faults[kind]++
-	s.windows = append(s.windows, window{what: what, from: now, to: now.Add(d)})
+	s.windows = append(s.windows, window{what: what, from: from, to: now.Add(d)})
 }
 
 // run injects faults until the time is up, then lets everything heal.
@@ -237,13 +240,14 @@ func (s *soak) setAlive(d *lab.Director, alive bool) {
 }
 
 func (s *soak) restart(d *lab.Director) {
+	from := time.Now()
 	if err := d.Start(); err != nil {
 		s.t.Errorf("restart %s: %v", d.Host.Name, err)
 		return
 	}
 	s.setAlive(d, true)
 	s.born(d)
-	s.open("restart "+d.Host.Name, windowAfter)
+	s.open("restart "+d.Host.Name, from, windowAfter)
 }
 
 // fault applies one random fault and, after a while, its cure.
@@ -251,27 +255,31 @@ func (s *soak) fault() {
 	d := s.dirs()[s.rnd.IntN(2)]
 	switch k := s.rnd.IntN(6); k {
 	case 0:
+		from := time.Now()
 		s.died(d)
 		s.setAlive(d, false)
 		d.Kill()
-		s.open("kill -9 "+d.Host.Name, windowAfter)
+		s.open("kill -9 "+d.Host.Name, from, windowAfter)
 		s.sleep(time.Second + time.Duration(s.rnd.Int64N(int64(2*time.Second))))
 		s.restart(d)
 	case 1:
+		from := time.Now()
 		s.died(d)
 		s.setAlive(d, false)
 		if err := d.Term(5 * time.Second); err != nil {
 			s.t.Errorf("SIGTERM %s: %v", d.Host.Name, err)
 		}
-		s.open("SIGTERM "+d.Host.Name, windowAfter)
+		s.open("SIGTERM "+d.Host.Name, from, windowAfter)
 		s.sleep(time.Second + time.Duration(s.rnd.Int64N(int64(2*time.Second))))
 		s.restart(d)
 	case 2:
+		from := time.Now()
 		_ = d.Host.SetLinks(false)
-		s.open("link down "+d.Host.Name, windowAfter)
+		s.open("link down "+d.Host.Name, from, windowAfter)
 		s.sleep(time.Second + time.Duration(s.rnd.Int64N(int64(2*time.Second))))
+		from = time.Now()
 		_ = d.Host.SetLinks(true)
-		s.open("link up "+d.Host.Name, windowAfter)
+		s.open("link up "+d.Host.Name, from, windowAfter)
 	case 3:
 		s.recreate(d)
 	case 4:
@@ -283,9 +291,10 @@ func (s *soak) fault() {
 		// a refused connection 1.7 s after the real's weight was 0 (see
 		// the README).
 		r := s.p.lab.Reals[s.rnd.IntN(len(s.p.lab.Reals))]
+		from := time.Now()
 		r.StopHTTP()
 		down := 2*time.Second + time.Duration(s.rnd.Int64N(int64(2*time.Second)))
-		s.open("real server killed "+r.Name, down+time.Second)
+		s.open("real server killed "+r.Name, from, down+time.Second)
 		s.sleep(down)
 		if err := r.StartHTTP(); err != nil {
 			s.t.Errorf("restart %s: %v", r.Name, err)
@@ -297,19 +306,21 @@ func (s *soak) fault() {
 // VLAN or bond is rebuilt.
 func (s *soak) recreate(d *lab.Director) {
 	addr := netip.PrefixFrom(d.Host.Addr, 24)
+	from := time.Now()
 	if _, err := d.Host.NS.Run("ip", "link", "del", "eth0"); err != nil {
 		s.t.Errorf("delete %s eth0: %v", d.Host.Name, err)
 		return
 	}
-	s.open("interface deleted "+d.Host.Name, windowAfter)
+	s.open("interface deleted "+d.Host.Name, from, windowAfter)
 	s.sleep(500*time.Millisecond + time.Duration(s.rnd.Int64N(int64(time.Second))))
+	from = time.Now()
 	port, err := s.p.lab.Net.Connect(d.Host.NS, s.p.lab.Bridge, "eth0", addr)
 	if err != nil {
 		s.t.Errorf("re-create %s eth0: %v", d.Host.Name, err)
 		return
 	}
 	d.Host.Port, d.Host.Links = port, []*labnet.Port{port}
-	s.open("interface made again "+d.Host.Name, windowAfter)
+	s.open("interface made again "+d.Host.Name, from, windowAfter)
 }
 
 // rename reloads the director with its instance renamed: a new instance.
@@ -327,10 +338,11 @@ func (s *soak) rename(d *lab.Director) {
 	if !s.isAlive(d) {
 		return
 	}
+	from := time.Now()
 	if _, err := d.StatusClient.Reload(); err != nil {
 		s.t.Errorf("reload %s: %v", d.Host.Name, err)
 	}
-	s.open("reload renaming the instance of "+d.Host.Name, windowAfter)
+	s.open("reload renaming the instance of "+d.Host.Name, from, windowAfter)
 }
 
 // covered reports whether a failure at t falls in a window.
@@ -374,7 +386,7 @@ func (s *soak) report() {
 		}
 	}
 	twoAdvertising, at := s.longestTwoAdvertising()
-	twoHolding, gap, gaps := s.holderSpans()
+	twoHolding, holdAt, gap, gaps := s.holderSpans()
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos soak: %s, a request every 20 ms\n", time.Since(s.start).Round(time.Second))
 	kinds := make([]string, 0, len(s.faults))
@@ -384,8 +396,12 @@ func (s *soak) report() {
 	slices.Sort(kinds)
 	fmt.Fprintf(&b, "  faults: %s\n", strings.Join(kinds, ", "))
 	fmt.Fprintf(&b, "  requests: %d, failed inside failover windows %d, outside %d\n", len(reqs), inside, outside)
-	fmt.Fprintf(&b, "  longest time two directors sent adverts: %s (at +%s); both held the VIP: %s\n",
+	fmt.Fprintf(&b, "  longest time two directors sent adverts: %s (at +%s); both held the VIP: %s",
 		twoAdvertising.Round(time.Millisecond), at.Round(time.Millisecond), twoHolding.Round(time.Millisecond))
+	if twoHolding > 0 {
+		fmt.Fprintf(&b, " (at +%s)", holdAt.Sub(s.start).Round(time.Millisecond))
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "  VIP gaps (nobody held it): %d, longest %s\n", gaps, gap.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  daemon crashes: %d\n", len(s.crashes))
 	for _, l := range s.lives {
@@ -395,7 +411,7 @@ func (s *soak) report() {
 		}
 	}
 	s.t.Log(b.String())
-	if s.t.Failed() || outside > 0 || twoAdvertising > lab.DefaultSettings.Advert {
+	if s.t.Failed() || outside > 0 || twoAdvertising > lab.DefaultSettings.Advert || twoHolding > lab.DefaultSettings.Advert {
 		s.t.Logf("timeline:\n  %s", strings.Join(s.events, "\n  "))
 	}
 	if outside > 0 {
@@ -498,16 +514,19 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// holderSpans: the longest time both held the VIP, the longest time
-// nobody did, and how many times nobody did.
-func (s *soak) holderSpans() (twoHolding, longestGap time.Duration, gaps int) {
+// holderSpans: the longest time both held the VIP and when it began
+// (so the timeline can explain it), the longest time nobody did, and how
+// many times nobody did.
+func (s *soak) holderSpans() (twoHolding time.Duration, twoAt time.Time, longestGap time.Duration, gaps int) {
 	var twoFrom, gapFrom time.Time
 	for _, h := range s.holders {
 		switch {
 		case h.holders >= 2 && twoFrom.IsZero():
 			twoFrom = h.at
 		case h.holders < 2 && !twoFrom.IsZero():
-			twoHolding = max(twoHolding, h.at.Sub(twoFrom))
+			if d := h.at.Sub(twoFrom); d > twoHolding {
+				twoHolding, twoAt = d, twoFrom
+			}
 			twoFrom = time.Time{}
 		}
 		switch {
@@ -519,5 +538,5 @@ func (s *soak) holderSpans() (twoHolding, longestGap time.Duration, gaps int) {
 			gapFrom = time.Time{}
 		}
 	}
-	return twoHolding, longestGap, gaps
+	return twoHolding, twoAt, longestGap, gaps
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync/atomic"
 	"time"
 )
 
@@ -33,12 +32,12 @@ type instance struct {
 	stats       stats
 	transitions []TransitionRecord
 
-	// mastership lives as long as the current mastership: every
-	// gratuitous ARP burst runs under it, and announcing cancels it when
-	// the instance drops its VIPs or leaves MASTER. background cancels
-	// the trackers.
-	mastership context.Context
-	announcing context.CancelFunc
+	// term numbers the instance's masterships; announcing says one is
+	// running. A gratuitous ARP job runs only in the term that put it on
+	// the agenda: the term ends when the instance drops its VIPs or
+	// leaves MASTER. background cancels the trackers.
+	term       uint64
+	announcing bool
 	background context.CancelFunc
 }
 
@@ -47,7 +46,7 @@ type stats struct {
 	sent, received, sendErrors uint64
 	drops                      map[Drop]uint64
 	addrMismatch, vipRestored  uint64
-	garps                      atomic.Uint64
+	garps                      uint64
 }
 
 // TransitionRecord is one state change, for the status view.
@@ -236,7 +235,7 @@ func (r *Router) feed(now time.Time, in *instance, ev Event) {
 				}
 			}
 		case Announce:
-			r.announce(in, a.Heal)
+			r.announce(now, in, a.Heal)
 		}
 	}
 	for _, t := range transitions {
@@ -365,64 +364,87 @@ func (r *Router) sendAdvert(in *instance, prio uint8) bool {
 	return r.advertSent(in, failed)
 }
 
-// announce sends the first gratuitous ARP for every VIP at once, on the
-// loop, since failover is measured to it; the rest of the schedule runs in
-// the background until the instance leaves Master: repeat packets spaced
-// by interval, the same again delay after the transition (keepalived's
-// garp_master_delay), then refresh_repeat every refresh.
-func (r *Router) announce(in *instance, heal bool) {
+// announce sends the first gratuitous ARP for every VIP at once, since
+// failover is measured to it, and puts the rest of the schedule on the
+// agenda for as long as this mastership lasts: repeat rounds spaced by
+// interval, the same again delay after the transition (keepalived's
+// garp_master_delay), then refresh_repeat rounds every refresh.
+func (r *Router) announce(now time.Time, in *instance, heal bool) {
 	targets := r.garpTargets(in, in.cfg.VIPs)
-	start := time.Now()
 	r.sendGARP(in, targets)
 	g := in.cfg.GARP
 	if heal {
-		// The rest belongs to this mastership: a heal burst that
-		// outlived it announced a VIP the router no longer held.
-		// The goroutine reads nothing of in: a reload may change it.
-		if ctx, again := in.mastership, in.cfg.Params.AdvertInterval; ctx != nil {
-			go func() {
-				if !r.garpBurst(ctx, in, targets, g.Repeat-1, g.Interval, true) {
-					return
-				}
-				// The peer that was master a moment ago may still have
-				// gratuitous ARP on the way (its own burst, packets
-				// queued on a busy host), and one that lands after ours
-				// points the LAN back at it. Once it has heard us it
-				// stops: announce once more an advert interval later.
-				if sleep(ctx, again) {
-					r.sendGARP(in, targets)
-				}
-			}()
+		// The rest belongs to the running mastership: a heal burst
+		// that outlived it would announce a VIP the router no longer
+		// holds.
+		if !in.announcing {
+			return
 		}
+		// The peer that was master a moment ago may still have
+		// gratuitous ARP on the way (its own burst, packets queued on
+		// a busy host), and one that lands after ours points the LAN
+		// back at it. Once it has heard us it stops: announce once
+		// more an advert interval later.
+		again := in.cfg.Params.AdvertInterval
+		r.garpRounds(in, in.term, targets, now.Add(g.Interval), g.Repeat-1, g.Interval, func(end time.Time) {
+			r.garpRounds(in, in.term, targets, end.Add(again), 1, 0, nil)
+		})
 		return
 	}
 	in.endMastership()
-	ctx, cancel := context.WithCancel(r.bg)
-	in.mastership, in.announcing = ctx, cancel
-	go func() {
-		if !r.garpBurst(ctx, in, targets, g.Repeat-1, g.Interval, true) {
-			return
+	in.term++
+	in.announcing = true
+	term := in.term
+	var refresh func(end time.Time)
+	refresh = func(end time.Time) {
+		if g.Refresh > 0 && g.RefreshRepeat > 0 {
+			r.garpRounds(in, term, targets, end.Add(g.Refresh), g.RefreshRepeat, g.Interval, refresh)
 		}
-		if g.Delay > 0 {
-			if !sleep(ctx, time.Until(start.Add(g.Delay))) || !r.garpBurst(ctx, in, targets, g.Repeat, g.Interval, false) {
-				return
-			}
+	}
+	afterFirst := refresh
+	if g.Delay > 0 {
+		afterFirst = func(time.Time) {
+			r.garpRounds(in, term, targets, now.Add(g.Delay), g.Repeat, g.Interval, refresh)
 		}
-		if g.Refresh <= 0 {
-			return
-		}
-		for sleep(ctx, g.Refresh) && r.garpBurst(ctx, in, targets, g.RefreshRepeat, g.Interval, false) {
-		}
-	}()
+	}
+	r.garpRounds(in, term, targets, now.Add(g.Interval), g.Repeat-1, g.Interval, afterFirst)
 }
 
-// endMastership stops every gratuitous ARP schedule of the current
-// mastership.
-func (in *instance) endMastership() {
-	if in.announcing != nil {
-		in.announcing()
+// garpRounds puts on the agenda n rounds of gratuitous ARP for targets,
+// the first at first and the rest spaced by gap, each sent only while the
+// mastership term lasts; then, in the same term, next (if any) with the
+// time of the last round.
+func (r *Router) garpRounds(in *instance, term uint64, targets map[string][]netip.Addr, first time.Time, n int, gap time.Duration, next func(end time.Time)) {
+	if n <= 0 {
+		if next != nil {
+			r.agenda.at(first, func(now time.Time) {
+				if in.announcing && in.term == term {
+					next(now)
+				}
+			})
+		}
+		return
 	}
-	in.mastership, in.announcing = nil, nil
+	r.agenda.at(first, func(now time.Time) {
+		if !in.announcing || in.term != term {
+			return
+		}
+		r.sendGARP(in, targets)
+		if n > 1 {
+			r.garpRounds(in, term, targets, first.Add(gap), n-1, gap, next)
+		} else if next != nil {
+			next(now)
+		}
+	})
+}
+
+// endMastership ends every gratuitous ARP schedule of the current
+// mastership: its jobs find the term over.
+func (in *instance) endMastership() {
+	if in.announcing {
+		in.term++
+		in.announcing = false
+	}
 }
 
 // announceNow sends one gratuitous ARP per VIP of vips.
@@ -430,8 +452,7 @@ func (r *Router) announceNow(in *instance, vips []VIP) {
 	r.sendGARP(in, r.garpTargets(in, vips))
 }
 
-// garpTargets groups VIP addresses by device. It reads the instance's
-// config, so it runs on the loop; what it returns may go to goroutines.
+// garpTargets groups VIP addresses by device.
 func (r *Router) garpTargets(in *instance, vips []VIP) map[string][]netip.Addr {
 	byDev := map[string][]netip.Addr{}
 	for _, v := range vips {
@@ -440,39 +461,13 @@ func (r *Router) garpTargets(in *instance, vips []VIP) map[string][]netip.Addr {
 	return byDev
 }
 
-// sendGARP sends one round; it is safe off the loop.
+// sendGARP sends one round.
 func (r *Router) sendGARP(in *instance, targets map[string][]netip.Addr) {
 	for dev, addrs := range targets {
 		if err := r.sys.ARP.Announce(dev, addrs); err != nil {
 			in.log.Warn("gratuitous ARP failed", "dev", dev, "err", err)
 			continue
 		}
-		in.stats.garps.Add(uint64(len(addrs)))
-	}
-}
-
-// garpBurst sends n rounds spaced by gap (the first after a gap when
-// gapFirst) and reports whether ctx is still alive.
-func (r *Router) garpBurst(ctx context.Context, in *instance, targets map[string][]netip.Addr, n int, gap time.Duration, gapFirst bool) bool {
-	for i := range n {
-		if (i > 0 || gapFirst) && gap > 0 && !sleep(ctx, gap) {
-			return false
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		r.sendGARP(in, targets)
-	}
-	return ctx.Err() == nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+		in.stats.garps += uint64(len(addrs))
 	}
 }

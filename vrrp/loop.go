@@ -1,8 +1,8 @@
 package vrrp
 
 // The loop: the one goroutine that owns every state machine. It wakes for
-// received adverts, link and address events, calls from outside, and the
-// earliest protocol deadline.
+// received adverts, link and address events, calls from outside, the
+// earliest protocol deadline and the earliest job of the agenda.
 
 import (
 	"context"
@@ -26,6 +26,7 @@ func (r *Router) loop(ctx context.Context) {
 				continue
 			}
 			now := r.sys.Now()
+			r.agenda.runDue(now)
 			for _, in := range r.insts {
 				if d := in.fsm.Deadline(); !d.IsZero() && !now.Before(d) {
 					r.feed(now, in, Tick{})
@@ -43,8 +44,8 @@ func (r *Router) loop(ctx context.Context) {
 // resigned, so the wait is rare.
 const masterDownEarly = 2 * time.Millisecond
 
-// armTimer sets t for the earliest deadline, early for a backup's, and
-// returns that deadline.
+// armTimer sets t for the earliest deadline or job, early for a backup's
+// deadline, and returns that deadline.
 func (r *Router) armTimer(t *time.Timer) (due time.Time) {
 	var wake time.Time
 	for _, in := range r.insts {
@@ -59,6 +60,9 @@ func (r *Router) armTimer(t *time.Timer) (due time.Time) {
 		if wake.IsZero() || w.Before(wake) {
 			wake, due = w, d
 		}
+	}
+	if j := r.agenda.next(); !j.IsZero() && (wake.IsZero() || j.Before(wake)) {
+		wake, due = j, j
 	}
 	wait := time.Hour
 	if !wake.IsZero() {
@@ -112,10 +116,6 @@ func (r *Router) dispatch(ev any) {
 		close(e.done)
 	case holdEvent:
 		r.applyHolds(now)
-	case reopenEvent:
-		if r.ifaces[e.ifc.name] == e.ifc {
-			r.reopen(now, e.ifc, "adverts could not be sent")
-		}
 	}
 }
 

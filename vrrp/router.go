@@ -32,6 +32,7 @@ type Router struct {
 	bg       context.Context // lives as long as Run
 
 	onTransition func(instance string, to State, why Reason)
+	agenda       agenda // the loop's own timers
 
 	holdMu  sync.Mutex
 	holds   map[string]string // instance → why its preemption is held
@@ -91,8 +92,7 @@ type (
 		fn   func()
 		done chan struct{}
 	}
-	holdEvent   struct{}
-	reopenEvent struct{ ifc *iface }
+	holdEvent struct{}
 )
 
 // OnTransition has fn called on the loop after each state change of an

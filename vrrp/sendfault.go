@@ -53,10 +53,10 @@ func (r *Router) scheduleReopen(ifc *iface) {
 	}
 	wait := ifc.reopenAfter
 	ifc.reopenAfter = min(2*ifc.reopenAfter, reopenMax)
-	time.AfterFunc(wait, func() {
-		select {
-		case r.events <- reopenEvent{ifc}:
-		case <-r.bg.Done():
+	r.agenda.at(r.sys.Now().Add(wait), func(now time.Time) {
+		// A reload may have closed the interface meanwhile.
+		if r.ifaces[ifc.name] == ifc {
+			r.reopen(now, ifc, "adverts could not be sent")
 		}
 	})
 }

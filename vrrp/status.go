@@ -92,7 +92,7 @@ func (in *instance) status() InstanceStatus {
 		Drops:             map[Drop]uint64{},
 		AddrMismatches:    in.stats.addrMismatch,
 		VIPsRestored:      in.stats.vipRestored,
-		GARPsSent:         in.stats.garps.Load(),
+		GARPsSent:         in.stats.garps,
 	}
 	if in.fsm.faulty() {
 		st.Fault = in.faultCause

@@ -35,6 +35,9 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 			if err != nil {
 				return err
 			}
+			if err := daemon.CheckConfigFile(cfg.Path); err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
 			log, level := newLogger(cmd.ErrOrStderr(), cfg.Director)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"directord/internal/privdir"
 )
 
 // ErrRunning is returned when another directord holds the run lock of
@@ -33,6 +35,11 @@ type runLock struct{ f *os.File }
 func lockRun(sock string) (*runLock, error) {
 	dir := filepath.Dir(sock)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	// Every directory on the way counts: one that another user owns
+	// could have this one swapped for theirs after the check.
+	if err := privdir.CheckPath(dir); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	if err := checkPrivateDir(dir); err != nil {

@@ -37,7 +37,7 @@ func TestRunLockRefusesAnUnsafeDirectory(t *testing.T) {
 	if err := os.Chmod(open, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lockRun(filepath.Join(open, "d.sock")); err == nil || !strings.Contains(err.Error(), "can be written by other users") {
+	if _, err := lockRun(filepath.Join(open, "d.sock")); err == nil || !strings.Contains(err.Error(), "writable by everyone") {
 		t.Errorf("world-writable directory: %v", err)
 	}
 	if os.Geteuid() == 0 {
@@ -50,6 +50,15 @@ func TestRunLockRefusesAnUnsafeDirectory(t *testing.T) {
 		}
 		if _, err := lockRun(filepath.Join(other, "d.sock")); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
 			t.Errorf("another user's directory: %v", err)
+		}
+		// Ours, but inside another user's: they could rename ours away
+		// and put their own in its place after the check.
+		inside := filepath.Join(other, "ours")
+		if err := os.Mkdir(inside, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lockRun(filepath.Join(inside, "d.sock")); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+			t.Errorf("our directory inside another user's: %v", err)
 		}
 	}
 	real := filepath.Join(base, "real")

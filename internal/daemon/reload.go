@@ -10,6 +10,7 @@ import (
 
 	"directord/config"
 	"directord/healthcheck"
+	"directord/internal/privdir"
 )
 
 // ReloadResult is the outcome of the last reload, for the status view.
@@ -61,20 +62,19 @@ func (d *Daemon) Reload(ctx context.Context) ReloadResult {
 }
 
 func (d *Daemon) reload(ctx context.Context) error {
+	if err := CheckConfigFile(d.config().Path); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	cfg, err := config.Load(d.config().Path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	// Everything that can fail is checked before anything changes.
-	watches, err := HealthWatches(cfg)
+	p, err := translate(cfg)
 	if err != nil {
 		return err
 	}
-	instances, groups, err := vrrpConfigs(cfg)
-	if err != nil {
-		return err
-	}
-	if err := healthcheck.Validate(watches); err != nil {
+	if err := healthcheck.Validate(p.watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	if err := d.checkSync(cfg); err != nil {
@@ -92,10 +92,10 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// does: the health checks (a checker built from a file, such as a
 	// CA, that went away since Validate) and VRRP (a socket for a new
 	// interface). VRRP's Reload changes nothing when it fails.
-	if err := d.monitor.Update(watches); err != nil {
+	if err := d.monitor.Update(p.watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
-	if err := d.router.Reload(ctx, instances, groups); err != nil {
+	if err := d.router.Reload(ctx, p.instances, p.groups); err != nil {
 		// Back to the set that was running (kept, not translated again:
 		// a script_user lookup failing now must not empty it).
 		if uerr := d.monitor.Update(d.watches); uerr != nil {
@@ -108,7 +108,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// computes map services to the new instances. The reconciler takes
 	// the new table (a write the kernel refuses is retried and shown in
 	// the status, as at start).
-	d.watches = watches
+	d.watches = p.watches
 	d.cfg.Store(cfg)
 	if r := d.recon.Load(); r != nil {
 		if err := r.Reload(ctx, IPVSSpec(cfg)); err != nil {
@@ -126,6 +126,17 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if d.first.Director.StatusSocket != cfg.Director.StatusSocket || d.first.Director.MetricsListen != cfg.Director.MetricsListen ||
 		d.first.Director.LogFormat != cfg.Director.LogFormat {
 		d.log.Warn("status_socket, metrics_listen and log_format take effect at the next restart")
+	}
+	return nil
+}
+
+// CheckConfigFile refuses a configuration that a user other than root
+// could have written: the daemon runs as root the hooks and scripts it
+// names. The file and every directory on its path must be root's and
+// writable by no one else.
+func CheckConfigFile(path string) error {
+	if err := privdir.CheckPath(path); err != nil {
+		return fmt.Errorf("configuration %s: %w", path, err)
 	}
 	return nil
 }

@@ -17,15 +17,25 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 )
 
-// Ensure makes path (mode 0700) when it is missing and checks it.
+// ErrInsecure means that a user other than root could change or plant
+// the file or directory named.
+var ErrInsecure = errors.New("insecure path")
+
+// Ensure makes path (mode 0700) when it is missing and checks it and
+// the path to it.
 func Ensure(path string) error {
 	if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("directory %s: %w", path, err)
 	}
-	return Check(path)
+	if err := Check(path); err != nil {
+		return err
+	}
+	return CheckPath(path)
 }
 
 // Fresh makes a new directory under base (mode 0700), named pattern
@@ -53,6 +63,79 @@ func Check(path string) error {
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("directory %s: writable by other users (mode %#o)", path, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// CheckPath refuses a path that a user other than root (or us) could
+// change: every component as written, from the root, and of every
+// symlink's target, must belong to root (or us) and be writable by no group but root's and not by
+// everyone, a sticky directory such as /tmp or /var/tmp excepted (there
+// only an entry's owner may replace it, and the entry must be root's). A
+// path that does not exist is fs.ErrNotExist, or ErrInsecure when others
+// may write to the directory it would be in.
+func CheckPath(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return checkPath(abs, 0)
+}
+
+// checkPath walks path from the root. A symlink is followed from there:
+// the directory holding it was checked, and so must its target be.
+func checkPath(path string, depth int) error {
+	if depth > 8 {
+		return fmt.Errorf("%s: too many symlinks", path)
+	}
+	parts := strings.Split(strings.Trim(filepath.Clean(path), "/"), "/")
+	cur, parentOpen := "/", false
+	for i := -1; i < len(parts); i++ {
+		if i >= 0 {
+			cur = filepath.Join(cur, parts[i])
+		}
+		fi, err := os.Lstat(cur)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && parentOpen:
+			return fmt.Errorf("%w: %s does not exist, and others may create it", ErrInsecure, cur)
+		case err != nil:
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if err := insecure(cur, fi); err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(cur)
+			if err != nil {
+				return err
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(cur), target)
+			}
+			return checkPath(filepath.Join(append([]string{target}, parts[i+1:]...)...), depth+1)
+		}
+		parentOpen = fi.IsDir() && fi.Mode().Perm()&0o022 != 0
+	}
+	return nil
+}
+
+// insecure says why one component could be changed by another user.
+func insecure(path string, fi fs.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	mode := fi.Mode()
+	sticky := mode.IsDir() && mode&fs.ModeSticky != 0
+	switch {
+	case st.Uid != 0 && st.Uid != uint32(os.Geteuid()):
+		return fmt.Errorf("%w: %s belongs to uid %d", ErrInsecure, path, st.Uid)
+	case mode&fs.ModeSymlink != 0:
+		return nil // a link's own mode means nothing
+	case mode.Perm()&0o020 != 0 && st.Gid != 0 && !sticky:
+		return fmt.Errorf("%w: %s is writable by group %d (mode %#o)", ErrInsecure, path, st.Gid, mode.Perm())
+	case mode.Perm()&0o002 != 0 && !sticky:
+		return fmt.Errorf("%w: %s is writable by everyone (mode %#o)", ErrInsecure, path, mode.Perm())
 	}
 	return nil
 }

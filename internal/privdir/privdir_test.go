@@ -1,6 +1,7 @@
 package privdir
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,27 @@ func TestFresh(t *testing.T) {
 	}
 	if a == b || !strings.HasPrefix(filepath.Base(a), "x-") {
 		t.Fatalf("Fresh gave %s and %s", a, b)
+	}
+}
+
+// A directory of ours inside another user's could be renamed away and
+// replaced by theirs after any check of ours alone.
+func TestEnsureRefusesAnAncestorOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	theirs := filepath.Join(t.TempDir(), "theirs")
+	if err := os.Mkdir(theirs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ours := filepath.Join(theirs, "ours")
+	if err := os.Mkdir(ours, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ensure(ours); !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Fatalf("Ensure = %v, want ErrInsecure naming the other user's directory", err)
 	}
 }

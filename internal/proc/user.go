@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"directord/internal/privdir"
 )
 
 // User is whom a command runs as (keepalived's script_user): nil runs it
@@ -58,7 +60,7 @@ const Path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 // ErrInsecure marks a program that a user other than root could change:
 // the daemon runs it, as root unless script_user says otherwise, so such
 // a user could run anything as root (keepalived's enable_script_security).
-var ErrInsecure = errors.New("insecure script")
+var ErrInsecure = privdir.ErrInsecure
 
 // LookPath is the file the daemon runs for program: an absolute path as
 // it is, a name without a slash from Path (an executable regular file).
@@ -92,63 +94,5 @@ func CheckScript(program string) error {
 	if err != nil {
 		return err
 	}
-	return checkPath(path, 0)
-}
-
-// checkPath walks path from the root. A symlink is followed from there:
-// the directory holding it was checked, and so must its target be.
-func checkPath(path string, depth int) error {
-	if depth > 8 {
-		return fmt.Errorf("%s: too many symlinks", path)
-	}
-	parts := strings.Split(strings.Trim(filepath.Clean(path), "/"), "/")
-	cur, parentOpen := "/", false
-	for i := -1; i < len(parts); i++ {
-		if i >= 0 {
-			cur = filepath.Join(cur, parts[i])
-		}
-		fi, err := os.Lstat(cur)
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && parentOpen:
-			return fmt.Errorf("%w: %s does not exist, and others may create it", ErrInsecure, cur)
-		case err != nil:
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if err := insecure(cur, fi); err != nil {
-			return err
-		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(cur)
-			if err != nil {
-				return err
-			}
-			if !filepath.IsAbs(target) {
-				target = filepath.Join(filepath.Dir(cur), target)
-			}
-			return checkPath(filepath.Join(append([]string{target}, parts[i+1:]...)...), depth+1)
-		}
-		parentOpen = fi.IsDir() && fi.Mode().Perm()&0o022 != 0
-	}
-	return nil
-}
-
-// insecure says why one component could be changed by another user.
-func insecure(path string, fi fs.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	mode := fi.Mode()
-	sticky := mode.IsDir() && mode&fs.ModeSticky != 0
-	switch {
-	case st.Uid != 0:
-		return fmt.Errorf("%w: %s belongs to uid %d", ErrInsecure, path, st.Uid)
-	case mode&fs.ModeSymlink != 0:
-		return nil // a link's own mode means nothing
-	case mode.Perm()&0o020 != 0 && st.Gid != 0 && !sticky:
-		return fmt.Errorf("%w: %s is writable by group %d (mode %#o)", ErrInsecure, path, st.Gid, mode.Perm())
-	case mode.Perm()&0o002 != 0 && !sticky:
-		return fmt.Errorf("%w: %s is writable by everyone (mode %#o)", ErrInsecure, path, mode.Perm())
-	}
-	return nil
+	return privdir.CheckPath(path)
 }

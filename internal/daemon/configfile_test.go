@@ -1,0 +1,51 @@
+package daemon
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"directord/internal/privdir"
+)
+
+// The daemon runs as root what its configuration names: a file another
+// user can write, or one in their directory, is refused at run and
+// reload.
+func TestCheckConfigFile(t *testing.T) {
+	base := t.TempDir()
+	good := filepath.Join(base, "good.hcl")
+	if err := os.WriteFile(good, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckConfigFile(good); err != nil {
+		t.Fatalf("a file only we can write: %v", err)
+	}
+	open := filepath.Join(base, "open.hcl")
+	if err := os.WriteFile(open, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckConfigFile(open); !errors.Is(err, privdir.ErrInsecure) {
+		t.Errorf("a world-writable file: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a directory of another user")
+	}
+	theirs := filepath.Join(base, "theirs")
+	if err := os.Mkdir(theirs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inside := filepath.Join(theirs, "d.hcl")
+	if err := os.WriteFile(inside, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckConfigFile(inside); !errors.Is(err, privdir.ErrInsecure) {
+		t.Errorf("our file in another user's directory: %v", err)
+	}
+}

@@ -127,66 +127,34 @@ func (d *Daemon) health(id string) bool {
 // through a restart.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
-	hup := d.opts.Hangup
-	if hup == nil {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGHUP)
-		defer signal.Stop(c)
-		hup = c
-	}
+	hup, stopHup := d.hangups()
+	defer stopHup()
 	cfg := d.config()
-	lock, err := lockRun(cfg.Director.StatusSocket)
+	closeServers, err := d.openServers(cfg)
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	status, err := d.serveStatus()
-	if err != nil {
-		return err
-	}
-	defer status.Close()
-	if cfg.Director.MetricsListen != "" {
-		srv, err := d.serveMetrics(cfg.Director.MetricsListen)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
+	defer closeServers()
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer d.closeLVS(stopBG)
 	d.bg = bg
-	watches, err := HealthWatches(cfg)
+	p, err := translate(cfg)
 	if err != nil {
 		return err
 	}
-	instances, groups, err := vrrpConfigs(cfg)
-	if err != nil {
-		return err
-	}
-	if err := d.monitor.Update(watches); err != nil {
+	if err := d.monitor.Update(p.watches); err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
-	d.watches = watches
+	d.watches = p.watches
 	go d.monitor.Run(bg)
 	go d.forwardHealth(bg)
-	if err := d.checkSync(cfg); err != nil {
-		return err
-	}
-	if len(cfg.VirtualServers) > 0 {
-		if err := d.openLVS(); err != nil {
-			return err
-		}
-		if err := d.startLVS(cfg); err != nil {
-			return err
-		}
-	}
-	if err := d.applySync(cfg); err != nil {
+	if err := d.startIPVS(cfg); err != nil {
 		return err
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- d.router.Run(ctx, instances, groups) }()
+	go func() { errc <- d.router.Run(ctx, p.instances, p.groups) }()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -196,7 +164,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-d.router.Ready():
 	}
 	d.log.Info("directord running", "config", cfg.Path, "router_id", cfg.Director.RouterID,
-		"vrrp_instances", len(instances), "virtual_servers", len(cfg.VirtualServers),
+		"vrrp_instances", len(p.instances), "virtual_servers", len(cfg.VirtualServers),
 		"status_socket", cfg.Director.StatusSocket)
 	d.ready.Store(true)
 	notify(d.log, "READY=1", "STATUS=running")
@@ -213,6 +181,65 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return d.stop(err, stopBG)
 		}
 	}
+}
+
+// hangups is where SIGHUP arrives: Options.Hangup, or the signal itself
+// from now on (a SIGHUP before the daemon is ready is a reload, not the
+// default's exit).
+func (d *Daemon) hangups() (<-chan os.Signal, func()) {
+	if d.opts.Hangup != nil {
+		return d.opts.Hangup, func() {}
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGHUP)
+	return c, func() { signal.Stop(c) }
+}
+
+// openServers takes the run lock (one daemon per status socket) and opens
+// the status socket and the metrics listener; the function returned
+// closes them.
+func (d *Daemon) openServers(cfg *config.Config) (func(), error) {
+	lock, err := lockRun(cfg.Director.StatusSocket)
+	if err != nil {
+		return nil, err
+	}
+	status, err := d.serveStatus()
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	closeMetrics := func() {}
+	if cfg.Director.MetricsListen != "" {
+		srv, err := d.serveMetrics(cfg.Director.MetricsListen)
+		if err != nil {
+			status.Close()
+			lock.Close()
+			return nil, err
+		}
+		closeMetrics = func() { srv.Close() }
+	}
+	return func() {
+		closeMetrics()
+		status.Close()
+		lock.Close()
+	}, nil
+}
+
+// startIPVS checks the sync daemons' interfaces, adopts and programs the
+// table, and starts the sync daemons.
+func (d *Daemon) startIPVS(cfg *config.Config) error {
+	if err := d.checkSync(cfg); err != nil {
+		return err
+	}
+	if len(cfg.VirtualServers) > 0 {
+		if err := d.openLVS(); err != nil {
+			return err
+		}
+		if err := d.startLVS(cfg); err != nil {
+			return err
+		}
+	}
+	return d.applySync(cfg)
 }
 
 func (d *Daemon) stop(err error, stopBG context.CancelFunc) error {

@@ -6,9 +6,31 @@ import (
 	"time"
 
 	"directord/config"
+	"directord/healthcheck"
 	"directord/lvs"
 	"directord/vrrp"
 )
+
+// plan is a configuration translated for the health checks and VRRP.
+// Start-up and reload both translate everything before they change
+// anything, so a configuration either subsystem refuses changes nothing.
+type plan struct {
+	watches   []healthcheck.Watch
+	instances []vrrp.Config
+	groups    []vrrp.SyncGroup
+}
+
+func translate(cfg *config.Config) (plan, error) {
+	watches, err := HealthWatches(cfg)
+	if err != nil {
+		return plan{}, err
+	}
+	instances, groups, err := vrrpConfigs(cfg)
+	if err != nil {
+		return plan{}, err
+	}
+	return plan{watches: watches, instances: instances, groups: groups}, nil
+}
 
 // vrrpConfigs turns the configuration's instances and sync groups into the
 // vrrp package's own settings. It fails only when script_user cannot be

@@ -68,6 +68,12 @@ func startPair(t *testing.T, bin string) *pair {
 // interval.
 func startPairEvery(t *testing.T, bin string, every time.Duration) *pair {
 	t.Helper()
+	return startPairWith(t, bin, every, lab.DefaultSettings)
+}
+
+// startPairWith is startPairEvery with the directors' settings.
+func startPairWith(t *testing.T, bin string, every time.Duration, settings lab.Settings) *pair {
+	t.Helper()
 	dirs, reals, _ := lab.Seed()
 	l, err := lab.Build(bin, "e2e", dirs, reals)
 	if err != nil {
@@ -75,11 +81,11 @@ func startPairEvery(t *testing.T, bin string, every time.Duration) *pair {
 	}
 	t.Cleanup(func() { l.Close() })
 	p := &pair{lab: l, reals: reals, dir: t.TempDir()}
-	p.lb1, err = l.NewDirector("lb1", 150, p.dir, lab.DefaultSettings, reals)
+	p.lb1, err = l.NewDirector("lb1", 150, p.dir, settings, reals)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.lb2, err = l.NewDirector("lb2", 100, p.dir, lab.DefaultSettings, reals)
+	p.lb2, err = l.NewDirector("lb2", 100, p.dir, settings, reals)
 	if err != nil {
 		t.Fatal(err)
 	}

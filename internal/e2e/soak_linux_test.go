@@ -73,6 +73,7 @@ type soak struct {
 	windows []window
 	crashes []string
 	holders []holderSample
+	stalls  []span   // times the guest did not run the soak, under mu
 	events  []string // the timeline, for the report
 }
 
@@ -95,12 +96,22 @@ type holderSample struct {
 	holders int
 }
 
+// soakSettings are the lab's, with health checks an operator would run
+// (300 ms interval and timeout, fall 2): the lab's 100 ms timeout marks
+// every real down at once whenever the guest's one CPU stalls a director
+// for two intervals, which CI saw while a restarted daemon started.
+func soakSettings() lab.Settings {
+	s := lab.DefaultSettings
+	s.CheckInterval, s.CheckTimeout = 300*time.Millisecond, 300*time.Millisecond
+	return s
+}
+
 // windowAfter is how long a fault may cost requests: a failover
 // (Master_Down_Interval) plus a second, as for the lab's script.
 const windowAfter = masterDown + time.Second
 
 func newSoak(t *testing.T, bin string, dur time.Duration) *soak {
-	p := startPairEvery(t, bin, 20*time.Millisecond)
+	p := startPairWith(t, bin, 20*time.Millisecond, soakSettings())
 	s := &soak{t: t, p: p, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), dur: dur,
 		names: map[*lab.Director]string{p.lb1: "web", p.lb2: "web"}, alive: map[*lab.Director]bool{p.lb1: true, p.lb2: true},
 		life: map[*lab.Director]*procLife{}, faults: map[string]int{}}
@@ -155,7 +166,9 @@ func (s *soak) run() {
 	end := s.start.Add(s.dur)
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	stallsDone := make(chan struct{})
 	go s.watch(stop, done)
+	go s.measureStalls(stop, stallsDone)
 	for time.Now().Before(end) {
 		s.fault()
 		s.sleep(2*time.Second + time.Duration(s.rnd.Int64N(int64(3*time.Second))))
@@ -163,6 +176,7 @@ func (s *soak) run() {
 	s.sleep(5 * time.Second)
 	close(stop)
 	<-done
+	<-stallsDone
 	for _, d := range s.dirs() {
 		s.died(d)
 	}
@@ -329,7 +343,7 @@ func (s *soak) rename(d *lab.Director) {
 	if s.names[d] == "web" {
 		next = "web2"
 	}
-	cfg := lab.DirectordConfig(d.Host.Name, d.Priority, d.Socket, lab.DefaultSettings, s.p.reals)
+	cfg := lab.DirectordConfig(d.Host.Name, d.Priority, d.Socket, soakSettings(), s.p.reals)
 	cfg = strings.Replace(cfg, `vrrp_instance "web"`, `vrrp_instance "`+next+`"`, 1)
 	if _, err := lab.WriteFile(s.p.dir, d.Host.Name+".hcl", cfg); err != nil {
 		s.t.Fatal(err)
@@ -386,7 +400,29 @@ func (s *soak) report() {
 		}
 	}
 	twoAdvertising, at := s.longestTwoAdvertising()
-	twoHolding, holdAt, gap, gaps := s.holderSpans()
+	spans, gap, gaps := s.holderSpans()
+	// Two holders for longer than one advert interval (and one 50 ms
+	// sample of measurement error) break the goal, unless the guest
+	// stalled meanwhile: then no daemon could have dropped the VIP in
+	// time, and the report counts it apart.
+	bound := lab.DefaultSettings.Advert + 50*time.Millisecond
+	var twoHolding time.Duration
+	var holdAt time.Time
+	var overBound, stalled []string
+	for _, sp := range spans {
+		d := sp.to.Sub(sp.from)
+		if d > twoHolding {
+			twoHolding, holdAt = d, sp.from
+		}
+		if d > bound {
+			desc := fmt.Sprintf("%s at +%s", d.Round(time.Millisecond), sp.from.Sub(s.start).Round(time.Millisecond))
+			if s.duringStall(sp) {
+				stalled = append(stalled, desc)
+			} else {
+				overBound = append(overBound, desc)
+			}
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos soak: %s, a request every 20 ms\n", time.Since(s.start).Round(time.Second))
 	kinds := make([]string, 0, len(s.faults))
@@ -403,6 +439,12 @@ func (s *soak) report() {
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "  VIP gaps (nobody held it): %d, longest %s\n", gaps, gap.Round(time.Millisecond))
+	var longestStall time.Duration
+	for _, st := range s.stalls {
+		longestStall = max(longestStall, st.to.Sub(st.from))
+	}
+	fmt.Fprintf(&b, "  guest stalls (this process not run for over %s): %d, longest %s; two holders over %s during one: %v\n",
+		stallOver, len(s.stalls), longestStall.Round(time.Millisecond), bound, stalled)
 	fmt.Fprintf(&b, "  daemon crashes: %d\n", len(s.crashes))
 	for _, l := range s.lives {
 		if l.ended.Sub(l.started) > 20*time.Second {
@@ -412,6 +454,7 @@ func (s *soak) report() {
 	}
 	s.t.Log(b.String())
 	if s.t.Failed() || outside > 0 || twoAdvertising > lab.DefaultSettings.Advert || twoHolding > lab.DefaultSettings.Advert {
+		s.t.Logf("guest stalls: %v", s.stallList())
 		s.t.Logf("timeline:\n  %s", strings.Join(s.events, "\n  "))
 	}
 	if outside > 0 {
@@ -420,10 +463,8 @@ func (s *soak) report() {
 	if twoAdvertising > lab.DefaultSettings.Advert {
 		s.t.Errorf("two directors sent adverts for %s, more than one advert interval", twoAdvertising)
 	}
-	// The holders are sampled every 50 ms, so a measured span carries up
-	// to one sample of error (CI measured 103 ms once).
-	if twoHolding > lab.DefaultSettings.Advert+50*time.Millisecond {
-		s.t.Errorf("two running directors held the VIP for %s, more than one advert interval (and one 50 ms sample)", twoHolding)
+	if len(overBound) > 0 {
+		s.t.Errorf("two running directors held the VIP for more than one advert interval (and one 50 ms sample), with the guest running: %v", overBound)
 	}
 	if len(spurious) > 0 {
 		s.t.Errorf("takeovers with no fault before them at %v", spurious)
@@ -514,19 +555,21 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// holderSpans: the longest time both held the VIP and when it began
-// (so the timeline can explain it), the longest time nobody did, and how
-// many times nobody did.
-func (s *soak) holderSpans() (twoHolding time.Duration, twoAt time.Time, longestGap time.Duration, gaps int) {
+// span is an interval of the soak.
+type span struct{ from, to time.Time }
+
+func (a span) overlaps(b span) bool { return a.from.Before(b.to) && b.from.Before(a.to) }
+
+// holderSpans: every time both held the VIP, the longest time nobody
+// did, and how many times nobody did.
+func (s *soak) holderSpans() (twoHolding []span, longestGap time.Duration, gaps int) {
 	var twoFrom, gapFrom time.Time
 	for _, h := range s.holders {
 		switch {
 		case h.holders >= 2 && twoFrom.IsZero():
 			twoFrom = h.at
 		case h.holders < 2 && !twoFrom.IsZero():
-			if d := h.at.Sub(twoFrom); d > twoHolding {
-				twoHolding, twoAt = d, twoFrom
-			}
+			twoHolding = append(twoHolding, span{twoFrom, h.at})
 			twoFrom = time.Time{}
 		}
 		switch {
@@ -538,5 +581,51 @@ func (s *soak) holderSpans() (twoHolding time.Duration, twoAt time.Time, longest
 			gapFrom = time.Time{}
 		}
 	}
-	return twoHolding, twoAt, longestGap, gaps
+	return twoHolding, longestGap, gaps
+}
+
+// stallOver is how late the soak's own sleeper must wake to count as a
+// stall of the guest (its one CPU given to something else, or the UML
+// kernel not running at all).
+const stallOver = 50 * time.Millisecond
+
+// measureStalls records the times the guest did not run this process for
+// more than stallOver: whatever a director should have done then (drop
+// the VIP on hearing its peer) waited too.
+func (s *soak) measureStalls(stop, done chan struct{}) {
+	defer close(done)
+	const nap = 5 * time.Millisecond
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		t0 := time.Now()
+		time.Sleep(nap)
+		if late := time.Since(t0) - nap; late > stallOver {
+			s.mu.Lock()
+			s.stalls = append(s.stalls, span{t0.Add(nap), time.Now()})
+			s.mu.Unlock()
+		}
+	}
+}
+
+// duringStall reports whether sp overlaps a stall of the guest (with one
+// advert interval of slack before it: the peer's advert was due then).
+func (s *soak) duringStall(sp span) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wide := span{sp.from.Add(-lab.DefaultSettings.Advert), sp.to}
+	return slices.ContainsFunc(s.stalls, wide.overlaps)
+}
+
+func (s *soak) stallList() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, st := range s.stalls {
+		out = append(out, fmt.Sprintf("+%s %s", st.from.Sub(s.start).Round(time.Millisecond), st.to.Sub(st.from).Round(time.Millisecond)))
+	}
+	return out
 }

@@ -97,12 +97,12 @@ type holderSample struct {
 }
 
 // soakSettings are the lab's, with health checks an operator would run
-// (300 ms interval and timeout, fall 2): the lab's 100 ms timeout marks
+// (500 ms interval, 300 ms timeout, fall 2): the lab's 100 ms timeout marks
 // every real down at once whenever the guest's one CPU stalls a director
 // for two intervals, which CI saw while a restarted daemon started.
 func soakSettings() lab.Settings {
 	s := lab.DefaultSettings
-	s.CheckInterval, s.CheckTimeout = 300*time.Millisecond, 300*time.Millisecond
+	s.CheckInterval, s.CheckTimeout = 500*time.Millisecond, 300*time.Millisecond
 	return s
 }
 

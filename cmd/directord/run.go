@@ -31,12 +31,14 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
+			// The file is checked before it is read: what it names runs
+			// as root.
+			if err := daemon.CheckConfigFile(path); err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
 			cfg, err := loadConfig(path, cmd.ErrOrStderr())
 			if err != nil {
 				return err
-			}
-			if err := daemon.CheckConfigFile(cfg.Path); err != nil {
-				return &exitError{code: exitFailure, err: err}
 			}
 			log, level := newLogger(cmd.ErrOrStderr(), cfg.Director)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)

@@ -34,12 +34,16 @@ type runLock struct{ f *os.File }
 // root and the socket takes commands.
 func lockRun(sock string) (*runLock, error) {
 	dir := filepath.Dir(sock)
+	// Every directory on the way counts: one that another user owns
+	// could have this one swapped for theirs after the check. They are
+	// checked before anything is made there, and again after.
+	if err := privdir.CheckOurPath(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	// Every directory on the way counts: one that another user owns
-	// could have this one swapped for theirs after the check.
-	if err := privdir.CheckPath(dir); err != nil {
+	if err := privdir.CheckOurPath(dir); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	if err := checkPrivateDir(dir); err != nil {

@@ -40,7 +40,7 @@ func BuildDirectord() (string, error) {
 		return "", err
 	}
 	if err := privdir.Ensure(BinDir); err != nil {
-		return "", err
+		return "", fmt.Errorf("%w (if an earlier run as another user left it, remove it)", err)
 	}
 	prune(BinDir)
 	out := filepath.Join(BinDir, fmt.Sprintf("directord-%d", os.Getpid()))

@@ -39,7 +39,7 @@ func PrivateDir(dir string) (path string, created bool, err error) {
 		return "", false, err
 	}
 	if err := privdir.Ensure(path); err != nil {
-		return "", false, fmt.Errorf("lab %w: choose another --dir", err)
+		return "", false, fmt.Errorf("lab directory: %w (choose another --dir)", err)
 	}
 	return path, false, nil
 }

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrInsecure means that a user other than root could change or plant
@@ -27,20 +29,28 @@ import (
 var ErrInsecure = errors.New("insecure path")
 
 // Ensure makes path (mode 0700) when it is missing and checks it and
-// the path to it.
+// the path to it. The path to it is checked first: nothing is made by
+// following what another user could have put there.
 func Ensure(path string) error {
+	if err := checkPath(filepath.Dir(path), ours); err != nil {
+		return err
+	}
 	if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("directory %s: %w", path, err)
 	}
 	if err := Check(path); err != nil {
 		return err
 	}
-	return CheckPath(path)
+	return checkPath(path, ours)
 }
 
 // Fresh makes a new directory under base (mode 0700), named pattern
-// with a random part as os.MkdirTemp does.
+// with a random part as os.MkdirTemp does. base must be safe (CheckPath
+// with our own files allowed), as /var/tmp is.
 func Fresh(base, pattern string) (string, error) {
+	if err := checkPath(base, ours); err != nil {
+		return "", err
+	}
 	path, err := os.MkdirTemp(base, pattern)
 	if err != nil {
 		return "", fmt.Errorf("directory under %s: %w", base, err)
@@ -67,24 +77,42 @@ func Check(path string) error {
 	return nil
 }
 
-// CheckPath refuses a path that a user other than root (or us) could
-// change: every component as written, from the root, and of every
-// symlink's target, must belong to root (or us) and be writable by no group but root's and not by
-// everyone, a sticky directory such as /tmp or /var/tmp excepted (there
-// only an entry's owner may replace it, and the entry must be root's). A
-// path that does not exist is fs.ErrNotExist, or ErrInsecure when others
-// may write to the directory it would be in.
-func CheckPath(path string) error {
+// CheckPath refuses a path that a user other than root could change:
+// every component as written, from the root, and of every symlink's
+// target, must belong to root and be writable by no group but root's and
+// not by everyone (a POSIX ACL counts as others' write access), a sticky
+// directory such as /tmp or /var/tmp excepted (there only an entry's
+// owner may replace it, and the entry must be root's). A path that does
+// not exist is fs.ErrNotExist, or ErrInsecure when others may write to
+// the directory it would be in. It is the rule for what root runs or
+// reads as configuration, whoever asks (validate as a user predicts what
+// the daemon will refuse).
+func CheckPath(path string) error { return checkPath(path, rootOnly) }
+
+// CheckOurPath is CheckPath allowing our own user's files and
+// directories beside root's: for where a daemon keeps its own state (its
+// status socket), which is as safe as the user running it.
+func CheckOurPath(path string) error { return checkPath(path, ours) }
+
+// Owners a path may have.
+type owners int
+
+const (
+	rootOnly owners = iota // root
+	ours                   // root or the effective user (test and lab directories)
+)
+
+func checkPath(path string, who owners) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
-	return checkPath(abs, 0)
+	return walk(abs, who, 0)
 }
 
-// checkPath walks path from the root. A symlink is followed from there:
-// the directory holding it was checked, and so must its target be.
-func checkPath(path string, depth int) error {
+// walk walks path from the root. A symlink is followed from there: the
+// directory holding it was checked, and so must its target be.
+func walk(path string, who owners, depth int) error {
 	if depth > 8 {
 		return fmt.Errorf("%s: too many symlinks", path)
 	}
@@ -101,7 +129,7 @@ func checkPath(path string, depth int) error {
 		case err != nil:
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		if err := insecure(cur, fi); err != nil {
+		if err := insecure(cur, fi, who); err != nil {
 			return err
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
@@ -112,7 +140,7 @@ func checkPath(path string, depth int) error {
 			if !filepath.IsAbs(target) {
 				target = filepath.Join(filepath.Dir(cur), target)
 			}
-			return checkPath(filepath.Join(append([]string{target}, parts[i+1:]...)...), depth+1)
+			return walk(filepath.Join(append([]string{target}, parts[i+1:]...)...), who, depth+1)
 		}
 		parentOpen = fi.IsDir() && fi.Mode().Perm()&0o022 != 0
 	}
@@ -120,7 +148,7 @@ func checkPath(path string, depth int) error {
 }
 
 // insecure says why one component could be changed by another user.
-func insecure(path string, fi fs.FileInfo) error {
+func insecure(path string, fi fs.FileInfo, who owners) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
@@ -128,7 +156,7 @@ func insecure(path string, fi fs.FileInfo) error {
 	mode := fi.Mode()
 	sticky := mode.IsDir() && mode&fs.ModeSticky != 0
 	switch {
-	case st.Uid != 0 && st.Uid != uint32(os.Geteuid()):
+	case st.Uid != 0 && (who == rootOnly || st.Uid != uint32(os.Geteuid())):
 		return fmt.Errorf("%w: %s belongs to uid %d", ErrInsecure, path, st.Uid)
 	case mode&fs.ModeSymlink != 0:
 		return nil // a link's own mode means nothing
@@ -136,6 +164,17 @@ func insecure(path string, fi fs.FileInfo) error {
 		return fmt.Errorf("%w: %s is writable by group %d (mode %#o)", ErrInsecure, path, st.Gid, mode.Perm())
 	case mode.Perm()&0o002 != 0 && !sticky:
 		return fmt.Errorf("%w: %s is writable by everyone (mode %#o)", ErrInsecure, path, mode.Perm())
+	case !sticky && hasACL(path):
+		// The group bits then show the ACL's mask: named users or
+		// groups may write whatever they say.
+		return fmt.Errorf("%w: %s has a POSIX ACL (remove it with setfacl -b)", ErrInsecure, path)
 	}
 	return nil
+}
+
+// hasACL reports whether path carries an access ACL beyond its mode bits
+// (the kernel stores none for an ACL that the mode bits express).
+func hasACL(path string) bool {
+	_, err := unix.Lgetxattr(path, "system.posix_acl_access", nil)
+	return err == nil
 }

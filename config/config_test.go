@@ -199,11 +199,28 @@ func TestInvalidConfigs(t *testing.T) {
 		{"hook timeout over the maximum", inst + "  notify {\n    master = [\"/bin/true\"]\n    timeout = \"10m\"\n  }\n}", []diagAt{{"7:15", "at most 5m0s"}}},
 		{"track script timeout over the maximum", inst + "  track_script \"slow\" {\n    command = [\"/bin/true\"]\n    interval = \"1h\"\n    timeout = \"10m\"\n  }\n}", []diagAt{{"8:15", "at most 5m0s"}}},
 		{"256 VIPs", manyVIPs(256), []diagAt{{"260:5", "virtual_ips lists 256 addresses; an advert carries at most 255"}}},
-		{"IPv6 VIP", `vrrp_instance "v" {
+		{"IPv4 and IPv6 VIPs in one instance", `vrrp_instance "v" {
   interface = "eth0"
   virtual_router_id = 7
-  virtual_ips = ["2001:db8::1"]
-}`, []diagAt{{"4:18", "not IPv4"}}},
+  virtual_ips = ["fe80::1", "192.0.2.1", "2001:db8::1"]
+}`, []diagAt{{"4:29", "vrrp_sync_group"}}},
+		{"IPv6 over VRRPv2", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  version = 2
+  virtual_ips = ["fe80::1"]
+}`, []diagAt{{"4:13", "IPv4 only"}}},
+		{"IPv6 VIP with a label", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["fe80::1 label eth0:1"]
+}`, []diagAt{{"4:18", "IPv4's"}}},
+		{"IPv4 peer of an IPv6 instance", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["fe80::1"]
+  unicast_peers = ["192.0.2.2"]
+}`, []diagAt{{"5:20", "family"}}},
 		{"bad label", `vrrp_instance "v" {
   interface = "eth0"
   virtual_router_id = 7
@@ -509,7 +526,7 @@ vrrp_instance "v" {
 	}
 	want := []string{
 		`2:17 error script_user "no-such-user-here"`,
-		"9:14 error master: insecure script: " + open + " is writable by everyone",
+		"9:14 error master: insecure path: " + open + " is writable by everyone",
 		"10:14 warning backup: /nonexistent/hook does not exist on this host",
 	}
 	if len(got) != len(want) {
@@ -523,5 +540,36 @@ vrrp_instance "v" {
 	// Parse reads nothing from the host: the same file is valid.
 	if _, err := Parse(path, []byte(src)); err != nil {
 		t.Errorf("Parse checked the host: %v", err)
+	}
+}
+
+// An IPv6 instance is valid; a first address that is not link-local is a
+// warning at that address (RFC 9568 §5.2.9 asks for one; keepalived
+// warns too), not an error.
+func TestIPv6Instance(t *testing.T) {
+	cfg, err := Parse("v6.hcl", []byte(`vrrp_instance "v6" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["2001:db8::100/64", "fe80::100"]
+  unicast_peers = ["fe80::2"]
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Instances) != 1 || cfg.Instances[0].VirtualIPs[0].Prefix.String() != "2001:db8::100/64" {
+		t.Fatalf("instances %+v", cfg.Instances)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].Summary, "not link-local") || cfg.Warnings[0].Subject.Start.Line != 4 {
+		t.Fatalf("warnings %+v, want one at line 4 about link-local", cfg.Warnings)
+	}
+	cfg, err = Parse("v6.hcl", []byte(`vrrp_instance "v6" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["fe80::100", "2001:db8::100"]
+}
+`))
+	if err != nil || len(cfg.Warnings) != 0 {
+		t.Fatalf("link-local first: %v %+v", err, cfg.Warnings)
 	}
 }

@@ -83,12 +83,13 @@ func (r *resolver) instance(ri *rawInstance) VRRPInstance {
 			seen[v.Prefix.Addr()] = true
 			in.VirtualIPs = append(in.VirtualIPs, v)
 		}
+		r.vipFamily(b, &in)
 	}
 
 	if ri.UnicastSrc != nil {
 		if a, ok := b.addr("unicast_src", *ri.UnicastSrc, b.where("unicast_src")); ok {
-			if !a.Is4() {
-				b.errorf("unicast_src", "unicast_src must be an IPv4 address: VRRP here runs over IPv4")
+			if len(in.VirtualIPs) > 0 && a.Is6() != in.VirtualIPs[0].Prefix.Addr().Is6() {
+				b.errorf("unicast_src", "unicast_src %s is not of the family of the virtual IPs (%s): an instance runs over one", a, familyName(in.VirtualIPs[0].Prefix.Addr()))
 			}
 			in.UnicastSrc = a
 		}
@@ -99,8 +100,8 @@ func (r *resolver) instance(ri *rawInstance) VRRPInstance {
 			a, ok := b.addr("unicast_peers", s, b.elem("unicast_peers", i))
 			switch {
 			case !ok:
-			case !a.Is4():
-				r.errAt(b.elem("unicast_peers", i), "unicast peer %s is not IPv4: VRRP here runs over IPv4", a)
+			case len(in.VirtualIPs) > 0 && a.Is6() != in.VirtualIPs[0].Prefix.Addr().Is6():
+				r.errAt(b.elem("unicast_peers", i), "unicast peer %s is not of the family of the virtual IPs (%s): an instance runs over one", a, familyName(in.VirtualIPs[0].Prefix.Addr()))
 			case a == in.UnicastSrc:
 				r.errAt(b.elem("unicast_peers", i), "unicast peer %s is our own unicast_src", a)
 			case seen[a]:
@@ -164,8 +165,8 @@ func (r *resolver) vip(b blk, i int, s, iface string) (VIP, bool) {
 		r.errAt(rng, "%q is not an address or CIDR prefix", f[0])
 		return VIP{}, false
 	}
-	if !v.Prefix.Addr().Is4() {
-		r.errAt(rng, "virtual IP %s is not IPv4: VRRP here runs over IPv4", v.Prefix.Addr())
+	if a := v.Prefix.Addr(); a.Zone() != "" || a.Is4In6() {
+		r.errAt(rng, "virtual IP %s: write the address without a zone or IPv4 mapping", a)
 		return VIP{}, false
 	}
 	for rest := f[1:]; len(rest) > 0; rest = rest[2:] {
@@ -186,6 +187,10 @@ func (r *resolver) vip(b blk, i int, s, iface string) (VIP, bool) {
 	dev := v.Dev
 	if dev == "" {
 		dev = iface
+	}
+	if v.Label != "" && v.Prefix.Addr().Is6() {
+		r.errAt(rng, "label %q: address labels are IPv4's; remove it from the IPv6 address", v.Label)
+		return VIP{}, false
 	}
 	if v.Label != "" && (len(v.Label) > 15 || !strings.HasPrefix(v.Label, dev)) {
 		r.errAt(rng, "label %q must start with the device name %q and be at most 15 characters (a kernel rule)", v.Label, dev)
@@ -391,4 +396,40 @@ func (r *resolver) syncGroups(raw []*rawSyncGroup, ins []VRRPInstance) []SyncGro
 		out = append(out, g)
 	}
 	return out
+}
+
+// vipFamily holds an instance to one address family, as keepalived does:
+// an advert carries addresses of the family of the IP packet it travels
+// in. A mixed list is refused at the first address of the other family.
+// Over IPv6 the version is 3 (RFC 3768 is IPv4 only), and RFC 9568
+// §5.2.9 asks for a link-local first address, which keepalived only
+// warns about, and so does this.
+func (r *resolver) vipFamily(b blk, in *VRRPInstance) {
+	if len(in.VirtualIPs) == 0 {
+		return
+	}
+	first := in.VirtualIPs[0].Prefix.Addr()
+	for i, v := range in.VirtualIPs {
+		if v.Prefix.Addr().Is6() != first.Is6() {
+			r.errAt(b.elem("virtual_ips", i), "virtual IP %s is %s but the first, %s, is %s: an instance runs over one address family; put the %s addresses in a second vrrp_instance and both instances in a vrrp_sync_group",
+				v.Prefix.Addr(), familyName(v.Prefix.Addr()), first, familyName(first), familyName(v.Prefix.Addr()))
+			return
+		}
+	}
+	if !first.Is6() {
+		return
+	}
+	if in.Version == 2 {
+		b.errorf("version", "VRRPv2 runs over IPv4 only (RFC 3768): IPv6 virtual IPs need version = 3")
+	}
+	if !first.IsLinkLocalUnicast() {
+		r.warnAt(b.elem("virtual_ips", 0), "the first IPv6 virtual IP, %s, is not link-local: RFC 9568 §5.2.9 asks for a link-local address first (keepalived warns too); routers on the LAN learn the virtual router's address from it", first)
+	}
+}
+
+func familyName(a netip.Addr) string {
+	if a.Is6() {
+		return "IPv6"
+	}
+	return "IPv4"
 }

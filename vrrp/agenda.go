@@ -64,6 +64,7 @@ func (a *agenda) next() time.Time {
 func (a *agenda) runDue(now time.Time) {
 	for len(a.jobs) > 0 && !a.jobs[0].due.After(now) {
 		j := a.jobs[0]
+		a.jobs[0] = job{} // the closure (and what it holds) can go
 		a.jobs = a.jobs[1:]
 		j.run(now)
 	}

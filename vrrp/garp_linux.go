@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,15 +14,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// arpAnnouncer sends gratuitous ARP (an ARP request from the VIP for the
-// VIP to the broadcast address, as keepalived and arping -U do) through
-// one packet socket per interface, opened on first use.
+// arpAnnouncer announces VIPs: gratuitous ARP for IPv4 (an ARP request
+// from the VIP for the VIP to the broadcast address, as keepalived and
+// arping -U do) through one packet socket per interface, opened on first
+// use, and unsolicited neighbour advertisements for IPv6 (naSender).
 type arpAnnouncer struct {
 	mu      sync.Mutex
 	clients map[string]*arp.Client
+	na      naSender
 }
 
-func newARPAnnouncer() *arpAnnouncer { return &arpAnnouncer{clients: map[string]*arp.Client{}} }
+func newARPAnnouncer() *arpAnnouncer {
+	return &arpAnnouncer{clients: map[string]*arp.Client{}, na: naSender{conns: map[string]*naConn{}}}
+}
 
 // dropAll is a socket filter that accepts nothing: the sockets only
 // send, and every ARP packet on the wire would otherwise queue up in them.
@@ -60,6 +65,29 @@ func (a *arpAnnouncer) Prepare(dev string) error {
 func (a *arpAnnouncer) Announce(dev string, addrs []netip.Addr) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var v4, v6 []netip.Addr
+	for _, ip := range addrs {
+		if FamilyOf(ip) == IPv6 {
+			v6 = append(v6, ip)
+		} else {
+			v4 = append(v4, ip)
+		}
+	}
+	var err4, err6 error
+	if len(v4) > 0 {
+		err4 = a.announce4(dev, v4)
+	}
+	if len(v6) > 0 {
+		if err6 = a.na.announce(dev, v6); err6 != nil {
+			// As for ARP below: a socket of an interface made again.
+			a.na.close(dev)
+			err6 = a.na.announce(dev, v6)
+		}
+	}
+	return errors.Join(err4, err6)
+}
+
+func (a *arpAnnouncer) announce4(dev string, addrs []netip.Addr) error {
 	err := a.announce(dev, addrs)
 	if err != nil {
 		// The socket may be bound to an interface that was deleted and
@@ -99,5 +127,6 @@ func (a *arpAnnouncer) Close() error {
 		c.Close()
 		delete(a.clients, dev)
 	}
+	a.na.closeAll()
 	return nil
 }

@@ -32,6 +32,11 @@ type instance struct {
 	stats       stats
 	transitions []TransitionRecord
 
+	// trackGen numbers the schedules of the trackers, trackCtx is the
+	// running one's (cancelled by background).
+	trackGen uint64
+	trackCtx context.Context
+
 	// term numbers the instance's masterships; announcing says one is
 	// running. A gratuitous ARP job runs only in the term that put it on
 	// the agenda: the term ends when the instance drops its VIPs or
@@ -152,24 +157,23 @@ func (in *instance) setTracked(kind, name string, ok bool, value int) bool {
 
 func (in *instance) stopBackground() {
 	in.endMastership()
+	in.trackGen++
 	if in.background != nil {
 		in.background()
 	}
 }
 
 // startTrackers takes the state of every tracked object and starts
-// watching. At start-up (initial) each track script runs once first, so
-// the first election already uses the right priority; on a reload the
-// loop must not wait for scripts, which then report when they change.
+// watching: a new schedule on the agenda (trackGen), whose jobs and
+// results the next reload or stop makes stale. At start-up (initial) each
+// track script runs once first, so the first election already uses the
+// right priority; on a reload the loop must not wait for scripts, which
+// then report when they change.
 func (r *Router) startTrackers(ctx context.Context, in *instance, initial bool) {
 	ctx, cancel := context.WithCancel(ctx)
-	in.background = cancel
-	report := func(t trackReport) {
-		select {
-		case r.events <- t:
-		case <-ctx.Done():
-		}
-	}
+	in.background, in.trackCtx = cancel, ctx
+	in.trackGen++
+	gen, now := in.trackGen, r.sys.Now()
 	for i := range in.tracked {
 		t := &in.tracked[i]
 		if t.Kind == TrackKindInterface {
@@ -191,15 +195,15 @@ func (r *Router) startTrackers(ctx context.Context, in *instance, initial bool) 
 			ok = runScript(ctx, r.sys.Run, s)
 			in.setTracked(TrackKindScript, s.Name, ok, 0)
 		}
-		go watchScript(ctx, r.sys.Run, in.cfg.Name, s, ok, report)
+		r.scheduleScript(ctx, in, gen, &scriptState{script: s, ok: ok}, now.Add(s.Interval))
 	}
 	for _, f := range in.cfg.TrackFiles {
-		v, err := readTrackFile(f.Path)
+		v, err := readTrackFile(r.sys.ReadFile, f.Path)
 		if err != nil {
 			in.log.Warn("track_file unreadable", "err", err)
 		}
 		in.setTracked(TrackKindFile, f.Path, false, v)
-		go watchFile(ctx, in.cfg.Name, f, v, report)
+		r.scheduleFilePoll(in, gen, f, now.Add(trackFilePoll))
 	}
 }
 
@@ -337,7 +341,7 @@ func (r *Router) sendAdvert(in *instance, prio uint8) bool {
 	}
 	dsts := in.cfg.Peers
 	if len(dsts) == 0 {
-		dsts = []netip.Addr{MulticastGroup}
+		dsts = []netip.Addr{Group(in.src)}
 	}
 	// One destination reached is enough: a peer hears us.
 	var failed error
@@ -368,10 +372,11 @@ func (r *Router) sendAdvert(in *instance, prio uint8) bool {
 // failover is measured to it, and puts the rest of the schedule on the
 // agenda for as long as this mastership lasts: repeat rounds spaced by
 // interval, the same again delay after the transition (keepalived's
-// garp_master_delay), then refresh_repeat rounds every refresh.
+// garp_master_delay), then refresh_repeat rounds every refresh. Each
+// round announces the VIPs the instance has then: a reload that moves a
+// VIP away stops its announcements.
 func (r *Router) announce(now time.Time, in *instance, heal bool) {
-	targets := r.garpTargets(in, in.cfg.VIPs)
-	r.sendGARP(in, targets)
+	r.announceNow(in, in.cfg.VIPs)
 	g := in.cfg.GARP
 	if heal {
 		// The rest belongs to the running mastership: a heal burst
@@ -386,8 +391,8 @@ func (r *Router) announce(now time.Time, in *instance, heal bool) {
 		// back at it. Once it has heard us it stops: announce once
 		// more an advert interval later.
 		again := in.cfg.Params.AdvertInterval
-		r.garpRounds(in, in.term, targets, now.Add(g.Interval), g.Repeat-1, g.Interval, func(end time.Time) {
-			r.garpRounds(in, in.term, targets, end.Add(again), 1, 0, nil)
+		r.garpRounds(in, in.term, now, g.Repeat-1, g.Interval, func(last time.Time) {
+			r.garpRounds(in, in.term, last.Add(again-g.Interval), 1, g.Interval, nil)
 		})
 		return
 	}
@@ -395,46 +400,39 @@ func (r *Router) announce(now time.Time, in *instance, heal bool) {
 	in.term++
 	in.announcing = true
 	term := in.term
-	var refresh func(end time.Time)
-	refresh = func(end time.Time) {
+	var refresh func(last time.Time)
+	refresh = func(last time.Time) {
 		if g.Refresh > 0 && g.RefreshRepeat > 0 {
-			r.garpRounds(in, term, targets, end.Add(g.Refresh), g.RefreshRepeat, g.Interval, refresh)
+			r.garpRounds(in, term, last.Add(g.Refresh-g.Interval), g.RefreshRepeat, g.Interval, refresh)
 		}
 	}
 	afterFirst := refresh
 	if g.Delay > 0 {
 		afterFirst = func(time.Time) {
-			r.garpRounds(in, term, targets, now.Add(g.Delay), g.Repeat, g.Interval, refresh)
+			r.garpRounds(in, term, now.Add(g.Delay-g.Interval), g.Repeat, g.Interval, refresh)
 		}
 	}
-	r.garpRounds(in, term, targets, now.Add(g.Interval), g.Repeat-1, g.Interval, afterFirst)
+	r.garpRounds(in, term, now, g.Repeat-1, g.Interval, afterFirst)
 }
 
-// garpRounds puts on the agenda n rounds of gratuitous ARP for targets,
-// the first at first and the rest spaced by gap, each sent only while the
-// mastership term lasts; then, in the same term, next (if any) with the
-// time of the last round.
-func (r *Router) garpRounds(in *instance, term uint64, targets map[string][]netip.Addr, first time.Time, n int, gap time.Duration, next func(end time.Time)) {
+// garpRounds puts on the agenda n rounds of gratuitous ARP, gap apart
+// with the first a gap after prev, each sent only while the mastership
+// term lasts; then, in the same term, next (if any) with the time of the
+// last round (prev when n is 0). A round the loop runs late delays the
+// rest, as a sleep would: they do not bunch up.
+func (r *Router) garpRounds(in *instance, term uint64, prev time.Time, n int, gap time.Duration, next func(last time.Time)) {
 	if n <= 0 {
 		if next != nil {
-			r.agenda.at(first, func(now time.Time) {
-				if in.announcing && in.term == term {
-					next(now)
-				}
-			})
+			next(prev)
 		}
 		return
 	}
-	r.agenda.at(first, func(now time.Time) {
+	r.agenda.at(prev.Add(gap), func(now time.Time) {
 		if !in.announcing || in.term != term {
 			return
 		}
-		r.sendGARP(in, targets)
-		if n > 1 {
-			r.garpRounds(in, term, targets, first.Add(gap), n-1, gap, next)
-		} else if next != nil {
-			next(now)
-		}
+		r.announceNow(in, in.cfg.VIPs)
+		r.garpRounds(in, term, now, n-1, gap, next)
 	})
 }
 

@@ -25,13 +25,15 @@ func (r *Router) loop(ctx context.Context) {
 			if !r.waitUntil(ctx, due) {
 				continue
 			}
+			// The state machines first: a takeover must not wait
+			// behind a gratuitous ARP round or a socket reopen.
 			now := r.sys.Now()
-			r.agenda.runDue(now)
 			for _, in := range r.insts {
 				if d := in.fsm.Deadline(); !d.IsZero() && !now.Before(d) {
 					r.feed(now, in, Tick{})
 				}
 			}
+			r.agenda.runDue(now)
 		}
 	}
 }
@@ -97,8 +99,10 @@ func (r *Router) dispatch(ev any) {
 		r.receive(e.ifc, e.rx)
 	case LinkState:
 		r.links[e.Index] = e.Name
-		if ifc := r.ifaces[e.Name]; ifc != nil && !e.Deleted && e.Index != ifc.index {
-			r.reopen(now, ifc, "the interface was made again")
+		for _, fam := range []Family{IPv4, IPv6} {
+			if ifc := r.ifaces[ifaceKey{e.Name, fam}]; ifc != nil && !e.Deleted && e.Index != ifc.index {
+				r.reopen(now, ifc, "the interface was made again")
+			}
 		}
 		for _, in := range r.insts {
 			if in.setTracked(TrackKindInterface, e.Name, e.Up, 0) {
@@ -107,10 +111,10 @@ func (r *Router) dispatch(ev any) {
 		}
 	case AddrEvent:
 		r.addrChanged(e)
-	case trackReport:
-		if in := r.byName[e.instance]; in != nil && in.setTracked(e.kind, e.name, e.ok, e.value) {
-			r.refreshTracking(now, in)
-		}
+	case scriptResult:
+		r.scriptDone(now, e)
+	case fileResult:
+		r.fileRead(now, e)
 	case callEvent:
 		e.fn()
 		close(e.done)

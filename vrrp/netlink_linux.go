@@ -19,13 +19,21 @@ import (
 // log (may be nil) hears about netlink subscriptions made again.
 func NewLinuxSystem(log *slog.Logger) System {
 	return System{
-		Listen:  ListenIPv4,
+		Listen:  listen,
 		Addrs:   newNetlinkAddrs(),
 		ARP:     newARPAnnouncer(),
 		Watcher: netlinkWatcher{log: log},
 		// Go's timers fire up to about a millisecond late.
 		EarlyWake: masterDownEarly,
 	}
+}
+
+// listen opens the VRRP socket of family fam on ifname.
+func listen(ifname string, fam Family) (PacketConn, error) {
+	if fam == IPv6 {
+		return ListenIPv6(ifname)
+	}
+	return ListenIPv4(ifname)
 }
 
 // netlinkAddrs manages VIPs with RTM_NEWADDR and RTM_DELADDR over one
@@ -69,12 +77,21 @@ func (n *netlinkAddrs) withLink(dev string, fn func(netlink.Link) error) error {
 	}
 }
 
+// vipAddr is v as netlink adds it. An IPv6 VIP skips duplicate address
+// detection (IFA_F_NODAD): it is usable at once, so a takeover never
+// waits a second or more for DAD, and the peer that held it a moment ago
+// would only make DAD fail.
 func vipAddr(v VIP) *netlink.Addr {
 	a := v.Prefix.Addr()
-	return &netlink.Addr{
+	na := &netlink.Addr{
 		IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), a.BitLen())},
 		Label: v.Label,
 	}
+	if FamilyOf(a) == IPv6 {
+		na.Flags = unix.IFA_F_NODAD
+		na.Label = "" // labels are IPv4's
+	}
+	return na
 }
 
 func (n *netlinkAddrs) Add(dev string, v VIP) error {
@@ -100,7 +117,7 @@ func (n *netlinkAddrs) Remove(dev string, v VIP) error {
 }
 
 func (n *netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
-	addrs, err := listV4(dev)
+	addrs, err := listFamily(dev, FamilyOf(a))
 	if err != nil {
 		return false, err
 	}
@@ -112,7 +129,10 @@ func (n *netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
 	return false, nil
 }
 
-func (n *netlinkAddrs) Primary(dev string, except []netip.Addr) (netip.Addr, error) {
+func (n *netlinkAddrs) Primary(dev string, fam Family, except []netip.Addr) (netip.Addr, error) {
+	if fam == IPv6 {
+		return linkLocal(dev)
+	}
 	addrs, err := listV4(dev)
 	if err != nil {
 		return netip.Addr{}, err
@@ -133,17 +153,38 @@ func (n *netlinkAddrs) Primary(dev string, except []netip.Addr) (netip.Addr, err
 	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address of its own (set unicast_src)", dev)
 }
 
-func listV4(dev string) ([]netlink.Addr, error) {
+// linkLocal is dev's link-local IPv6 address, once duplicate address
+// detection has passed: the source of IPv6 adverts.
+func linkLocal(dev string) (netip.Addr, error) {
+	addrs, err := listFamily(dev, IPv6)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, x := range addrs {
+		if a := ipOf(x); a.IsLinkLocalUnicast() && x.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no usable link-local IPv6 address (IPv6 disabled, or duplicate address detection not done)", dev)
+}
+
+func listV4(dev string) ([]netlink.Addr, error) { return listFamily(dev, IPv4) }
+
+func listFamily(dev string, f Family) ([]netlink.Addr, error) {
 	l, err := netlink.LinkByName(dev)
 	if err != nil {
 		return nil, err
 	}
-	return netlink.AddrList(l, netlink.FAMILY_V4)
+	fam := netlink.FAMILY_V4
+	if f == IPv6 {
+		fam = netlink.FAMILY_V6
+	}
+	return netlink.AddrList(l, fam)
 }
 
 func ipOf(a netlink.Addr) netip.Addr {
-	ip, _ := netip.AddrFromSlice(a.IP.To4())
-	return ip
+	ip, _ := netip.AddrFromSlice(a.IP)
+	return ip.Unmap()
 }
 
 // netlinkWatcher follows RTM_NEWLINK and RTM_{NEW,DEL}ADDR.

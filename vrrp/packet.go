@@ -31,6 +31,18 @@ const ProtocolNumber = 112
 // (RFC 9568 §5.1.1.2).
 var MulticastGroup = netip.AddrFrom4([4]byte{224, 0, 0, 18})
 
+// MulticastGroup6 is the IPv6 multicast address adverts are sent to
+// (RFC 9568 §5.1.2.2).
+var MulticastGroup6 = netip.AddrFrom16([16]byte{0xff, 0x02, 15: 0x12})
+
+// Group is the multicast group of adverts for the family of a.
+func Group(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		return MulticastGroup6
+	}
+	return MulticastGroup
+}
+
 // TypeAdvertisement is the only VRRP packet type (RFC 9568 §5.2.2).
 const TypeAdvertisement = 1
 
@@ -66,7 +78,8 @@ var (
 	ErrNoAddrs   = errors.New("vrrp: address count is zero")
 )
 
-// Packet is a VRRP advertisement carrying IPv4 addresses.
+// Packet is a VRRP advertisement carrying IPv4 or IPv6 addresses (all of
+// one family: the family of the IP packet it travels in).
 type Packet struct {
 	Version  int // 2 or 3
 	Type     uint8
@@ -83,18 +96,27 @@ type Packet struct {
 	Checksum uint16
 }
 
+// is6 reports whether p carries IPv6 addresses.
+func (p *Packet) is6() bool { return len(p.Addrs) > 0 && p.Addrs[0].Is6() }
+
 // Len is the encoded length of p.
 func (p *Packet) Len() int {
-	n := headerLen + 4*len(p.Addrs)
+	size := 4
+	if p.is6() {
+		size = 16
+	}
+	n := headerLen + size*len(p.Addrs)
 	if p.Version == 2 {
 		n += authDataLen
 	}
 	return n
 }
 
-// Marshal encodes p. A version 3 checksum covers the IPv4 pseudo-header
-// made of src and dst (the RFC 5798 form that keepalived sends), so both
-// must be the addresses of the IP header the packet goes out in.
+// Marshal encodes p. A version 3 checksum covers the pseudo-header made of
+// src and dst (over IPv4 the RFC 5798 form that keepalived sends; over
+// IPv6 the RFC 8200 §8.1 one that RFC 9568 requires), so both must be the
+// addresses of the IP header the packet goes out in, and of the family
+// of p's addresses.
 func (p *Packet) Marshal(src, dst netip.Addr) ([]byte, error) {
 	return p.AppendMarshal(make([]byte, 0, p.Len()), src, dst)
 }
@@ -103,6 +125,13 @@ func (p *Packet) Marshal(src, dst netip.Addr) ([]byte, error) {
 func (p *Packet) AppendMarshal(b []byte, src, dst netip.Addr) ([]byte, error) {
 	if len(p.Addrs) == 0 || len(p.Addrs) > 255 {
 		return nil, fmt.Errorf("vrrp: %d addresses, want 1 to 255", len(p.Addrs))
+	}
+	v6 := p.is6()
+	if v6 && p.Version == 2 {
+		return nil, errors.New("vrrp: version 2 is IPv4 only (RFC 3768)")
+	}
+	if src.Is6() != v6 || dst.Is6() != v6 {
+		return nil, fmt.Errorf("vrrp: addresses of one family in an IP packet of another (%s to %s)", src, dst)
 	}
 	var second uint16
 	switch p.Version {
@@ -126,11 +155,16 @@ func (p *Packet) AppendMarshal(b []byte, src, dst netip.Addr) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, second)
 	b = append(b, 0, 0) // checksum, filled below
 	for _, a := range p.Addrs {
-		if !a.Is4() {
-			return nil, fmt.Errorf("vrrp: %s is not an IPv4 address", a)
+		switch {
+		case v6 && a.Is6() && !a.Is4In6():
+			a16 := a.As16()
+			b = append(b, a16[:]...)
+		case !v6 && a.Is4():
+			a4 := a.As4()
+			b = append(b, a4[:]...)
+		default:
+			return nil, fmt.Errorf("vrrp: %s is not of the family of the first address, %s", a, p.Addrs[0])
 		}
-		a4 := a.As4()
-		b = append(b, a4[:]...)
 	}
 	if p.Version == 2 {
 		b = append(b, p.AuthData[:]...)
@@ -146,10 +180,21 @@ func (p *Packet) AppendMarshal(b []byte, src, dst netip.Addr) ([]byte, error) {
 	return b, nil
 }
 
-// Unmarshal decodes an advertisement. It checks the structure (version,
-// type, address count against the length) but not the checksum, which
-// needs the IP header: see ChecksumOK.
-func Unmarshal(b []byte) (*Packet, error) {
+// Unmarshal decodes an advertisement that arrived over IPv4. It checks the
+// structure (version, type, address count against the length) but not the
+// checksum, which needs the IP header: see ChecksumOK.
+func Unmarshal(b []byte) (*Packet, error) { return unmarshal(b, 4) }
+
+// Unmarshal6 decodes an advertisement that arrived over IPv6: version 3
+// only, with 16-byte addresses.
+func Unmarshal6(b []byte) (*Packet, error) {
+	if len(b) > 0 && b[0]>>4 != 3 {
+		return nil, fmt.Errorf("%w %d over IPv6", ErrVersion, b[0]>>4)
+	}
+	return unmarshal(b, 16)
+}
+
+func unmarshal(b []byte, size int) (*Packet, error) {
 	if len(b) < headerLen {
 		return nil, ErrTruncated
 	}
@@ -161,7 +206,7 @@ func Unmarshal(b []byte) (*Packet, error) {
 		Checksum: binary.BigEndian.Uint16(b[6:]),
 	}
 	count := int(b[3])
-	want := headerLen + 4*count
+	want := headerLen + size*count
 	switch p.Version {
 	case 3:
 		p.Interval = time.Duration(binary.BigEndian.Uint16(b[4:])&0x0fff) * 10 * time.Millisecond
@@ -186,22 +231,30 @@ func Unmarshal(b []byte) (*Packet, error) {
 	}
 	p.Addrs = make([]netip.Addr, count)
 	for i := range count {
-		p.Addrs[i] = netip.AddrFrom4([4]byte(b[headerLen+4*i:]))
+		if size == 16 {
+			p.Addrs[i] = netip.AddrFrom16([16]byte(b[headerLen+16*i:]))
+		} else {
+			p.Addrs[i] = netip.AddrFrom4([4]byte(b[headerLen+4*i:]))
+		}
 	}
 	if p.Version == 2 {
-		copy(p.AuthData[:], b[headerLen+4*count:])
+		copy(p.AuthData[:], b[headerLen+size*count:])
 	}
 	return p, nil
 }
 
 // ChecksumOK verifies the checksum of the encoded advertisement msg that
-// arrived in an IPv4 packet from src to dst. Version 2 sums the message
-// only (RFC 3768 §5.3.8). Version 3 is accepted in both forms in use: with
-// the IPv4 pseudo-header (RFC 5798 §5.2.8, what keepalived sends) and over
-// the message alone (RFC 9568 §5.2.8 for IPv4).
+// arrived in an IP packet from src to dst. Over IPv4, version 2 sums the
+// message only (RFC 3768 §5.3.8), and version 3 is accepted in both forms
+// in use: with the IPv4 pseudo-header (RFC 5798 §5.2.8, what keepalived
+// sends) and over the message alone (RFC 9568 §5.2.8 for IPv4). Over
+// IPv6 the pseudo-header is required (RFC 9568 §5.2.8, RFC 8200 §8.1).
 func ChecksumOK(msg []byte, src, dst netip.Addr) bool {
 	if len(msg) < headerLen {
 		return false
+	}
+	if src.Is6() {
+		return checksum(pseudoHeaderSum(src, dst, len(msg)), msg) == 0
 	}
 	if checksum(0, msg) == 0 {
 		return true
@@ -209,9 +262,20 @@ func ChecksumOK(msg []byte, src, dst netip.Addr) bool {
 	return msg[0]>>4 == 3 && checksum(pseudoHeaderSum(src, dst, len(msg)), msg) == 0
 }
 
-// pseudoHeaderSum is the one's-complement partial sum of the IPv4
-// pseudo-header: source, destination, zero, protocol, length.
+// pseudoHeaderSum is the one's-complement partial sum of the
+// pseudo-header of src's family: over IPv4 source, destination, zero,
+// protocol, length; over IPv6 source, destination, the 32-bit upper-layer
+// length, zeros, next header.
 func pseudoHeaderSum(src, dst netip.Addr, length int) uint32 {
+	if src.Is6() {
+		var sum uint32
+		for _, a := range [2][16]byte{src.As16(), dst.As16()} {
+			for i := 0; i < 16; i += 2 {
+				sum += uint32(a[i])<<8 | uint32(a[i+1])
+			}
+		}
+		return sum + uint32(length>>16) + uint32(length&0xffff) + ProtocolNumber
+	}
 	s4, d4 := src.As4(), dst.As4()
 	var sum uint32
 	sum += uint32(s4[0])<<8 | uint32(s4[1])

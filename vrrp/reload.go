@@ -36,7 +36,7 @@ func (r *Router) reload(cfgs []Config, groups []SyncGroup) error {
 	}
 	var updates []update
 	var retire []*instance
-	pending := map[string]*iface{}
+	pending := map[ifaceKey]*iface{}
 	var built []*instance
 	keep := map[string]bool{}
 	for _, c := range cfgs {
@@ -93,7 +93,7 @@ func (r *Router) reload(cfgs []Config, groups []SyncGroup) error {
 // sameIdentity reports whether b can be applied to an instance running a
 // in place.
 func sameIdentity(a, b Config) bool {
-	return a.Interface == b.Interface && a.VRID == b.VRID && a.Params.Version == b.Params.Version &&
+	return a.Interface == b.Interface && a.VRID == b.VRID && a.Params.Version == b.Params.Version && a.Family() == b.Family() &&
 		(a.Params.Priority == 255) == (b.Params.Priority == 255)
 }
 
@@ -112,7 +112,7 @@ func (r *Router) retire(now time.Time, in *instance, needed map[*iface]bool) {
 	r.insts = slices.DeleteFunc(r.insts, func(x *instance) bool { return x == in })
 	if len(in.ifc.byVRID) == 0 && !needed[in.ifc] {
 		in.ifc.conn.Close()
-		delete(r.ifaces, in.ifc.name)
+		delete(r.ifaces, in.ifc.key())
 	}
 	in.log.Info("instance removed by reload")
 }

@@ -15,8 +15,13 @@ import (
 
 // Router runs VRRP instances. One goroutine, the loop, owns every state
 // machine and carries out their actions, so there are no locks around
-// protocol state; sockets, watchers, trackers and hooks run beside it and
-// talk to it through one channel.
+// protocol state. Its inputs are events on one channel (received adverts,
+// link and address changes, track script results, calls) and its own
+// timers (the state machines' deadlines and the agenda: gratuitous ARP
+// rounds, track script and file schedules, socket reopening), all on the
+// clock of System; its effects go through System. What runs beside it
+// only feeds the channel: socket readers, the netlink watchers, the track
+// scripts and notify hooks (programs, run through System.Run).
 type Router struct {
 	log    *slog.Logger
 	sys    System
@@ -24,7 +29,7 @@ type Router struct {
 
 	insts  []*instance
 	byName map[string]*instance
-	ifaces map[string]*iface
+	ifaces map[ifaceKey]*iface
 	groups map[string][]*instance // instance name → its sync group, itself included
 	links  map[int]string         // ifindex → name, from link events
 
@@ -52,12 +57,15 @@ func NewRouter(sys System, log *slog.Logger) *Router {
 	if sys.Run == nil {
 		sys.Run = proc.RunAs
 	}
+	if sys.ReadFile == nil {
+		sys.ReadFile = readSmallFile
+	}
 	return &Router{
 		log:     log,
 		sys:     sys,
 		events:  make(chan any, 1024),
 		byName:  map[string]*instance{},
-		ifaces:  map[string]*iface{},
+		ifaces:  map[ifaceKey]*iface{},
 		groups:  map[string][]*instance{},
 		links:   map[int]string{},
 		ready:   make(chan struct{}),
@@ -65,9 +73,16 @@ func NewRouter(sys System, log *slog.Logger) *Router {
 	}
 }
 
-// iface is one interface with the VRRP socket and its instances.
+// ifaceKey names a VRRP socket: one per interface and address family.
+type ifaceKey struct {
+	name string
+	fam  Family
+}
+
+// iface is one interface's VRRP socket of one family, and its instances.
 type iface struct {
 	name string
+	fam  Family
 	conn PacketConn
 	// index is the interface index the socket was opened on: a socket
 	// is bound to an index, so an interface deleted and made again under
@@ -80,7 +95,12 @@ type iface struct {
 	// the instances sharing the socket make one timer, not one each.
 	reopenAfter time.Duration
 	reopening   bool
+	// reopens counts the socket's reopenings: a reopen job scheduled
+	// before the last one (a link event may reopen first) is stale.
+	reopens uint64
 }
+
+func (ifc *iface) key() ifaceKey { return ifaceKey{ifc.name, ifc.fam} }
 
 // Event types the loop receives.
 type (
@@ -119,7 +139,7 @@ func (r *Router) Run(ctx context.Context, cfgs []Config, groups []SyncGroup) err
 	defer cancelHooks()
 	r.hooksCtx = hooksCtx
 
-	pending := map[string]*iface{}
+	pending := map[ifaceKey]*iface{}
 	var built []*instance
 	for _, c := range cfgs {
 		in, err := r.build(c, pending)
@@ -156,19 +176,20 @@ func (r *Router) Run(ctx context.Context, cfgs []Config, groups []SyncGroup) err
 // changing anything: a socket for a new interface goes into pending, not
 // into the router. A reload builds every new instance before it touches
 // any, so a failure leaves the running configuration as it was.
-func (r *Router) build(c Config, pending map[string]*iface) (*instance, error) {
-	ifc := r.ifaces[c.Interface]
+func (r *Router) build(c Config, pending map[ifaceKey]*iface) (*instance, error) {
+	key := ifaceKey{c.Interface, c.Family()}
+	ifc := r.ifaces[key]
 	if ifc == nil {
-		ifc = pending[c.Interface]
+		ifc = pending[key]
 	}
 	if ifc == nil {
-		conn, err := r.sys.Listen(c.Interface)
+		conn, err := r.sys.Listen(c.Interface, key.fam)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp instance %q: %w", c.Name, err)
 		}
 		st, _ := r.sys.Watcher.Link(c.Interface)
-		ifc = &iface{name: c.Interface, conn: conn, index: st.Index, byVRID: map[uint8]*instance{}, drops: map[Drop]uint64{}}
-		pending[c.Interface] = ifc
+		ifc = &iface{name: c.Interface, fam: key.fam, conn: conn, index: st.Index, byVRID: map[uint8]*instance{}, drops: map[Drop]uint64{}}
+		pending[key] = ifc
 	}
 	in := newInstance(c, ifc, r.log)
 	if err := r.resolveSource(in); err != nil {
@@ -190,8 +211,8 @@ func (r *Router) build(c Config, pending map[string]*iface) (*instance, error) {
 // two hosts could answer for it.
 func (r *Router) register(in *instance) {
 	c := in.cfg
-	if r.ifaces[c.Interface] == nil {
-		r.ifaces[c.Interface] = in.ifc
+	if r.ifaces[in.ifc.key()] == nil {
+		r.ifaces[in.ifc.key()] = in.ifc
 		go r.readLoop(in.ifc, in.ifc.conn)
 	}
 	if !in.owner() {
@@ -244,7 +265,7 @@ func (r *Router) resolveSource(in *instance) error {
 		if !in.owner() {
 			except = in.vipAddrs()
 		}
-		src, err = r.sys.Addrs.Primary(in.cfg.Interface, except)
+		src, err = r.sys.Addrs.Primary(in.cfg.Interface, in.cfg.Family(), except)
 		if err != nil {
 			return fmt.Errorf("vrrp instance %q: %w", in.cfg.Name, err)
 		}

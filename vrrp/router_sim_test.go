@@ -360,6 +360,33 @@ func TestHooksAndScriptsThroughSystem(t *testing.T) {
 	})
 }
 
+// A track_file is read through System: a value with weight 0 puts the
+// instance in FAULT at the next poll, and the file gone (value 0) takes
+// it out again.
+func TestTrackFileThroughSystem(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		h := lan.AddHost("lb1", "eth0", simAddrs[0])
+		c := simInstance("web", 51, 200)
+		c.TrackFiles = []vrrp.TrackFile{{Path: "/run/web.fault"}}
+		a := startSim(t, h, c)
+		time.Sleep(2 * time.Second)
+		if s := a.state(t, "web"); s != "MASTER" {
+			t.Fatalf("without the file: %s", s)
+		}
+		h.WriteFile("/run/web.fault", "1\n")
+		time.Sleep(600 * time.Millisecond)
+		if s := a.state(t, "web"); s != "FAULT" {
+			t.Fatalf("a poll after the file says 1: %s, want FAULT", s)
+		}
+		h.RemoveFile("/run/web.fault")
+		time.Sleep(5 * time.Second)
+		if s := a.state(t, "web"); s != "MASTER" {
+			t.Fatalf("with the file gone: %s, want MASTER", s)
+		}
+	})
+}
+
 // Healing a split brain, the winner announces at once and once more an
 // advert interval later: the loser may still have gratuitous ARP of its
 // own on the way (the end-to-end NAT test saw the real servers' gateway

@@ -53,9 +53,11 @@ func (r *Router) scheduleReopen(ifc *iface) {
 	}
 	wait := ifc.reopenAfter
 	ifc.reopenAfter = min(2*ifc.reopenAfter, reopenMax)
+	gen := ifc.reopens
 	r.agenda.at(r.sys.Now().Add(wait), func(now time.Time) {
-		// A reload may have closed the interface meanwhile.
-		if r.ifaces[ifc.name] == ifc {
+		// A reload may have closed the interface meanwhile, or a link
+		// event reopened the socket already.
+		if r.ifaces[ifc.key()] == ifc && ifc.reopens == gen {
 			r.reopen(now, ifc, "adverts could not be sent")
 		}
 	})
@@ -67,7 +69,8 @@ func (r *Router) scheduleReopen(ifc *iface) {
 // sendFailLimit adverts before it is in FAULT again.
 func (r *Router) reopen(now time.Time, ifc *iface, why string) {
 	ifc.reopening = false
-	conn, err := r.sys.Listen(ifc.name)
+	ifc.reopens++
+	conn, err := r.sys.Listen(ifc.name, ifc.fam)
 	if err != nil {
 		r.log.Error("cannot reopen the VRRP socket; trying again", "interface", ifc.name, "why", why, "err", err)
 		r.scheduleReopen(ifc)

@@ -61,7 +61,11 @@ func (r *Router) Status(ctx context.Context) (Status, error) {
 
 func (r *Router) snapshot() Status {
 	s := Status{Instances: []InstanceStatus{}, UnclaimedDrops: map[string]map[Drop]uint64{}}
-	for name, ifc := range r.ifaces {
+	for key, ifc := range r.ifaces {
+		name := key.name
+		if key.fam == IPv6 {
+			name += " (IPv6)" // the IPv4 socket keeps the plain name
+		}
 		s.UnclaimedDrops[name] = maps.Clone(ifc.drops)
 	}
 	for _, in := range r.insts {

@@ -8,6 +8,40 @@ import (
 	"time"
 )
 
+// Family is the address family an instance runs over: one per instance,
+// as in keepalived (a dual-stack VIP set is two instances, in a sync
+// group if they must move together).
+type Family uint8
+
+// Address families.
+const (
+	IPv4 Family = 4
+	IPv6 Family = 6
+)
+
+func (f Family) String() string {
+	if f == IPv6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// FamilyOf is a's family; an IPv4-mapped IPv6 address is IPv4.
+func FamilyOf(a netip.Addr) Family {
+	if a.Is6() && !a.Is4In6() {
+		return IPv6
+	}
+	return IPv4
+}
+
+// Family is the address family of c's VIPs (validated to be one).
+func (c Config) Family() Family {
+	if len(c.VIPs) == 0 {
+		return IPv4
+	}
+	return FamilyOf(c.VIPs[0].Prefix.Addr())
+}
+
 // Config is one instance as the router runs it.
 type Config struct {
 	Name      string
@@ -98,8 +132,10 @@ type AddrManager interface {
 	Remove(dev string, v VIP) error
 	// Has reports whether the address is on dev.
 	Has(dev string, a netip.Addr) (bool, error)
-	// Primary is the first IPv4 address on dev that is not in except.
-	Primary(dev string, except []netip.Addr) (netip.Addr, error)
+	// Primary is the address adverts of family fam go out from on dev:
+	// its first IPv4 address that is not in except, or its link-local
+	// IPv6 address (RFC 9568 §5.1.2.1).
+	Primary(dev string, fam Family, except []netip.Addr) (netip.Addr, error)
 }
 
 // Announcer sends gratuitous ARP for addresses on dev.
@@ -147,7 +183,7 @@ type RunFunc func(ctx context.Context, user *proc.User, argv, env []string, time
 // System is everything the router needs from the operating system. The
 // Linux implementation is NewLinuxSystem.
 type System struct {
-	Listen  func(ifname string) (PacketConn, error)
+	Listen  func(ifname string, fam Family) (PacketConn, error)
 	Addrs   AddrManager
 	ARP     Announcer
 	Watcher Watcher
@@ -156,6 +192,9 @@ type System struct {
 	// Run runs a program for a hook or a track script, as user (nil:
 	// as the daemon), bounded by timeout; proc.RunAs when nil.
 	Run RunFunc
+	// ReadFile reads a track_file; when nil, a reader of regular files
+	// of at most 4 KiB that never blocks on a FIFO.
+	ReadFile func(name string) ([]byte, error)
 	// EarlyWake is how long before a backup's master-down deadline the
 	// loop wakes to wait out the rest on the CPU (see masterDownEarly).
 	// NewLinuxSystem sets it; a simulated clock leaves it zero, since a

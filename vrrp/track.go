@@ -2,10 +2,14 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -59,54 +63,78 @@ func EffectivePriority(base uint8, tracks []Tracked) (prio uint8, fault bool, ca
 	return uint8(max(1, min(p, 254))), fault, cause
 }
 
-// trackReport is a tracked object's new state, sent to the router.
-type trackReport struct {
-	instance string
-	kind     string
-	name     string
-	ok       bool
-	value    int
-}
-
 // runScript runs a track script once; exit 0 passes.
 func runScript(ctx context.Context, run RunFunc, s TrackScript) bool {
 	res, err := run(ctx, s.User, s.Command, nil, s.Timeout, nil)
 	return err == nil && res.ExitCode == 0
 }
 
-// watchScript runs s every interval and reports when rise or fall
-// results in a row change its state. ok is the state to start from.
-func watchScript(ctx context.Context, run RunFunc, instance string, s TrackScript, ok bool, report func(trackReport)) {
-	t := time.NewTicker(s.Interval)
-	defer t.Stop()
-	streak := 0
-	for {
-		select {
-		case <-ctx.Done():
+// scriptState is where a track script stands: its state, and how many
+// results in a row have disagreed with it.
+type scriptState struct {
+	script TrackScript
+	ok     bool
+	streak int
+}
+
+// scriptResult is one run of a track script, sent to the loop.
+type scriptResult struct {
+	in   *instance
+	gen  uint64
+	st   *scriptState
+	pass bool
+	due  time.Time // when this run was due: the next is an interval on
+}
+
+// scheduleScript puts the next run of a track script on the agenda. The
+// script itself runs beside the loop (it may take up to its timeout), and
+// its result comes back as an event; the rise and fall counting is the
+// loop's.
+func (r *Router) scheduleScript(ctx context.Context, in *instance, gen uint64, st *scriptState, due time.Time) {
+	r.agenda.at(due, func(time.Time) {
+		if in.trackGen != gen {
 			return
-		case <-t.C:
 		}
-		pass := runScript(ctx, run, s)
-		if ctx.Err() != nil {
-			return
-		}
-		if pass == ok {
-			streak = 0
-			continue
-		}
-		streak++
-		if (pass && streak >= s.Rise) || (!pass && streak >= s.Fall) {
-			ok, streak = pass, 0
-			report(trackReport{instance: instance, kind: TrackKindScript, name: s.Name, ok: ok})
+		go func() {
+			pass := runScript(ctx, r.sys.Run, st.script)
+			select {
+			case r.events <- scriptResult{in: in, gen: gen, st: st, pass: pass, due: due}:
+			case <-ctx.Done():
+			}
+		}()
+	})
+}
+
+// scriptDone counts a track script's result: rise passes in a row make it
+// OK, fall failures in a row make it fail.
+func (r *Router) scriptDone(now time.Time, e scriptResult) {
+	in, st := e.in, e.st
+	if in.trackGen != e.gen || r.byName[in.cfg.Name] != in {
+		return // a reload or stop replaced the schedule
+	}
+	if e.pass == st.ok {
+		st.streak = 0
+	} else {
+		st.streak++
+		if (e.pass && st.streak >= st.script.Rise) || (!e.pass && st.streak >= st.script.Fall) {
+			st.ok, st.streak = e.pass, 0
+			if in.setTracked(TrackKindScript, st.script.Name, st.ok, 0) {
+				r.refreshTracking(now, in)
+			}
 		}
 	}
+	next := e.due.Add(st.script.Interval)
+	if next.Before(now) {
+		next = now // a run that took longer than the interval
+	}
+	r.scheduleScript(in.trackCtx, in, e.gen, st, next)
 }
 
 // readTrackFile reads the integer in a track_file. A missing or empty file
 // counts as 0, as in keepalived.
-func readTrackFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+func readTrackFile(read func(string) ([]byte, error), path string) (int, error) {
+	b, err := read(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
@@ -123,24 +151,65 @@ func readTrackFile(path string) (int, error) {
 	return v, nil
 }
 
+// readSmallFile is the track_file reader of a real host: a regular file
+// only, opened without blocking (a FIFO put there would otherwise block
+// the first read, which start-up and reloads make on the loop), and at
+// most 4 KiB of it.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("track_file %s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, 4096))
+}
+
 // trackFilePoll is how often a track_file is read.
 const trackFilePoll = 500 * time.Millisecond
 
-// watchFile polls a track_file and reports changes of its value.
-func watchFile(ctx context.Context, instance string, f TrackFile, value int, report func(trackReport)) {
-	t := time.NewTicker(trackFilePoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// fileResult is one read of a track_file, sent to the loop.
+type fileResult struct {
+	in    *instance
+	gen   uint64
+	file  TrackFile
+	value int
+	err   error
+}
+
+// scheduleFilePoll puts the next read of a track_file on the agenda. The
+// read runs beside the loop, since a file on a hung mount (or a FIFO)
+// would block it, and the loop schedules the next one when it has the
+// result: a read that never returns stops the polls, not the protocol.
+func (r *Router) scheduleFilePoll(in *instance, gen uint64, f TrackFile, due time.Time) {
+	r.agenda.at(due, func(time.Time) {
+		if in.trackGen != gen {
 			return
-		case <-t.C:
 		}
-		v, err := readTrackFile(f.Path)
-		if err != nil || v == value {
-			continue
-		}
-		value = v
-		report(trackReport{instance: instance, kind: TrackKindFile, name: f.Path, value: v})
+		ctx := in.trackCtx
+		go func() {
+			v, err := readTrackFile(r.sys.ReadFile, f.Path)
+			select {
+			case r.events <- fileResult{in: in, gen: gen, file: f, value: v, err: err}:
+			case <-ctx.Done():
+			}
+		}()
+	})
+}
+
+// fileRead applies a track_file's value: a change changes the instance's
+// priority (or fault) at once.
+func (r *Router) fileRead(now time.Time, e fileResult) {
+	in := e.in
+	if in.trackGen != e.gen || r.byName[in.cfg.Name] != in {
+		return
 	}
+	if e.err == nil && in.setTracked(TrackKindFile, e.file.Path, false, e.value) {
+		r.refreshTracking(now, in)
+	}
+	r.scheduleFilePoll(in, e.gen, e.file, now.Add(trackFilePoll))
 }

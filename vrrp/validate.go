@@ -49,7 +49,13 @@ func Decode(r Received) (p *Packet, drop Drop, vrid int) {
 	if r.TTL != 255 {
 		return nil, DropTTL, vrid
 	}
-	p, err := Unmarshal(r.Data)
+	unmarshal := Unmarshal
+	if r.Src.Is6() {
+		// TTL is then the hop limit, read from the control message:
+		// a raw IPv6 socket hands no header.
+		unmarshal = Unmarshal6
+	}
+	p, err := unmarshal(r.Data)
 	switch {
 	case errors.Is(err, ErrVersion):
 		return nil, DropVersion, vrid

@@ -130,6 +130,12 @@ func Up(vips []netip.Addr, dev string) error {
 		return err
 	}
 	ifaces := append([]string{"all", "lo", dev}, ups...)
+	// IPv6 needs no arp_ignore: Linux answers a neighbour solicitation
+	// only for an address of the interface it arrived on, never for
+	// one on lo.
+	if !slices.ContainsFunc(vips, netip.Addr.Is4) {
+		ifaces = nil
+	}
 	for _, iface := range slices.Compact(ifaces) {
 		for key, want := range map[string]int{"arp_ignore": ArpIgnore, "arp_announce": ArpAnnounce} {
 			name := iface + "/" + key
@@ -159,7 +165,11 @@ func Up(vips []netip.Addr, dev string) error {
 	}
 	for _, vip := range vips {
 		p := netip.PrefixFrom(vip, vip.BitLen())
-		err := netlink.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Bits())}})
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Bits())}}
+		if vip.Is6() {
+			a.Flags = unix.IFA_F_NODAD // usable at once
+		}
+		err := netlink.AddrAdd(link, a)
 		switch {
 		case errors.Is(err, unix.EEXIST):
 		case err != nil:
@@ -230,6 +240,9 @@ func Status(vips []netip.Addr, dev string) ([]Check, error) {
 	ups, err := uplinks(dev)
 	if err != nil {
 		return nil, err
+	}
+	if !slices.ContainsFunc(vips, netip.Addr.Is4) {
+		ups = nil // IPv6 needs no ARP settings (see Up)
 	}
 	for _, iface := range ups {
 		// The kernel uses the larger of "all" and the interface's value.

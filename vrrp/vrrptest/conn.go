@@ -18,20 +18,21 @@ import (
 type conn struct {
 	h      *Host
 	ifname string
+	fam    vrrp.Family
 	index  int
 	rx     chan vrrp.Received
 	closed chan struct{}
 	once   sync.Once
 }
 
-func (h *Host) listen(ifname string) (vrrp.PacketConn, error) {
+func (h *Host) listen(ifname string, fam vrrp.Family) (vrrp.PacketConn, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	l := h.links[ifname]
 	if l == nil {
 		return nil, fmt.Errorf("listen on %s: %w", ifname, syscall.ENODEV)
 	}
-	c := &conn{h: h, ifname: ifname, index: l.index, rx: make(chan vrrp.Received, 256), closed: make(chan struct{})}
+	c := &conn{h: h, ifname: ifname, fam: fam, index: l.index, rx: make(chan vrrp.Received, 256), closed: make(chan struct{})}
 	h.conns = append(h.conns, c)
 	return c, nil
 }

@@ -2,8 +2,8 @@ package vrrptest
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"slices"
 	"sync"
@@ -31,6 +31,7 @@ type Host struct {
 	announced []Announcement
 	// crashed freezes the host as kill -9 leaves it (see Crash).
 	crashed bool
+	files   map[string]string // track files, by path
 }
 
 type link struct {
@@ -58,7 +59,34 @@ func (l *LAN) AddHost(name, ifname string, addr netip.Prefix) *Host {
 // System is the vrrp.System of this host, on the caller's clock (the
 // synctest bubble's).
 func (h *Host) System() vrrp.System {
-	return vrrp.System{Listen: h.listen, Addrs: h, ARP: (*announcer)(h), Watcher: h, Now: time.Now}
+	return vrrp.System{Listen: h.listen, Addrs: h, ARP: (*announcer)(h), Watcher: h, Now: time.Now, ReadFile: h.readFile}
+}
+
+// WriteFile puts content at path, for a track_file to read.
+func (h *Host) WriteFile(path, content string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.files == nil {
+		h.files = map[string]string{}
+	}
+	h.files[path] = content
+}
+
+// RemoveFile removes what WriteFile put at path.
+func (h *Host) RemoveFile(path string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.files, path)
+}
+
+func (h *Host) readFile(path string) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.files[path]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+	}
+	return []byte(c), nil
 }
 
 // AddLink makes an interface (again, after DeleteLink: with a new index,
@@ -309,19 +337,21 @@ func (h *Host) Has(dev string, a netip.Addr) (bool, error) {
 	return slices.ContainsFunc(h.addrs[dev], func(p netip.Prefix) bool { return p.Addr() == a }), nil
 }
 
-// Primary is dev's first address not in except.
-func (h *Host) Primary(dev string, except []netip.Addr) (netip.Addr, error) {
+// Primary is dev's first address of fam not in except (for IPv6, its
+// first link-local one).
+func (h *Host) Primary(dev string, fam vrrp.Family, except []netip.Addr) (netip.Addr, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.links[dev] == nil {
 		return netip.Addr{}, fmt.Errorf("link %s: %w", dev, syscall.ENODEV)
 	}
 	for _, p := range h.addrs[dev] {
-		if !slices.Contains(except, p.Addr()) {
-			return p.Addr(), nil
+		a := p.Addr()
+		if vrrp.FamilyOf(a) == fam && (fam == vrrp.IPv4 || a.IsLinkLocalUnicast()) && !slices.Contains(except, a) {
+			return a, nil
 		}
 	}
-	return netip.Addr{}, errors.New("interface " + dev + " has no IPv4 address of its own")
+	return netip.Addr{}, fmt.Errorf("interface %s has no %s address of its own", dev, fam)
 }
 
 // announcer is the host's vrrp.Announcer: it records.

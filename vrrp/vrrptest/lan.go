@@ -78,7 +78,7 @@ func (l *LAN) carry(from *Host, msg []byte, src, dst netip.Addr) {
 			continue
 		}
 		for _, c := range h.listeners() {
-			if !dst.IsMulticast() && !h.hasAddr(dst) {
+			if c.fam != vrrp.FamilyOf(dst) || (!dst.IsMulticast() && !h.hasAddr(dst)) {
 				continue
 			}
 			copies := 1

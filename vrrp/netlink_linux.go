@@ -160,12 +160,19 @@ func linkLocal(dev string) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	for _, x := range addrs {
-		if a := ipOf(x); a.IsLinkLocalUnicast() && x.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
+	// One past DAD first; else one still in DAD (at boot, or just after
+	// the link came up): sends fail until DAD is done, and the address
+	// event that ends it makes the router look again.
+	for _, tentative := range []bool{false, true} {
+		for _, x := range addrs {
+			a := ipOf(x)
+			if !a.IsLinkLocalUnicast() || x.Flags&unix.IFA_F_DADFAILED != 0 || (x.Flags&unix.IFA_F_TENTATIVE != 0) != tentative {
+				continue
+			}
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("interface %s has no usable link-local IPv6 address (IPv6 disabled, or duplicate address detection not done)", dev)
+	return netip.Addr{}, fmt.Errorf("interface %s has no link-local IPv6 address (IPv6 disabled on it?)", dev)
 }
 
 func listV4(dev string) ([]netlink.Addr, error) { return listFamily(dev, IPv4) }

@@ -26,6 +26,9 @@ type Frame struct {
 	Sender netip.Addr
 	Target netip.Addr
 	// VRRP
+	// NA is an ICMPv6 neighbour advertisement for Target.
+	NA bool
+	// VRRP
 	VRRP     bool
 	Src, Dst netip.Addr
 	Version  int
@@ -94,6 +97,7 @@ var (
 	reHead = regexp.MustCompile(`^(\d+)\.(\d+) (\S+) > (\S+), ethertype (\S+)`)
 	reARP  = regexp.MustCompile(`: (Request|Reply) (?:who-has )?(\S+) (?:\(\S+\) )?(?:tell|is-at) (\S+?),`)
 	reVRRP = regexp.MustCompile(`: (\S+) > (\S+): VRRPv(\d), Advertisement, vrid (\d+), prio (\d+)`)
+	reNA   = regexp.MustCompile(`: (\S+) > (\S+): ICMP6, neighbor advertisement, tgt is ([^,\s]+)`)
 )
 
 func (c *Capture) read(r io.Reader) {
@@ -130,6 +134,13 @@ func parseFrame(line string) (Frame, bool) {
 		} else {
 			f.Sender, _ = netip.ParseAddr(a[2])
 		}
+		return f, true
+	}
+	if n := reNA.FindStringSubmatch(line); n != nil {
+		f.NA = true
+		f.Src, _ = netip.ParseAddr(n[1])
+		f.Dst, _ = netip.ParseAddr(strings.TrimSuffix(n[2], ":"))
+		f.Target, _ = netip.ParseAddr(n[3])
 		return f, true
 	}
 	if v := reVRRP.FindStringSubmatch(line); v != nil {

@@ -121,7 +121,7 @@ func (d *Director) WaitState(tb testing.TB, instance, state string, timeout time
 // HasAddr reports whether addr is on one of the director's interfaces.
 func (d *Director) HasAddr(tb testing.TB, addr string) bool {
 	tb.Helper()
-	out, err := d.NS().Run("ip", "-o", "-4", "addr", "show")
+	out, err := d.NS().Run("ip", "-o", "addr", "show")
 	if err != nil {
 		tb.Fatal(err)
 	}

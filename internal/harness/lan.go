@@ -54,7 +54,7 @@ func NewPair(tb testing.TB, bin string) *Pair {
 func Touch(tb testing.TB, ns *labnet.NS, addr netip.Addr) {
 	tb.Helper()
 	err := ns.Do(func() error {
-		c, err := net.Dial("udp4", netip.AddrPortFrom(addr, 9).String())
+		c, err := net.Dial("udp", netip.AddrPortFrom(addr, 9).String())
 		if err != nil {
 			return err
 		}

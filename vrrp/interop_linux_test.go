@@ -20,6 +20,7 @@ type interopMode struct {
 	kaIntv   string // keepalived's advert_int, same value
 	password string
 	unicast  bool
+	ipv6     bool
 }
 
 // directord and keepalived in one pair, each as master and as backup, in
@@ -29,9 +30,10 @@ func TestKeepalivedInterop(t *testing.T) {
 	testenv.RequireCommand(t, "keepalived")
 	bin := directord(t)
 	modes := []interopMode{
-		{"v3-multicast", 3, "100ms", "0.1", "", false},
-		{"v3-unicast", 3, "100ms", "0.1", "", true},
-		{"v2-pass", 2, "1s", "1", "secret", false},
+		{"v3-multicast", 3, "100ms", "0.1", "", false, false},
+		{"v3-unicast", 3, "100ms", "0.1", "", true, false},
+		{"v2-pass", 2, "1s", "1", "secret", false, false},
+		{"v6-multicast", 3, "100ms", "0.1", "", false, true},
 	}
 	for _, m := range modes {
 		for _, kaMaster := range []bool{true, false} {
@@ -63,9 +65,18 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 	if m.unicast {
 		extra = append(extra, fmt.Sprintf("unicast_src = %q", ddAddr), fmt.Sprintf("unicast_peers = [%q]", kaAddr))
 	}
-	dd.WriteConfig(t, harness.Instance("web", 51, ddPrio, m.ddIntv, extra...))
+	vip, cfg := harness.VIP, harness.Instance("web", 51, ddPrio, m.ddIntv, extra...)
 	ka := harness.NewKeepalived(t, kaNS, "ka")
 	kin := harness.KeepalivedInstance{VRID: 51, Priority: kaPrio, Version: m.version, Interval: m.kaIntv, Password: m.password}
+	if m.ipv6 {
+		// keepalived runs an instance over IPv6 when its addresses are
+		// IPv6, from the interface's link-local address.
+		waitLinkLocal(t, p.LB1.NS())
+		waitLinkLocal(t, p.LB2.NS())
+		vip, cfg = vip6, instance6("web", 51, ddPrio)
+		kin.VIPs = []string{"fe80::100/64", vip6.String() + "/64"}
+	}
+	dd.WriteConfig(t, cfg)
 	if m.unicast {
 		kin.Src, kin.Peers = kaAddr, []netip.Addr{ddAddr}
 	}
@@ -87,7 +98,7 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 	kaTr, ddTr := ka.Transitions(), len(transitions(t, dd, "web"))
 	end := time.Now().Add(interopWindow)
 	for time.Now().Before(end) {
-		holder := dd.HasAddr(t, harness.VIP.String())
+		holder := dd.HasAddr(t, vip.String())
 		if holder == kaMaster {
 			t.Fatalf("directord holds the VIP: %v, keepalived is master: %v", holder, kaMaster)
 		}
@@ -108,7 +119,7 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 	if st.AddrMismatches != 0 {
 		t.Errorf("directord saw %d address-list mismatches", st.AddrMismatches)
 	}
-	if kaMaster && (st.AdvertsReceived == 0 || st.Master != kaAddr.String()) {
+	if kaMaster && (st.AdvertsReceived == 0 || (!m.ipv6 && st.Master != kaAddr.String())) {
 		t.Errorf("directord as backup: received %d adverts, follows %q", st.AdvertsReceived, st.Master)
 	}
 
@@ -116,7 +127,7 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 	if kaMaster {
 		ka.Kill()
 		dd.WaitState(t, "web", "MASTER", mdi)
-		if !dd.HasAddr(t, harness.VIP.String()) {
+		if !dd.HasAddr(t, vip.String()) {
 			t.Error("directord took over without the VIP")
 		}
 	} else {

@@ -41,6 +41,8 @@ type KeepalivedInstance struct {
 	Password string // v2 PASS, if set
 	Src      netip.Addr
 	Peers    []netip.Addr // unicast, if set
+	// VIPs are keepalived's virtual_ipaddress lines; VIP/24 when empty.
+	VIPs []string
 }
 
 // WriteConfig renders one vrrp_instance "web" holding VIP.
@@ -60,7 +62,11 @@ func (k *Keepalived) WriteConfig(tb testing.TB, in KeepalivedInstance) {
 		}
 		b.WriteString("  }\n")
 	}
-	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s/24\n  }\n}\n", VIP)
+	vips := in.VIPs
+	if len(vips) == 0 {
+		vips = []string{VIP.String() + "/24"}
+	}
+	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s\n  }\n}\n", strings.Join(vips, "\n    "))
 	lk, err := lab.NewKeepalived(k.Host, k.Dir, b.String())
 	if err != nil {
 		tb.Fatal(err)

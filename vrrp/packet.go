@@ -1,19 +1,25 @@
-// Package vrrp implements the Virtual Router Redundancy Protocol for IPv4:
-// version 3 (RFC 9568, which obsoletes RFC 5798) and version 2 (RFC 3768),
-// as a director pair needs it to decide which machine holds the virtual IPs.
+// Package vrrp implements the Virtual Router Redundancy Protocol: version 3
+// (RFC 9568, which obsoletes RFC 5798) over IPv4 and IPv6, and version 2
+// (RFC 3768) over IPv4, as a director pair needs it to decide which
+// machine holds the virtual IPs.
 //
 // The package has a pure core and a thin Linux shell:
 //
 //   - packet.go: the advertisement codec, both versions, with the RFC 5798
-//     IPv4 pseudo-header checksum that keepalived sends and expects.
+//     IPv4 pseudo-header checksum that keepalived sends and expects, and
+//     the RFC 8200 IPv6 one.
 //   - validate.go: the receive rules of RFC 9568 §7.1 and RFC 3768 §7.1,
 //     each drop a named reason.
 //   - fsm.go: the state machine of RFC 9568 §6.4 (Initialize, Backup,
 //     Master) plus keepalived's Fault. It takes events with the time they
 //     happened and returns actions; it keeps deadlines, not timers.
-//   - router.go and the *_linux.go files: raw IP protocol 112 sockets
-//     (golang.org/x/net/ipv4), VIPs through netlink, gratuitous ARP through
-//     mdlayher/arp, link watching, tracking and notify hooks.
+//   - router.go, loop.go, agenda.go: one loop owns every state machine;
+//     its inputs are events and timers on System's clock, its effects go
+//     through System (system.go), which vrrptest fakes.
+//   - the *_linux.go files: raw IP protocol 112 sockets
+//     (golang.org/x/net/ipv4 and ipv6), VIPs through netlink, gratuitous
+//     ARP through mdlayher/arp and unsolicited neighbour advertisements
+//     through mdlayher/ndp, link and address watching.
 package vrrp
 
 import (

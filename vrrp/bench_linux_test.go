@@ -5,11 +5,13 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"directord/internal/harness"
+	"directord/internal/labnet"
 )
 
 // router is one VRRP implementation under measurement.
@@ -61,12 +63,20 @@ func BenchmarkFailover(b *testing.B) {
 		kill, advert, term, skew []time.Duration
 	}
 	var results []result
-	for _, iv := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond} {
+	cases := []time.Duration{100 * time.Millisecond, 10 * time.Millisecond}
+	for _, iv := range cases {
 		for _, impl := range []string{"directord", "keepalived"} {
 			res := result{name: impl, interval: iv}
-			res.kill, res.advert, res.term, res.skew = measureFailover(b, bin, impl, iv, runs)
+			res.kill, res.advert, res.term, res.skew = measureFailover(b, bin, impl, iv, runs, false)
 			results = append(results, res)
 		}
+	}
+	// IPv6 at 10 ms adverts: to the new master's first unsolicited
+	// neighbour advertisement.
+	for _, impl := range []string{"directord", "keepalived"} {
+		res := result{name: impl + "-v6", interval: 10 * time.Millisecond}
+		res.kill, res.advert, res.term, res.skew = measureFailover(b, bin, impl, res.interval, runs, true)
+		results = append(results, res)
 	}
 	fmt.Printf("\nFailover to the backup's first gratuitous ARP (%d runs per case; master 200, backup 100)\n", runs)
 	fmt.Println("kill -9 right after one of the master's adverts; advert→GARP is from that last advert, Master_Down_Interval plus processing")
@@ -92,11 +102,14 @@ func BenchmarkFailover(b *testing.B) {
 				map[string]string{"kill -9": "kill", "advert→GARP": "advert", "SIGTERM": "term", "prio0→GARP": "skew"}[row.event]))
 		}
 	}
-	fmt.Println("\nRatio of medians, directord / keepalived:")
-	for _, iv := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond} {
+	fmt.Println("\nRatio of medians, directord / keepalived (IPv6 rows: to the first neighbour advertisement):")
+	for _, c := range []struct {
+		iv     time.Duration
+		suffix string
+	}{{100 * time.Millisecond, ""}, {10 * time.Millisecond, ""}, {10 * time.Millisecond, "-v6"}} {
 		for _, ev := range []string{"kill -9", "advert→GARP", "SIGTERM", "prio0→GARP"} {
-			d, k := byKey[fmt.Sprintf("%s/directord/%s", iv, ev)], byKey[fmt.Sprintf("%s/keepalived/%s", iv, ev)]
-			fmt.Printf("  %-6s %-11s %.3f  (%s vs %s)\n", iv, ev, float64(d)/float64(k), ms(d), ms(k))
+			d, k := byKey[fmt.Sprintf("%s/directord%s/%s", c.iv, c.suffix, ev)], byKey[fmt.Sprintf("%s/keepalived%s/%s", c.iv, c.suffix, ev)]
+			fmt.Printf("  %-6s %-3s %-11s %.3f  (%s vs %s)\n", c.iv, strings.TrimPrefix(c.suffix, "-"), ev, float64(d)/float64(k), ms(d), ms(k))
 		}
 	}
 }
@@ -125,21 +138,39 @@ func directordTB(tb testing.TB) string {
 // measureFailover runs kill -9 and SIGTERM failovers of impl's master and
 // returns, per run, the time to the backup's first GARP, and for SIGTERM
 // also the time from the priority 0 advert to that GARP.
-func measureFailover(b *testing.B, bin, impl string, iv time.Duration, runs int) (kill, sinceAdvert, term, skew []time.Duration) {
+func measureFailover(b *testing.B, bin, impl string, iv time.Duration, runs int, v6 bool) (kill, sinceAdvert, term, skew []time.Duration) {
 	p := harness.NewPair(b, bin)
 	kaInterval := strconv.FormatFloat(iv.Seconds(), 'f', -1, 64)
+	wire := p.Wire
+	cfg2, cfg1 := harness.Instance("web", 51, 200, iv.String()), harness.Instance("web", 51, 100, iv.String())
+	var kaVIPs []string
+	if v6 {
+		for _, ns := range []*labnet.NS{p.LB1.NS(), p.LB2.NS(), p.Observer} {
+			waitLinkLocal(b, ns)
+		}
+		wire = harness.Tcpdump(b, p.Observer, "eth0", "ip6 proto 112 or icmp6")
+		at := func(c string) string {
+			return strings.Replace(c, `advert_interval = "100ms"`, fmt.Sprintf("advert_interval = %q", iv), 1)
+		}
+		cfg2, cfg1 = at(instance6("web", 51, 200)), at(instance6("web", 51, 100))
+		kaVIPs = []string{"fe80::100/64", vip6.String() + "/64"}
+	}
 	var master, backup router
 	if impl == "directord" {
-		p.LB2.WriteConfig(b, harness.Instance("web", 51, 200, iv.String()))
-		p.LB1.WriteConfig(b, harness.Instance("web", 51, 100, iv.String()))
+		p.LB2.WriteConfig(b, cfg2)
+		p.LB1.WriteConfig(b, cfg1)
 		master, backup = ddRouter{p.LB2}, ddRouter{p.LB1}
 	} else {
 		k2, k1 := harness.NewKeepalived(b, p.LB2.NS(), "ka2"), harness.NewKeepalived(b, p.LB1.NS(), "ka1")
-		k2.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 200, Version: 3, Interval: kaInterval})
-		k1.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 100, Version: 3, Interval: kaInterval})
+		k2.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 200, Version: 3, Interval: kaInterval, VIPs: kaVIPs})
+		k1.WriteConfig(b, harness.KeepalivedInstance{VRID: 51, Priority: 100, Version: 3, Interval: kaInterval, VIPs: kaVIPs})
 		master, backup = kaRouter{k2}, kaRouter{k1}
 	}
-	backupMAC := p.LB1.Port.MAC.String()
+	backupMAC, masterMAC := p.LB1.Port.MAC.String(), p.LB2.Port.MAC.String()
+	announced := func(f harness.Frame) bool { return f.Gratuitous(harness.VIP) && f.SrcMAC == backupMAC }
+	if v6 {
+		announced = func(f harness.Frame) bool { return f.NA && f.Target == vip6 && f.SrcMAC == backupMAC }
+	}
 	backup.start(b)
 	waitFor(b, "backup up", 5*time.Second, func() bool { return backup.isMaster() || backup.isBackup() })
 	for i := range 2 * runs {
@@ -151,8 +182,8 @@ func measureFailover(b *testing.B, bin, impl string, iv time.Duration, runs int)
 		// against the advert timer would add up to a whole interval of
 		// noise, the same for any implementation, and hide the few
 		// milliseconds that tell them apart.
-		lastAdvert, ok := p.Wire.WaitFor(time.Now(), 5*time.Second, func(f harness.Frame) bool {
-			return f.VRRP && f.Src == harness.LB2Addr && f.Priority > 0
+		lastAdvert, ok := wire.WaitFor(time.Now(), 5*time.Second, func(f harness.Frame) bool {
+			return f.VRRP && f.SrcMAC == masterMAC && f.Priority > 0
 		})
 		if !ok {
 			b.Fatalf("%s run %d: no advert from the master", impl, i)
@@ -163,16 +194,14 @@ func measureFailover(b *testing.B, bin, impl string, iv time.Duration, runs int)
 		} else {
 			master.kill()
 		}
-		garp, ok := p.Wire.WaitFor(t0, 10*time.Second, func(f harness.Frame) bool {
-			return f.Gratuitous(harness.VIP) && f.SrcMAC == backupMAC
-		})
+		garp, ok := wire.WaitFor(t0, 10*time.Second, announced)
 		if !ok {
 			b.Fatalf("%s run %d: no gratuitous ARP from the backup", impl, i)
 		}
 		if graceful {
 			term = append(term, garp.At.Sub(t0))
-			if resign, ok := p.Wire.WaitFor(t0, time.Second, func(f harness.Frame) bool {
-				return f.VRRP && f.Src == harness.LB2Addr && f.Priority == 0
+			if resign, ok := wire.WaitFor(t0, time.Second, func(f harness.Frame) bool {
+				return f.VRRP && f.SrcMAC == masterMAC && f.Priority == 0
 			}); ok {
 				skew = append(skew, garp.At.Sub(resign.At))
 			}

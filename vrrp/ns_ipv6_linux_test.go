@@ -25,7 +25,7 @@ func instance6(name string, vrid, prio int, extra ...string) string {
 
 // waitLinkLocal waits until ns's eth0 has a link-local address that has
 // passed duplicate address detection: the source of IPv6 adverts.
-func waitLinkLocal(t *testing.T, ns *labnet.NS) {
+func waitLinkLocal(t testing.TB, ns *labnet.NS) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv6"
@@ -30,24 +29,11 @@ func ListenIPv6(ifname string) (PacketConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: interface %s: %w", ifname, err)
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.BindToDevice(int(fd), ifname)
-			if serr == nil {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-			}
-			// Only the groups this socket joined: without it Linux
-			// delivers every group any socket on the host joined.
-			if serr == nil {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	// Only the groups this socket joined: without IPV6_MULTICAST_ALL off
+	// Linux delivers every group any socket on the host joined.
+	lc := net.ListenConfig{Control: deviceControl(ifname, func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
+	})}
 	c, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip6:%d", ProtocolNumber), "::")
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: raw IPv6 socket on %s: %w", ifname, err)

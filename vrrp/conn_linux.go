@@ -27,21 +27,7 @@ func ListenIPv4(ifname string) (PacketConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: interface %s: %w", ifname, err)
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			// Bound to the device, the socket receives only this
-			// interface's packets and sends through it.
-			serr = unix.BindToDevice(int(fd), ifname)
-			if serr == nil {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: deviceControl(ifname, nil)}
 	pc, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip4:%d", ProtocolNumber), "0.0.0.0")
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: raw socket on %s: %w", ifname, err)
@@ -65,6 +51,28 @@ func ListenIPv4(ifname string) (PacketConn, error) {
 		}
 	}
 	return c, nil
+}
+
+// deviceControl prepares a raw VRRP socket before it is bound: bound to
+// the device, it receives only this interface's packets and sends through
+// it; a 1 MiB receive buffer rides out a busy loop; then more, if given.
+func deviceControl(ifname string, more func(fd int) error) func(_, _ string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.BindToDevice(int(fd), ifname)
+			if serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+			}
+			if serr == nil && more != nil {
+				serr = more(int(fd))
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}
 }
 
 func (c *ipConn) Send(msg []byte, src, dst netip.Addr) error {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -46,7 +45,7 @@ func lockRun(sock string) (*runLock, error) {
 	if err := privdir.CheckOurPath(dir); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	if err := checkPrivateDir(dir); err != nil {
+	if err := privdir.Check(dir); err != nil {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	path := sock + ".lock"
@@ -74,26 +73,6 @@ func lockRun(sock string) (*runLock, error) {
 
 // Close releases the lock.
 func (l *runLock) Close() error { return l.f.Close() }
-
-// checkPrivateDir refuses a directory that is a symlink, is not owned by
-// us (or root), or that others may write to.
-func checkPrivateDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory (a symlink?)", dir)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if ok && st.Uid != uint32(os.Geteuid()) && st.Uid != 0 {
-		return fmt.Errorf("%s belongs to uid %d, not to us", dir, st.Uid)
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s can be written by other users (mode %#o)", dir, fi.Mode().Perm())
-	}
-	return nil
-}
 
 // removeStaleSocket removes what a killed daemon left at path, which the
 // run lock proves stale, but only if it is a socket: a path that names

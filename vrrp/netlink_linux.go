@@ -80,7 +80,12 @@ func (n *netlinkAddrs) withLink(dev string, fn func(netlink.Link) error) error {
 // vipAddr is v as netlink adds it. An IPv6 VIP skips duplicate address
 // detection (IFA_F_NODAD): it is usable at once, so a takeover never
 // waits a second or more for DAD, and the peer that held it a moment ago
-// would only make DAD fail.
+// would only make DAD fail. It is also deprecated (preferred lifetime 0,
+// valid forever): IPv6 has no secondary addresses, and Linux picks the
+// newest of equally good sources, so the VIP would otherwise become the
+// source of the director's own traffic, such as health checks to DR
+// real servers that hold the VIP themselves and answer to it locally.
+// A deprecated address still receives everything sent to it.
 func vipAddr(v VIP) *netlink.Addr {
 	a := v.Prefix.Addr()
 	na := &netlink.Addr{
@@ -90,9 +95,13 @@ func vipAddr(v VIP) *netlink.Addr {
 	if FamilyOf(a) == IPv6 {
 		na.Flags = unix.IFA_F_NODAD
 		na.Label = "" // labels are IPv4's
+		na.PreferedLft, na.ValidLft = 0, infiniteLifetime
 	}
 	return na
 }
+
+// infiniteLifetime is INFINITY_LIFE_TIME of the kernel's IFA_CACHEINFO.
+const infiniteLifetime = 0xffffffff
 
 func (n *netlinkAddrs) Add(dev string, v VIP) error {
 	err := n.withLink(dev, func(l netlink.Link) error { return n.h.AddrAdd(l, vipAddr(v)) })

@@ -1,0 +1,66 @@
+package vrrp_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An IPv6 VIP must never become the master's own source address: its
+// health checks go to real servers that hold the same VIP on lo in DR
+// mode, and a check sent from the VIP is answered to the real itself.
+// IPv6 has no primary and secondary addresses, and Linux prefers the
+// newest of equal candidates, so the VIP is added deprecated (preferred
+// lifetime 0): still a local address for every packet sent to it, never
+// picked as a source (RFC 6724 rule 3).
+func TestIPv6VIPIsNeverTheSource(t *testing.T) {
+	p, _ := bed6(t)
+	if _, err := p.LB2.NS().Run("ip", "-6", "addr", "add", "2001:db8:9::2/64", "dev", "eth0", "nodad"); err != nil {
+		t.Fatal(err)
+	}
+	startPair(t, p, instance6("web", 51, 100), instance6("web", 51, 200), p.LB2)
+	deadline := time.Now().Add(2 * time.Second)
+	for !p.LB2.HasAddr(t, vip6.String()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the master never added the VIP")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, err := p.LB2.NS().Run("ip", "-6", "-o", "addr", "show", "dev", "eth0", "to", vip6.String())
+	if err != nil || !strings.Contains(out, "deprecated") || !strings.Contains(out, "valid_lft forever") {
+		t.Errorf("the VIP is not deprecated with a permanent lifetime (%v): %s", err, out)
+	}
+	// A destination in the VIP's subnet, where both addresses tie on
+	// every rule before rule 3.
+	route, err := p.LB2.NS().Run("ip", "-6", "route", "get", "2001:db8:9::50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(route, "src 2001:db8:9::2 ") {
+		t.Errorf("the master's source towards its subnet is not its own address: %s", route)
+	}
+	// The VIP still takes connections: the observer opens one to it.
+	var ln net.Listener
+	if err := p.LB2.NS().Do(func() (err error) {
+		ln, err = net.Listen("tcp6", net.JoinHostPort(vip6.String(), "8080"))
+		return err
+	}); err != nil {
+		t.Fatalf("listen on the deprecated VIP: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	if err := p.Observer.Do(func() error {
+		c, err := net.DialTimeout("tcp6", net.JoinHostPort(vip6.String(), "8080"), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		t.Errorf("the observer cannot connect to the deprecated VIP: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 func newLabCmd() *cobra.Command {
 	var script, inGuest bool
+	var opts lab.Options
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "lab",
@@ -37,6 +38,10 @@ weight, the master's IPVS table, which real answered the client's last
 requests and what happened. Keys: k kills the master (kill -9), s starts it
 again, 1-3 fail or restore a real server, r reloads the edited configs, q
 quits. --script runs a fixed scenario instead and prints a plain report.
+--ipv6 adds an IPv6 VIP, 2001:db8:11::100, beside the IPv4 one: every host
+gets 2001:db8:11::<its IPv4 host number>, the directors run a second VRRP
+instance over IPv6 in a sync group with the first, and a second client sends
+the same requests over IPv6; the view and the report cover both families.
 
 When this kernel has no IPVS, the lab runs inside a User-Mode Linux guest
 (apt-get install user-mode-linux) and says so. Everything it creates is
@@ -58,15 +63,16 @@ removed on exit; leftovers of a killed run are removed at the next start.`,
 				fmt.Fprintf(out, "lab directory: %s (private, removed at exit; --dir keeps one)\n", dir)
 			}
 			if inGuest {
-				return runLab(ctx, out, dir, script, "running inside a User-Mode Linux guest: this kernel has no IPVS")
+				return runLab(ctx, out, dir, script, opts, "running inside a User-Mode Linux guest: this kernel has no IPVS")
 			}
 			if hostHasIPVS() {
-				return runLab(ctx, out, dir, script, "")
+				return runLab(ctx, out, dir, script, opts, "")
 			}
-			return labInGuest(ctx, out, dir, script)
+			return labInGuest(ctx, out, dir, script, opts)
 		},
 	}
 	cmd.Flags().BoolVar(&script, "script", false, "run the fixed scenario without a terminal and print a report")
+	cmd.Flags().BoolVar(&opts.IPv6, "ipv6", false, "add an IPv6 VIP (2001:db8:11::100) and client beside the seed's IPv4 ones")
 	cmd.Flags().StringVar(&dir, "dir", "", "where the directors' configs are written: a directory of root's that no one else can write to\n(default: a fresh one under "+lab.DirBase+", removed at exit)")
 	cmd.Flags().BoolVar(&inGuest, "in-guest", false, "run the lab itself (inside the guest kernel)")
 	_ = cmd.Flags().MarkHidden("in-guest")
@@ -86,7 +92,7 @@ func hostHasIPVS() bool {
 
 // labInGuest runs the lab inside a User-Mode Linux guest, with this
 // terminal as its console.
-func labInGuest(ctx context.Context, out io.Writer, dir string, script bool) error {
+func labInGuest(ctx context.Context, out io.Writer, dir string, script bool, opts lab.Options) error {
 	k, err := uml.FindKernel()
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("this kernel has no IPVS, and %w; or load ip_vs on a kernel that has it", err)}
@@ -102,6 +108,9 @@ func labInGuest(ctx context.Context, out io.Writer, dir string, script bool) err
 	args := []string{"lab", "--in-guest", "--dir", dir}
 	c := uml.Config{Kernel: k, Program: exe, Dir: "/", Mem: "1G", Output: &dropLine{w: out, line: "reboot: System halted"},
 		Writable: []string{dir}, Tag: uml.OwnedTag("lab")}
+	if opts.IPv6 {
+		args = append(args, "--ipv6")
+	}
 	if script {
 		args = append(args, "--script")
 	} else if term.IsTerminal(int(os.Stdin.Fd())) {
@@ -141,7 +150,7 @@ func (d *dropLine) Write(p []byte) (int, error) {
 }
 
 // runLab runs the lab here: this kernel has IPVS (it may be a guest's).
-func runLab(ctx context.Context, out io.Writer, dir string, script bool, note string) error {
+func runLab(ctx context.Context, out io.Writer, dir string, script bool, opts lab.Options, note string) error {
 	if err := labnet.SweepStale(); err != nil {
 		fmt.Fprintf(out, "warning: leftovers of an earlier lab: %v\n", err)
 	}
@@ -149,7 +158,7 @@ func runLab(ctx context.Context, out io.Writer, dir string, script bool, note st
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	e, err := lab.StartEngine(exe, dir)
+	e, err := lab.StartEngine(exe, dir, opts)
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("lab: %w", err)}
 	}
@@ -167,7 +176,11 @@ func runLab(ctx context.Context, out io.Writer, dir string, script bool, note st
 			n, nsLeft, procsLeft, nl)
 	}()
 	if script {
-		fmt.Fprintf(out, "directord lab --script: the seed's LVS-DR setup (VIP %s:80, wrr, direct routing)\n", lab.VIP)
+		vips := lab.VIP.String() + ":80"
+		if opts.IPv6 {
+			vips += " and [" + lab.VIP6.String() + "]:80"
+		}
+		fmt.Fprintf(out, "directord lab --script: the seed's LVS-DR setup (VIP %s, wrr, direct routing)\n", vips)
 		if note != "" {
 			fmt.Fprintln(out, note)
 		}

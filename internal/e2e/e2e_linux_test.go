@@ -50,13 +50,41 @@ func guestBinary(t *testing.T) (string, bool) {
 	return bin, vmtest.RunInGuest(t, vmtest.WithEnv(map[string]string{harness.EnvBinary: bin}), vmtest.WithMem("1G"))
 }
 
-// pair is a running lab with its client.
+// pair is a running lab with its clients: client to the IPv4 VIP, and
+// client6 to the IPv6 one in the dual-stack layout (nil otherwise).
 type pair struct {
 	lab      *lab.Lab
 	lb1, lb2 *lab.Director
 	client   *lab.Client
+	client6  *lab.Client
 	reals    []lab.RealSpec
 	dir      string
+}
+
+// layout is a lab's hosts: the seed's, or the seed's with IPv6.
+type layout struct {
+	dirs  []lab.HostSpec
+	reals []lab.RealSpec
+}
+
+func seedLayout() layout {
+	dirs, reals, _ := lab.Seed()
+	return layout{dirs, reals}
+}
+
+func dualStackLayout() layout {
+	dirs, reals, _ := lab.Seed()
+	dirs, reals = lab.DualStack(dirs, reals)
+	return layout{dirs, reals}
+}
+
+// clients are the layout's clients by family, as the reports name them.
+func (p *pair) clients() map[string]*lab.Client {
+	c := map[string]*lab.Client{"IPv4": p.client}
+	if p.client6 != nil {
+		c["IPv6"] = p.client6
+	}
+	return c
 }
 
 func startPair(t *testing.T, bin string) *pair {
@@ -74,18 +102,24 @@ func startPairEvery(t *testing.T, bin string, every time.Duration) *pair {
 // startPairWith is startPairEvery with the directors' settings.
 func startPairWith(t *testing.T, bin string, every time.Duration, settings lab.Settings) *pair {
 	t.Helper()
-	dirs, reals, _ := lab.Seed()
-	l, err := lab.Build(bin, "e2e", dirs, reals)
+	return startLayout(t, bin, "e2e", seedLayout(), every, settings)
+}
+
+// startLayout builds the layout, starts directord on both directors
+// and, once lb1 is master with every real weighted, the clients.
+func startLayout(t *testing.T, bin, tag string, lay layout, every time.Duration, settings lab.Settings) *pair {
+	t.Helper()
+	l, err := lab.Build(bin, tag, lay.dirs, lay.reals)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	p := &pair{lab: l, reals: reals, dir: t.TempDir()}
-	p.lb1, err = l.NewDirector("lb1", 150, p.dir, settings, reals)
+	p := &pair{lab: l, reals: lay.reals, dir: t.TempDir()}
+	p.lb1, err = l.NewDirector("lb1", 150, p.dir, settings, lay.reals)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.lb2, err = l.NewDirector("lb2", 100, p.dir, settings, reals)
+	p.lb2, err = l.NewDirector("lb2", 100, p.dir, settings, lay.reals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,14 +136,28 @@ func startPairWith(t *testing.T, bin string, every time.Duration, settings lab.S
 		}
 	}
 	waitFor(t, "lb1 master", 5*time.Second, func() bool { return p.lb1.State("web") == "MASTER" })
-	for _, r := range reals {
-		waitWeight(t, p.lb1.Host.NS, r.Addr.String(), r.Weight, 5*time.Second)
-	}
-	p.client = lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", every, requestTimeout)
+	waitReals(t, l.Hosts["lb1"], lay.reals, 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	p.client = lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", every, requestTimeout)
 	go p.client.Run(ctx)
+	if lay.reals[0].Addr6.IsValid() {
+		p.client6 = lab.NewClient(l.Client, "http://["+lab.VIP6.String()+"]/", every, requestTimeout)
+		go p.client6.Run(ctx)
+	}
 	return p
+}
+
+// waitReals waits until every real has its weight in h's table, in each
+// family's service.
+func waitReals(t *testing.T, h *lab.Host, reals []lab.RealSpec, timeout time.Duration) {
+	t.Helper()
+	for _, r := range reals {
+		waitWeight(t, h.NS, r.Addr.String(), r.Weight, timeout)
+		if r.Addr6.IsValid() {
+			waitWeight(t, h.NS, r.Addr6.String(), r.Weight, timeout)
+		}
+	}
 }
 
 func TestDRPairUnderFailures(t *testing.T) {
@@ -327,7 +375,8 @@ func TestDRPairUnderFailures(t *testing.T) {
 	steps = append(steps, step{"7. SIGTERM on the active director", o, ""})
 
 	// Baseline: the same cut with a keepalived pair in this guest.
-	kaFails, kaRestore := keepalivedCuts(t, bin)
+	kaCut, kaRestoreAll := keepalivedCuts(t, bin, seedLayout())
+	kaFails, kaRestore := kaCut["IPv4"], kaRestoreAll["IPv4"]
 	report(t, "directord end to end, UML guest, 100 ms adverts, a request every 50 ms (300 ms timeout)", steps)
 	line := fmt.Sprintf("same guest, %d link cuts each, failed requests per cut: directord %v, keepalived %v; "+
 		"per link restore: directord %v, keepalived %v", cuts, cutFails, kaFails, restoreFails, kaRestore)

@@ -23,7 +23,8 @@ func weights(t *testing.T, ns *labnet.NS) map[string]int {
 	re := regexp.MustCompile(`(?m)^\s+->\s+(\S+):\d+\s+\S+\s+(\d+)\s`)
 	w := map[string]int{}
 	for _, m := range re.FindAllStringSubmatch(out, -1) {
-		w[m[1]], _ = strconv.Atoi(m[2])
+		// ipvsadm brackets IPv6 addresses: [2001:db8::1]:80.
+		w[strings.Trim(m[1], "[]")], _ = strconv.Atoi(m[2])
 	}
 	return w
 }

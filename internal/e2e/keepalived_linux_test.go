@@ -9,12 +9,11 @@ import (
 )
 
 // keepalivedCuts runs the link-cut step with a keepalived pair (VRRP and
-// its LVS checkers) on the same topology, timings and client, and returns
-// the failed requests of each cut and of each restore.
-func keepalivedCuts(t *testing.T, bin string) (cutFails, restoreFails []int) {
+// its LVS checkers) on the same layout, timings and clients, and returns
+// the failed requests of each cut and of each restore, by family.
+func keepalivedCuts(t *testing.T, bin string, lay layout) (cutFails, restoreFails map[string][]int) {
 	t.Helper()
-	dirs, reals, _ := lab.Seed()
-	l, err := lab.Build(bin, "e2ek", dirs, reals)
+	l, err := lab.Build(bin, "e2ek", lay.dirs, lay.reals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +24,7 @@ func keepalivedCuts(t *testing.T, bin string) (cutFails, restoreFails []int) {
 		name string
 		prio int
 	}{{"lb1", 150}, {"lb2", 100}} {
-		k, err := lab.NewKeepalived(l.Hosts[d.name], dir, lab.KeepalivedConfig(d.name, d.prio, lab.DefaultSettings, reals))
+		k, err := lab.NewKeepalived(l.Hosts[d.name], dir, lab.KeepalivedConfig(d.name, d.prio, lab.DefaultSettings, lay.reals))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,17 +40,23 @@ func keepalivedCuts(t *testing.T, bin string) (cutFails, restoreFails []int) {
 		}
 	}()
 	waitFor(t, "keepalived lb1 master", 10*time.Second, func() bool { return ka["lb1"].State() == "MASTER" })
-	for _, r := range reals {
-		waitWeight(t, l.Hosts["lb1"].NS, r.Addr.String(), r.Weight, 10*time.Second)
-	}
-	client := lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", requestEvery, requestTimeout)
+	waitReals(t, l.Hosts["lb1"], lay.reals, 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go client.Run(ctx)
-	time.Sleep(2 * time.Second)
-	if o := lab.Summarize(client.Since(time.Time{})); o.Failed > 0 {
-		t.Fatalf("keepalived pair: %d of %d requests failed before any fault", o.Failed, o.Requests)
+	clients := map[string]*lab.Client{"IPv4": lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", requestEvery, requestTimeout)}
+	if lay.reals[0].Addr6.IsValid() {
+		clients["IPv6"] = lab.NewClient(l.Client, "http://["+lab.VIP6.String()+"]/", requestEvery, requestTimeout)
 	}
+	for _, c := range clients {
+		go c.Run(ctx)
+	}
+	time.Sleep(2 * time.Second)
+	for fam, c := range clients {
+		if o := lab.Summarize(c.Since(time.Time{})); o.Failed > 0 {
+			t.Fatalf("keepalived pair: %d of %d requests over %s failed before any fault", o.Failed, o.Requests, fam)
+		}
+	}
+	cutFails, restoreFails = map[string][]int{}, map[string][]int{}
 	for range cuts {
 		t0 := time.Now()
 		if err := l.Hosts["lb1"].Port.SetLink(false); err != nil {
@@ -60,7 +65,6 @@ func keepalivedCuts(t *testing.T, bin string) (cutFails, restoreFails []int) {
 		waitFor(t, "keepalived lb2 master", 5*time.Second, func() bool { return ka["lb2"].State() == "MASTER" })
 		time.Sleep(2 * time.Second)
 		t1 := time.Now()
-		cutFails = append(cutFails, lab.Summarize(between(client.Since(t0), t0, t1)).Failed)
 		if err := l.Hosts["lb1"].Port.SetLink(true); err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +72,11 @@ func keepalivedCuts(t *testing.T, bin string) (cutFails, restoreFails []int) {
 			return ka["lb1"].State() == "MASTER" && ka["lb2"].State() == "BACKUP"
 		})
 		time.Sleep(2 * time.Second)
-		restoreFails = append(restoreFails, lab.Summarize(between(client.Since(t1), t1, time.Now())).Failed)
+		t2 := time.Now()
+		for fam, c := range clients {
+			cutFails[fam] = append(cutFails[fam], lab.Summarize(between(c.Since(t0), t0, t1)).Failed)
+			restoreFails[fam] = append(restoreFails[fam], lab.Summarize(between(c.Since(t1), t1, t2)).Failed)
+		}
 	}
 	return cutFails, restoreFails
 }

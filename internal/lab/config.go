@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -61,7 +62,49 @@ virtual_server "web" {
 		fmt.Fprintf(&b, "\n  real_server %q {\n    weight = %d\n  }\n", r.Addr, r.Weight)
 	}
 	b.WriteString("}\n")
+	if dualStack(reals) {
+		dualStackDirectord(&b, priority, s, reals)
+	}
 	return b.String()
+}
+
+// dualStackDirectord adds the IPv6 service: a second instance (one
+// address family per instance, as in keepalived), synced with the first
+// so that both VIPs move together, and the same real servers at their
+// IPv6 addresses.
+func dualStackDirectord(b *strings.Builder, priority int, s Settings, reals []RealSpec) {
+	fmt.Fprintf(b, `
+vrrp_instance "web6" {
+  interface         = "eth0"
+  virtual_router_id = 52
+  priority          = %d
+  advert_interval   = %q
+  virtual_ips       = ["%s/64", "%s/64"]
+}
+
+vrrp_sync_group "site" {
+  instances = ["web", "web6"]
+}
+
+virtual_server "web6" {
+  address    = %q
+  port       = 80
+  protocol   = "tcp"
+  scheduler  = "wrr"
+  forwarding = "dr"
+
+  health_check "http" {
+    path     = "/"
+    interval = %q
+    timeout  = %q
+    rise     = %d
+    fall     = %d
+  }
+`, priority, s.Advert, VIP6LinkLocal, VIP6, VIP6.String(), s.CheckInterval, s.CheckTimeout, s.Rise, s.Fall)
+	for _, r := range reals {
+		fmt.Fprintf(b, "\n  real_server %q {\n    weight = %d\n  }\n", r.Addr6, r.Weight)
+	}
+	b.WriteString("}\n")
 }
 
 // KeepalivedConfig renders the same director for keepalived, the
@@ -82,14 +125,44 @@ vrrp_instance web {
     %s/24
   }
 }
-virtual_server %s 80 {
+`, name, priority, s.Advert.Seconds(), VIP)
+	keepalivedService(&b, VIP, s, reals, func(r RealSpec) netip.Addr { return r.Addr })
+	if dualStack(reals) {
+		fmt.Fprintf(&b, `vrrp_instance web6 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 52
+  priority %d
+  version 3
+  advert_int %g
+  virtual_ipaddress {
+    %s/64
+    %s/64
+  }
+}
+vrrp_sync_group site {
+  group {
+    web
+    web6
+  }
+}
+`, priority, s.Advert.Seconds(), VIP6LinkLocal, VIP6)
+		keepalivedService(&b, VIP6, s, reals, func(r RealSpec) netip.Addr { return r.Addr6 })
+	}
+	return b.String()
+}
+
+// keepalivedService renders the web service at vip over the reals at
+// the addresses addr picks.
+func keepalivedService(b *strings.Builder, vip netip.Addr, s Settings, reals []RealSpec, addr func(RealSpec) netip.Addr) {
+	fmt.Fprintf(b, `virtual_server %s 80 {
   delay_loop %g
   lb_algo wrr
   lb_kind DR
   protocol TCP
-`, name, priority, s.Advert.Seconds(), VIP, VIP, s.CheckInterval.Seconds())
+`, vip, s.CheckInterval.Seconds())
 	for _, r := range reals {
-		fmt.Fprintf(&b, `  real_server %s 80 {
+		fmt.Fprintf(b, `  real_server %s 80 {
     weight %d
     HTTP_GET {
       url {
@@ -101,8 +174,7 @@ virtual_server %s 80 {
       delay_before_retry %g
     }
   }
-`, r.Addr, r.Weight, s.CheckTimeout.Seconds(), s.Fall-1, s.CheckInterval.Seconds())
+`, addr(r), r.Weight, s.CheckTimeout.Seconds(), s.Fall-1, s.CheckInterval.Seconds())
 	}
 	b.WriteString("}\n")
-	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,9 +28,12 @@ type Engine struct {
 	Lab       *Lab
 	Directors []*Director
 	Client    *Client
-	Dir       string
-	Settings  Settings
-	Started   time.Time
+	// Client6 sends the same requests to the IPv6 VIP in the dual-stack
+	// layout; nil otherwise.
+	Client6  *Client
+	Dir      string
+	Settings Settings
+	Started  time.Time
 
 	reals  []RealSpec
 	spare  RealSpec
@@ -43,10 +47,22 @@ type Engine struct {
 	health map[string]bool
 }
 
+// Options choose the lab's layout.
+type Options struct {
+	// IPv6 adds the dual-stack layout's IPv6 VIP beside the seed's IPv4
+	// one, over the same real servers.
+	IPv6 bool
+}
+
 // StartEngine builds the seed's lab with configs in dir and waits until
-// the pair is up: a master, every real weighted, the client running.
-func StartEngine(bin, dir string) (*Engine, error) {
+// the pair is up: a master, every real weighted, the clients running.
+func StartEngine(bin, dir string, o Options) (*Engine, error) {
 	dirs, reals, spare := Seed()
+	if o.IPv6 {
+		dirs, reals = DualStack(dirs, reals)
+		_, sp := DualStack(nil, []RealSpec{spare})
+		spare = sp[0]
+	}
 	l, err := Build(bin, "lab", dirs, reals)
 	if err != nil {
 		return nil, err
@@ -79,18 +95,23 @@ func (e *Engine) start() error {
 	if err := waitUntil(10*time.Second, func() bool {
 		w := e.Weights(e.Master())
 		for _, r := range e.reals {
-			if w[r.Addr.String()] != r.Weight {
+			if w[r.Addr.String()] != r.Weight || (r.Addr6.IsValid() && w[r.Addr6.String()] != r.Weight) {
 				return false
 			}
 		}
 		return true
 	}); err != nil {
-		return errors.New("the real servers never got their weights")
+		m := e.Master()
+		return fmt.Errorf("the real servers never got their weights: the master's table has %v; its log:\n%s", e.Weights(m), m.Log())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.Client = NewClient(e.Lab.Client, "http://"+VIP.String()+"/", 100*time.Millisecond, 300*time.Millisecond)
 	go e.Client.Run(ctx)
+	if dualStack(e.reals) {
+		e.Client6 = NewClient(e.Lab.Client, "http://["+VIP6.String()+"]/", 100*time.Millisecond, 300*time.Millisecond)
+		go e.Client6.Run(ctx)
+	}
 	go e.watch(ctx)
 	return nil
 }
@@ -179,13 +200,22 @@ func (e *Engine) poll(d *Director) {
 }
 
 func realName(l *Lab, endpoint string) string {
-	addr, _, _ := strings.Cut(endpoint, ":")
+	addr := endpointAddr(endpoint)
 	for _, r := range l.Reals {
-		if r.Addr.String() == addr {
+		if r.Addr == addr || (r.Addr6.IsValid() && r.Addr6 == addr) {
 			return r.Name
 		}
 	}
 	return "?"
+}
+
+// endpointAddr is the address of "addr:port" or "[addr]:port".
+func endpointAddr(endpoint string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(endpoint); err == nil {
+		return ap.Addr()
+	}
+	a, _ := netip.ParseAddr(endpoint)
+	return a
 }
 
 // Master is the director in MASTER state, or nil.
@@ -210,8 +240,7 @@ func (e *Engine) Weights(d *Director) map[string]int {
 	}
 	for _, s := range doc.IPVS.Table {
 		for _, dst := range s.Dests {
-			addr, _, _ := strings.Cut(dst.Name, ":")
-			w[addr] = int(dst.Weight)
+			w[endpointAddr(dst.Name).String()] = int(dst.Weight)
 		}
 	}
 	return w

@@ -71,27 +71,45 @@ func hostLeftovers(pid int) []string {
 // changed, the failed real's weight reached 0 and came back, and every
 // request after each failover window succeeded; nothing is left behind.
 func TestLabScript(t *testing.T) {
+	runScript(t, nil, scriptReport)
+}
+
+// `directord lab --script --ipv6`: the same scenario with the IPv6 VIP
+// beside the IPv4 one; the report covers both families, and the real's
+// weight goes to 0 and back in both services.
+func TestLabScriptIPv6(t *testing.T) {
+	runScript(t, []string{"--ipv6"}, append(scriptReport,
+		`(?m)^directord lab --script: the seed's LVS-DR setup \(VIP 192\.168\.11\.100:80 and \[2001:db8:11::100\]:80,`,
+		`(?m)^\s+[\d.]+s\s+traffic IPv6\s+\d+ requests, \d+ failed.*; answered by rs1 \d+, rs2 \d+, rs3 \d+$`,
+		`(?m)^\d+ requests over IPv6, \d+ failed, each inside a failover window$`,
+	))
+}
+
+// scriptReport is what every run's report must say.
+var scriptReport = []string{
+	`(?m)^\s+[\d.]+s\s+kill master\s+kill -9 directord on lb1$`,
+	`(?m)^\s+[\d.]+s\s+failover\s+lb2 MASTER after \d+ms$`,
+	`(?m)^\s+[\d.]+s\s+weight 0\s+rs2 weight 0 on lb2 after \d+ms`,
+	`(?m)^\s+[\d.]+s\s+preempt\s+lb1 MASTER again`,
+	`(?m)^\s+[\d.]+s\s+weight back\s+rs2 weight 4 on lb1`,
+	`(?m)^result: master change: ok; rs2 weight 0 and back: ok; every request after each failover window succeeded: ok$`,
+	`(?m)^cleanup: \d+ namespaces removed with their veths and processes; 0 namespaces and 0 lab processes left$`,
+}
+
+func runScript(t *testing.T, flags, want []string) {
 	bin := binary(t)
-	cmd := exec.Command(bin, "lab", "--script", "--dir", labDir(t))
+	cmd := exec.Command(bin, append([]string{"lab", "--script", "--dir", labDir(t)}, flags...)...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	// The guest's console ends its lines with CR LF.
 	report := strings.ReplaceAll(string(out), "\r", "")
-	t.Logf("lab --script took %s:\n%s", time.Since(start).Round(time.Second), report)
+	t.Logf("lab --script %s took %s:\n%s", strings.Join(flags, " "), time.Since(start).Round(time.Second), report)
 	if err != nil {
 		t.Fatalf("lab --script: %v", err)
 	}
-	for _, want := range []string{
-		`(?m)^\s+[\d.]+s\s+kill master\s+kill -9 directord on lb1$`,
-		`(?m)^\s+[\d.]+s\s+failover\s+lb2 MASTER after \d+ms$`,
-		`(?m)^\s+[\d.]+s\s+weight 0\s+rs2 weight 0 on lb2 after \d+ms`,
-		`(?m)^\s+[\d.]+s\s+preempt\s+lb1 MASTER again`,
-		`(?m)^\s+[\d.]+s\s+weight back\s+rs2 weight 4 on lb1`,
-		`(?m)^result: master change: ok; rs2 weight 0 and back: ok; every request after each failover window succeeded: ok$`,
-		`(?m)^cleanup: \d+ namespaces removed with their veths and processes; 0 namespaces and 0 lab processes left$`,
-	} {
-		if !regexp.MustCompile(want).MatchString(report) {
-			t.Errorf("report does not match %s", want)
+	for _, w := range want {
+		if !regexp.MustCompile(w).MatchString(report) {
+			t.Errorf("report does not match %s", w)
 		}
 	}
 	if left := hostLeftovers(cmd.Process.Pid); len(left) > 0 {

@@ -70,7 +70,7 @@ func (l *Lab) buildNAT(directors []HostSpec, reals []RealSpec) error {
 		if !ok {
 			return fmt.Errorf("no outside address for director %s", d.Name)
 		}
-		h, err := l.AddHost(HostSpec{d.Name, out})
+		h, err := l.AddHost(HostSpec{Name: d.Name, Addr: out})
 		if err != nil {
 			return err
 		}

@@ -70,7 +70,7 @@ func (e *Engine) Script(w io.Writer) bool {
 		return false
 	}
 	line("fail "+rs.Name, "%s's HTTP server stopped", rs.Name)
-	zeroed := waitUntil(5*time.Second, func() bool { return e.Weights(backup)[rs.Addr.String()] == 0 })
+	zeroed := waitUntil(5*time.Second, func() bool { return e.realWeight(backup, rs, 0) })
 	if zeroed != nil {
 		fail("%s's weight never reached 0", rs.Name)
 	} else {
@@ -81,8 +81,10 @@ func (e *Engine) Script(w io.Writer) bool {
 	zeroAt := time.Now()
 	pause(2 * time.Second)
 	e.traffic(line, start)
-	if n := answered(e.Client.Since(zeroAt), rs.Name); n > 0 {
-		fail("%s answered %d requests after its weight was 0", rs.Name, n)
+	for _, c := range e.clients() {
+		if n := answered(c.Since(zeroAt), rs.Name); n > 0 {
+			fail("%s answered %d requests%s after its weight was 0", rs.Name, n, c.over)
+		}
 	}
 
 	// Restore both.
@@ -100,7 +102,7 @@ func (e *Engine) Script(w io.Writer) bool {
 	} else {
 		line("preempt", "%s MASTER again, %s after the restore", first.Host.Name, time.Since(start).Round(10*time.Millisecond))
 	}
-	back := waitUntil(10*time.Second, func() bool { return e.Weights(first)[rs.Addr.String()] == rs.Weight })
+	back := waitUntil(10*time.Second, func() bool { return e.realWeight(first, rs, rs.Weight) })
 	if back != nil {
 		fail("%s's weight never came back", rs.Name)
 	} else {
@@ -109,19 +111,25 @@ func (e *Engine) Script(w io.Writer) bool {
 	phases = append(phases, phase{"restore", start, time.Second})
 	pause(3 * time.Second)
 	e.traffic(line, start)
-	if answered(e.Client.Since(start), rs.Name) == 0 {
-		fail("%s got no request after it came back", rs.Name)
+	for _, c := range e.clients() {
+		if answered(c.Since(start), rs.Name) == 0 {
+			fail("%s got no request%s after it came back", rs.Name, c.over)
+		}
 	}
 
 	// Every failure must fall inside its phase's window.
-	late := lateFailures(phases, e.Client.Since(time.Time{}))
-	for _, l := range late {
-		fail("%s", l)
+	clean := true
+	fmt.Fprintln(w)
+	for _, c := range e.clients() {
+		all := c.Since(time.Time{})
+		late := lateFailures(phases, all)
+		for _, l := range late {
+			fail("%s%s", l, c.over)
+		}
+		clean = clean && len(late) == 0
+		o := Summarize(all)
+		fmt.Fprintf(w, "%d requests%s, %d failed, each inside a failover window\n", o.Requests, c.over, o.Failed)
 	}
-	clean := len(late) == 0
-	all := e.Client.Since(time.Time{})
-	o := Summarize(all)
-	fmt.Fprintf(w, "\n%d requests, %d failed, each inside a failover window\n", o.Requests, o.Failed)
 	results := []string{
 		verdict(changed, "master change"),
 		verdict(zeroed == nil && back == nil, rs.Name+" weight 0 and back"),
@@ -183,9 +191,40 @@ func (e *Engine) weightList(d *Director) string {
 	return strings.Join(parts, ", ")
 }
 
-// traffic reports the client's requests since from.
+// familyClient is a client of the lab and how the report names it.
+type familyClient struct {
+	*Client
+	over string // "" for IPv4, " over IPv6"
+}
+
+// clients are the lab's clients: IPv4, and IPv6 in the dual-stack layout.
+func (e *Engine) clients() []familyClient {
+	out := []familyClient{{e.Client, ""}}
+	if e.Client6 != nil {
+		out = append(out, familyClient{e.Client6, " over IPv6"})
+	}
+	return out
+}
+
+// realWeight reports whether r has weight w on d, in each family's
+// service.
+func (e *Engine) realWeight(d *Director, r *Real, w int) bool {
+	ws := e.Weights(d)
+	if r.Addr6.IsValid() && ws[r.Addr6.String()] != w {
+		return false
+	}
+	return ws[r.Addr.String()] == w
+}
+
+// traffic reports the clients' requests since from.
 func (e *Engine) traffic(line func(string, string, ...any), from time.Time) {
-	reqs := e.Client.Since(from)
+	for _, c := range e.clients() {
+		e.trafficOf(line, c, from)
+	}
+}
+
+func (e *Engine) trafficOf(line func(string, string, ...any), c familyClient, from time.Time) {
+	reqs := c.Since(from)
 	o := Summarize(reqs)
 	t := Tally(reqs)
 	var names []string
@@ -201,7 +240,11 @@ func (e *Engine) traffic(line func(string, string, ...any), from time.Time) {
 	if o.Failed > 0 {
 		window = fmt.Sprintf(" within %s", o.Window.Round(10*time.Millisecond))
 	}
-	line("traffic", "%d requests, %d failed%s; answered by %s", o.Requests, o.Failed, window, strings.Join(parts, ", "))
+	what := "traffic"
+	if c.over != "" {
+		what = "traffic IPv6"
+	}
+	line(what, "%d requests, %d failed%s; answered by %s", o.Requests, o.Failed, window, strings.Join(parts, ", "))
 }
 
 func answered(reqs []Request, real string) int {

@@ -1,8 +1,11 @@
 // Package lab builds the seed's LVS-DR setup in network namespaces: a
 // client, two directors and real servers on one bridge, VIP 192.168.11.100
 // scheduled wrr, real servers prepared with `directord realserver up` and
-// answering HTTP with their names. `directord lab` shows it live, and the
-// end-to-end test drives it through failures.
+// answering HTTP with their names. The dual-stack layout adds IPv6 beside
+// it: every host gets 2001:db8:11::<its IPv4 host number>, and the VIP
+// 2001:db8:11::100 is a second service over the same real servers, in a
+// second VRRP instance synced with the first. `directord lab` shows it
+// live, and the end-to-end tests drive it through failures.
 package lab
 
 import (
@@ -16,21 +19,53 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"directord/internal/labnet"
 )
 
-// The seed's addresses.
+// The seed's addresses, and the dual-stack layout's IPv6 ones.
 var (
 	VIP        = netip.MustParseAddr("192.168.11.100")
 	ClientAddr = netip.MustParseAddr("192.168.11.2")
+	VIP6       = netip.MustParseAddr("2001:db8:11::100")
+	// VIP6LinkLocal is the IPv6 instance's first VIP: RFC 9568 §5.2.9
+	// wants a link-local one first, which hosts learn the router from.
+	VIP6LinkLocal = netip.MustParseAddr("fe80::52")
 )
 
-// HostSpec names a host and its address on the LAN.
+// HostSpec names a host and its addresses on the LAN. Addr6 is the zero
+// Addr on an IPv4-only host.
 type HostSpec struct {
-	Name string
-	Addr netip.Addr
+	Name  string
+	Addr  netip.Addr
+	Addr6 netip.Addr
 }
+
+// Addr6Of is the dual-stack layout's IPv6 address of the host at v4: its
+// host number written the same way in 2001:db8:11::/64, so that
+// 192.168.11.12 is 2001:db8:11::12 (as the VIPs .100 and ::100).
+func Addr6Of(v4 netip.Addr) netip.Addr {
+	return netip.MustParseAddr(fmt.Sprintf("2001:db8:11::%d", v4.As4()[3]))
+}
+
+// DualStack gives every host of a layout its IPv6 address.
+func DualStack(directors []HostSpec, reals []RealSpec) ([]HostSpec, []RealSpec) {
+	dirs := make([]HostSpec, len(directors))
+	for i, d := range directors {
+		d.Addr6 = Addr6Of(d.Addr)
+		dirs[i] = d
+	}
+	rs := make([]RealSpec, len(reals))
+	for i, r := range reals {
+		r.Addr6 = Addr6Of(r.Addr)
+		rs[i] = r
+	}
+	return dirs, rs
+}
+
+// dualStack reports whether a layout's real servers have IPv6.
+func dualStack(reals []RealSpec) bool { return len(reals) > 0 && reals[0].Addr6.IsValid() }
 
 // RealSpec is a real server of the lab.
 type RealSpec struct {
@@ -43,18 +78,20 @@ type RealSpec struct {
 // weight 4, plus .14 weight 6 and a spare .15 weight 2 for a reload to add.
 func Seed() (directors []HostSpec, reals []RealSpec, spare RealSpec) {
 	a := func(last byte) netip.Addr { return netip.AddrFrom4([4]byte{192, 168, 11, last}) }
-	directors = []HostSpec{{"lb1", a(11)}, {"lb2", a(10)}}
-	reals = []RealSpec{{HostSpec{"rs1", a(12)}, 2}, {HostSpec{"rs2", a(13)}, 4}, {HostSpec{"rs3", a(14)}, 6}}
-	spare = RealSpec{HostSpec{"rs4", a(15)}, 2}
+	h := func(name string, last byte) HostSpec { return HostSpec{Name: name, Addr: a(last)} }
+	directors = []HostSpec{h("lb1", 11), h("lb2", 10)}
+	reals = []RealSpec{{h("rs1", 12), 2}, {h("rs2", 13), 4}, {h("rs3", 14), 6}}
+	spare = RealSpec{h("rs4", 15), 2}
 	return directors, reals, spare
 }
 
 // Host is one namespace on the LAN.
 type Host struct {
-	Name string
-	NS   *labnet.NS
-	Port *labnet.Port
-	Addr netip.Addr
+	Name  string
+	NS    *labnet.NS
+	Port  *labnet.Port
+	Addr  netip.Addr
+	Addr6 netip.Addr // the zero Addr on an IPv4-only host
 	// Links are every port of the host, Port first: cutting them all
 	// takes the host off every network.
 	Links []*labnet.Port
@@ -71,14 +108,19 @@ func (h *Host) SetLinks(up bool) error {
 }
 
 // AddAddr adds an address to the host's first interface, such as more
-// client addresses.
+// client addresses. IPv6 ones skip duplicate address detection: the lab
+// made every address, and a tentative one could not be used for a second.
 func (h *Host) AddAddr(p netip.Prefix) error {
 	return h.NS.Netlink(func(nh *netlink.Handle) error {
 		l, err := nh.LinkByName(h.Port.IfName)
 		if err != nil {
 			return err
 		}
-		return nh.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}})
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+		if p.Addr().Is6() {
+			a.Flags = unix.IFA_F_NODAD
+		}
+		return nh.AddrAdd(l, a)
 	})
 }
 
@@ -127,7 +169,11 @@ func (l *Lab) build(directors []HostSpec, reals []RealSpec) error {
 		return err
 	}
 	l.Bridge = br
-	l.Client, err = l.AddHost(HostSpec{"client", ClientAddr})
+	client := HostSpec{Name: "client", Addr: ClientAddr}
+	if dualStack(reals) {
+		client.Addr6 = Addr6Of(ClientAddr)
+	}
+	l.Client, err = l.AddHost(client)
 	if err != nil {
 		return err
 	}
@@ -154,7 +200,12 @@ func (l *Lab) AddHost(h HostSpec) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	host := &Host{Name: h.Name, NS: ns, Port: port, Addr: h.Addr, Links: []*labnet.Port{port}}
+	host := &Host{Name: h.Name, NS: ns, Port: port, Addr: h.Addr, Addr6: h.Addr6, Links: []*labnet.Port{port}}
+	if h.Addr6.IsValid() {
+		if err := host.AddAddr(netip.PrefixFrom(h.Addr6, 64)); err != nil {
+			return nil, fmt.Errorf("%s: add %s: %w", h.Name, h.Addr6, err)
+		}
+	}
 	l.Hosts[h.Name] = host
 	return host, nil
 }
@@ -166,7 +217,11 @@ func (l *Lab) AddReal(r RealSpec) (*Real, error) {
 	if err != nil {
 		return nil, err
 	}
-	if out, err := h.NS.Run(l.Bin, "realserver", "up", "--vip", VIP.String()); err != nil {
+	args := []string{"realserver", "up", "--vip", VIP.String()}
+	if r.Addr6.IsValid() {
+		args = append(args, "--vip", VIP6.String())
+	}
+	if out, err := h.NS.Run(l.Bin, args...); err != nil {
 		return nil, fmt.Errorf("%s: realserver up: %w: %s", h.Name, err, out)
 	}
 	real := &Real{Host: *h, Weight: r.Weight}
@@ -187,7 +242,13 @@ func (r *Real) StartHTTP() error {
 	var ln net.Listener
 	err := r.NS.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp4", ":80")
+		// One socket for both families: a dual-stack lab reaches it at
+		// both VIPs, an IPv4-only one at its IPv4 address.
+		network := "tcp4"
+		if r.Addr6.IsValid() {
+			network = "tcp"
+		}
+		ln, err = net.Listen(network, ":80")
 		return err
 	})
 	if err != nil {

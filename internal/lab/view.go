@@ -17,7 +17,11 @@ const Keys = "k kill the master · s start killed directors · 1-3 fail/restore 
 // recent events. It returns text with "\n" line ends.
 func (e *Engine) Render(note string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "directord lab: the seed's LVS-DR setup, VIP %s:80, wrr, direct routing  (%s)\n", VIP, time.Since(e.Started).Round(time.Second))
+	vips := VIP.String() + ":80"
+	if e.Client6 != nil {
+		vips += " and [" + VIP6.String() + "]:80"
+	}
+	fmt.Fprintf(&b, "directord lab: the seed's LVS-DR setup, VIP %s, wrr, direct routing  (%s)\n", vips, time.Since(e.Started).Round(time.Second))
 	if note != "" {
 		fmt.Fprintln(&b, note)
 	}
@@ -54,7 +58,7 @@ func (e *Engine) Render(note string) string {
 	if master != nil {
 		if doc, err := master.Status(); err == nil {
 			for _, rs := range doc.RealServers {
-				addr, _, _ := strings.Cut(rs.RealServer, ":")
+				addr := endpointAddr(rs.RealServer).String()
 				h := "up"
 				if !rs.Up {
 					h = "DOWN"
@@ -79,6 +83,13 @@ func (e *Engine) Render(note string) string {
 		if v, ok := weights[r.Addr.String()]; ok {
 			w = fmt.Sprint(v)
 		}
+		if r.Addr6.IsValid() {
+			w6 := "-"
+			if v, ok := weights[r.Addr6.String()]; ok {
+				w6 = fmt.Sprint(v)
+			}
+			w += " / " + w6
+		}
 		fmt.Fprintf(tw, "%d %s\t%s\t%s\t%s\t%s\t%s\n", i+1, r.Name, r.Addr, serving, dash(health[r.Addr.String()]), w,
 			strings.Repeat("#", tally[r.Name])+fmt.Sprintf(" %d", tally[r.Name]))
 	}
@@ -88,6 +99,10 @@ func (e *Engine) Render(note string) string {
 	all := e.Client.Since(time.Time{})
 	o := Summarize(all)
 	fmt.Fprintf(&b, "client %s: %d requests, %d failed; last answers: %s\n", e.Lab.Client.Addr, o.Requests, o.Failed, lastAnswers(recent, 16))
+	if e.Client6 != nil {
+		o6 := Summarize(e.Client6.Since(time.Time{}))
+		fmt.Fprintf(&b, "client %s: %d requests, %d failed; last answers: %s\n", e.Lab.Client.Addr6, o6.Requests, o6.Failed, lastAnswers(e.Client6.Last(40), 16))
+	}
 
 	if master != nil {
 		if doc, err := master.Status(); err == nil && doc.IPVS != nil {

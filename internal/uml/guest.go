@@ -30,7 +30,7 @@ func wantedModule(path string) bool {
 	case strings.Contains(path, "/netfilter/ipvs/") && base != "ip_vs_ftp" && base != "ip_vs_pe_sip":
 		return true
 	case base == "veth", base == "bridge", base == "ipip", base == "dummy", base == "macvlan",
-		base == "nf_tables", base == "nft_ct", base == "sctp":
+		base == "nf_tables", base == "nft_ct", base == "sctp", base == "ipv6":
 		return true
 	}
 	return false

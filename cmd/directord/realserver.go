@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -33,9 +34,11 @@ func newRealserverCmd() *cobra.Command {
 		Short: "Prepare this host as a real server of an LVS-DR or LVS-TUN setup",
 		Long: `realserver does on a real server what the seed's realserver script did:
 
-  up      puts each VIP as a /32 on lo (or --dev), so the host accepts packets
-          for it, and sets arp_ignore=1 and arp_announce=2 on all, lo and the
-          uplink interfaces, so it never answers ARP for the VIP;
+  up      puts each VIP as a /32 (IPv6: a /128, without DAD) on lo (or --dev),
+          so the host accepts packets for it, and, when a VIP is IPv4, sets
+          arp_ignore=1 and arp_announce=2 on all, lo and the uplink
+          interfaces, so it never answers ARP for the VIP (IPv6 needs no
+          such setting);
   down    undoes exactly what up did;
   status  says whether the host is ready to serve the VIPs (exit 0), or
           not (exit 3).
@@ -54,7 +57,7 @@ It needs no configuration file and is idempotent.`,
 				if err := realserver.Up(addrs, dev); err != nil {
 					return &exitError{code: exitFailure, err: err}
 				}
-				fmt.Fprintf(out, "real server up: %v on %s, arp_ignore=%d, arp_announce=%d\n", addrs, dev, realserver.ArpIgnore, realserver.ArpAnnounce)
+				fmt.Fprintln(out, upReport(addrs, dev))
 			case "down":
 				if err := realserver.Down(); err != nil {
 					return &exitError{code: exitFailure, err: err}
@@ -92,4 +95,20 @@ It needs no configuration file and is idempotent.`,
 	cmd.Flags().StringSliceVar(&vips, "vip", nil, "virtual IP address (repeat for several)")
 	cmd.Flags().StringVar(&dev, "dev", "lo", "device that holds the VIPs")
 	return cmd
+}
+
+// upReport says what up did: the VIPs as the prefixes added ("192.0.2.1/32,
+// 2001:db8::100/128"; a Go slice would print "[2001:db8::100]", which
+// reads as a bracketed IPv6 host), and the ARP settings only when they
+// were made.
+func upReport(vips []netip.Addr, dev string) string {
+	var ps []string
+	for _, v := range vips {
+		ps = append(ps, netip.PrefixFrom(v, v.BitLen()).String())
+	}
+	s := fmt.Sprintf("real server up: %s on %s", strings.Join(ps, ", "), dev)
+	if !realserver.NeedsARP(vips) {
+		return s + "; no ARP settings (IPv6 needs none)"
+	}
+	return fmt.Sprintf("%s, arp_ignore=%d, arp_announce=%d", s, realserver.ArpIgnore, realserver.ArpAnnounce)
 }

@@ -3,7 +3,8 @@
 // device) so the host accepts packets for it, with arp_ignore=1 and
 // arp_announce=2 so it never answers ARP for the VIP nor announces it
 // (Documentation/networking/ip-sysctl.rst). Only the director may own the
-// VIP on the wire.
+// VIP on the wire. An IPv6 VIP is a /128 without DAD and needs no such
+// setting (see NeedsARP).
 //
 // Up records what it changed in a state file, per network namespace, so
 // that Down undoes exactly that and nothing else, and both are idempotent.
@@ -114,6 +115,12 @@ func readSysctl(iface, key string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
+// NeedsARP reports whether up sets the ARP sysctls for vips: only for an
+// IPv4 VIP. IPv6 needs no arp_ignore: Linux answers a neighbour
+// solicitation only for an address of the interface it arrived on, never
+// for one on lo.
+func NeedsARP(vips []netip.Addr) bool { return slices.ContainsFunc(vips, netip.Addr.Is4) }
+
 // Up adds the VIPs to dev and sets the ARP sysctls on all, lo, dev and the
 // uplinks. Running it again changes nothing.
 func Up(vips []netip.Addr, dev string) error {
@@ -130,10 +137,7 @@ func Up(vips []netip.Addr, dev string) error {
 		return err
 	}
 	ifaces := append([]string{"all", "lo", dev}, ups...)
-	// IPv6 needs no arp_ignore: Linux answers a neighbour solicitation
-	// only for an address of the interface it arrived on, never for
-	// one on lo.
-	if !slices.ContainsFunc(vips, netip.Addr.Is4) {
+	if !NeedsARP(vips) {
 		ifaces = nil
 	}
 	for _, iface := range slices.Compact(ifaces) {
@@ -241,8 +245,8 @@ func Status(vips []netip.Addr, dev string) ([]Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(vips, netip.Addr.Is4) {
-		ups = nil // IPv6 needs no ARP settings (see Up)
+	if !NeedsARP(vips) {
+		ups = nil
 	}
 	for _, iface := range ups {
 		// The kernel uses the larger of "all" and the interface's value.

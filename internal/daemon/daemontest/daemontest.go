@@ -1,0 +1,126 @@
+// Package daemontest runs a whole directord daemon in the test process, on
+// fakes of what needs root: VRRP on a simulated LAN (vrrptest), the IPVS
+// table in memory (lvstest), no sync daemons. The status socket, the
+// metrics listener and the health checks are real, so what the operator
+// tools print can be tested from a configuration, without root and
+// without a kernel with IPVS. It is for test binaries only.
+package daemontest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"directord/config"
+	"directord/internal/daemon"
+	"directord/lvs"
+	"directord/lvs/lvstest"
+	"directord/vrrp/vrrptest"
+)
+
+// Daemon is a running daemon and its fakes.
+type Daemon struct {
+	*daemon.Daemon
+	// Socket is the status socket, in a directory of the test's.
+	Socket string
+	Host   *vrrptest.Host
+	Kernel *lvstest.Kernel
+}
+
+// Start parses src, points its status socket into a temporary directory,
+// and runs it on host (VRRP) and an empty in-memory IPVS table until the
+// test ends. It returns once the daemon answers on its socket.
+func Start(tb testing.TB, src string, host *vrrptest.Host) *Daemon {
+	tb.Helper()
+	cfg, err := config.Parse("daemontest.hcl", []byte(src))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// A short path: a unix socket's name is limited to 108 bytes, and
+	// t.TempDir() under a long test name can exceed it.
+	dir, err := os.MkdirTemp("", "dd-sock-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	cfg.Director.StatusSocket = filepath.Join(dir, "d.sock")
+	k := lvstest.NewKernel(nil)
+	d := &Daemon{Socket: cfg.Director.StatusSocket, Host: host, Kernel: k}
+	d.Daemon = daemon.New(cfg, daemon.Options{
+		VRRP:     host.System(),
+		OpenIPVS: func() (lvs.Kernel, error) { return k, nil },
+		OpenSync: func() (lvs.SyncKernel, error) { return lvstest.NewSyncKernel(), nil },
+		Sysctls:  lvstest.NewSysctls(nil),
+		Version:  "daemontest",
+		// Its own channel: the test process's SIGHUP stays as it is.
+		Hangup: make(chan os.Signal),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("daemon: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			tb.Error("the daemon did not stop within 5 s")
+		}
+	})
+	d.Wait(tb, 5*time.Second, func(daemon.StatusDoc) bool { return true })
+	return d
+}
+
+// StatusJSON is the body of GET /v1/status, as the daemon wrote it.
+func (d *Daemon) StatusJSON(ctx context.Context) ([]byte, error) {
+	c := http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", d.Socket)
+		}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://directord/v1/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &statusError{resp.Status}
+	}
+	return io.ReadAll(resp.Body)
+}
+
+type statusError struct{ status string }
+
+func (e *statusError) Error() string { return "GET /v1/status: " + e.status }
+
+// Wait polls the status socket until ok accepts the document, and returns
+// it; it fails the test after timeout with the last answer.
+func (d *Daemon) Wait(tb testing.TB, timeout time.Duration, ok func(daemon.StatusDoc) bool) daemon.StatusDoc {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var doc daemon.StatusDoc
+		b, err := d.StatusJSON(context.Background())
+		if err == nil {
+			err = json.Unmarshal(b, &doc)
+		}
+		if err == nil && ok(doc) {
+			return doc
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("status never as wanted within %s: %v\n%s", timeout, err, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

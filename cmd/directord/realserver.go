@@ -25,6 +25,12 @@ func newRealserverCmd() *cobra.Command {
 			if err != nil {
 				return nil, fmt.Errorf("--vip %q is not an IP address", v)
 			}
+			// As in the configuration: a zone would be dropped (the
+			// address goes on --dev), and a mapped IPv4 address would
+			// go on as IPv6, without the ARP settings it needs.
+			if a.Zone() != "" || a.Is4In6() {
+				return nil, fmt.Errorf("--vip %q: write the address without a zone or IPv4 mapping", v)
+			}
 			out = append(out, a)
 		}
 		return out, nil

@@ -171,7 +171,12 @@ func Up(vips []netip.Addr, dev string) error {
 		p := netip.PrefixFrom(vip, vip.BitLen())
 		a := &netlink.Addr{IPNet: &net.IPNet{IP: vip.AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Bits())}}
 		if vip.Is6() {
-			a.Flags = unix.IFA_F_NODAD // usable at once
+			// Usable at once, and deprecated (valid forever): never the
+			// server's own source, which a /128 would otherwise be for
+			// every destination near it (longest prefix wins), while it
+			// still takes every packet sent to it.
+			a.Flags = unix.IFA_F_NODAD
+			a.PreferedLft, a.ValidLft = 0, infiniteLifetime
 		}
 		err := netlink.AddrAdd(link, a)
 		switch {
@@ -184,6 +189,9 @@ func Up(vips []netip.Addr, dev string) error {
 	}
 	return s.save(path)
 }
+
+// infiniteLifetime is INFINITY_LIFE_TIME of the kernel's IFA_CACHEINFO.
+const infiniteLifetime = 0xffffffff
 
 // Down removes the VIPs Up added and puts back the sysctl values it
 // replaced. Without a state file it does nothing.

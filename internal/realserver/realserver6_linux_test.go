@@ -182,6 +182,9 @@ func (h rsHost) checkAdded(dev string, before map[string][]string, want ...strin
 		if !slices.Contains(flags, "nodad") || slices.Contains(flags, "tentative") || slices.Contains(flags, "dadfailed") {
 			h.t.Errorf("%s on %s has flags %q: want nodad, not tentative", k, dev, flags)
 		}
+		if !slices.Contains(flags, "deprecated") {
+			h.t.Errorf("%s on %s has flags %q: want deprecated, so it is never a source", k, dev, flags)
+		}
 	}
 }
 
@@ -272,6 +275,30 @@ func TestIPv6VIPSkipsDAD(t *testing.T) {
 	}
 	h.checkAdded("eth0", before, "inet6 2001:db8::100/128")
 	h.checkDown("eth0", before, sysBefore)
+}
+
+// The VIP must never be the real server's own source: with --dev eth0
+// it shares the interface with the server's address, and a /128 would
+// win longest-prefix matching (RFC 6724 rule 8) for every destination
+// near it; the server's own connections would leave from the VIP, and
+// the answers go to whichever host holds it. Deprecated, it is skipped
+// by rule 3 and still takes every packet sent to it.
+func TestIPv6VIPIsNotTheSource(t *testing.T) {
+	h := newRSHost(t)
+	if _, err := h.ns.Run("ip", "addr", "add", "2001:db8::12/64", "dev", "eth0", "nodad"); err != nil {
+		t.Fatal(err)
+	}
+	h.mustRun("realserver", "up", "--vip", "2001:db8::100", "--dev", "eth0")
+	route, err := h.ns.Run("ip", "-6", "route", "get", "2001:db8::50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(route, "src 2001:db8::12 ") {
+		t.Errorf("the real server's source towards its subnet is not its own address: %s", route)
+	}
+	if err := h.listen("2001:db8::100"); err != nil {
+		t.Errorf("listen on the deprecated VIP: %v", err)
+	}
 }
 
 // requireTentative fails when the control address skipped DAD:

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what directord's tests and lab need on a Debian machine (run as
 # root): User-Mode Linux (the guest kernel with IPVS), keepalived and
-# ipvsadm (the reference peer and table reader), tcpdump, iproute2,
-# nftables and systemd (systemd-analyze checks the unit file); then the Go
-# modules through the module proxy.
+# ipvsadm (the reference peer and table reader), tcpdump, tshark (an
+# independent dissector of what tcpdump records), iproute2, nftables and
+# systemd (systemd-analyze checks the unit file); then the Go modules
+# through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
-            tcpdump:tcpdump ip:iproute2 nft:nftables systemd-analyze:systemd; do
+            tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
@@ -20,6 +21,9 @@ fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # tshark's wireshark-common asks whether users outside the wireshark
+  # group may capture; the tests capture as root, so no (and no prompt).
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

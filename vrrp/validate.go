@@ -13,7 +13,7 @@ type Drop string
 
 // Drop reasons, in the order RFC 9568 §7.1 checks them.
 const (
-	DropTTL      Drop = "ttl"      // IPv4 TTL is not 255
+	DropTTL      Drop = "ttl"      // IPv4 TTL or IPv6 hop limit is not 255
 	DropVersion  Drop = "version"  // not the version configured for the VRID
 	DropType     Drop = "type"     // not an advertisement
 	DropLength   Drop = "length"   // truncated, or count inconsistent with length

@@ -34,7 +34,10 @@ type Frame struct {
 	Version  int
 	VRID     int
 	Priority int
-	Line     string
+	// TTL is the IPv4 TTL or IPv6 hop limit of a VRRP packet. tcpdump
+	// prints it only when it is not 255 (the value RFC 9568 requires).
+	TTL  int
+	Line string
 }
 
 // Gratuitous reports a gratuitous ARP for addr.
@@ -96,7 +99,7 @@ func Tcpdump(tb testing.TB, ns *labnet.NS, ifname, filter string) *Capture {
 var (
 	reHead = regexp.MustCompile(`^(\d+)\.(\d+) (\S+) > (\S+), ethertype (\S+)`)
 	reARP  = regexp.MustCompile(`: (Request|Reply) (?:who-has )?(\S+) (?:\(\S+\) )?(?:tell|is-at) (\S+?),`)
-	reVRRP = regexp.MustCompile(`: (\S+) > (\S+): VRRPv(\d), Advertisement, vrid (\d+), prio (\d+)`)
+	reVRRP = regexp.MustCompile(`: (\S+) > (\S+): VRRPv(\d), Advertisement, (?:\(ttl (\d+)\), )?vrid (\d+), prio (\d+)`)
 	reNA   = regexp.MustCompile(`: (\S+) > (\S+): ICMP6, neighbor advertisement, tgt is ([^,\s]+)`)
 )
 
@@ -148,8 +151,12 @@ func parseFrame(line string) (Frame, bool) {
 		f.Src, _ = netip.ParseAddr(v[1])
 		f.Dst, _ = netip.ParseAddr(strings.TrimSuffix(v[2], ":"))
 		f.Version, _ = strconv.Atoi(v[3])
-		f.VRID, _ = strconv.Atoi(v[4])
-		f.Priority, _ = strconv.Atoi(v[5])
+		f.TTL = 255
+		if v[4] != "" {
+			f.TTL, _ = strconv.Atoi(v[4])
+		}
+		f.VRID, _ = strconv.Atoi(v[5])
+		f.Priority, _ = strconv.Atoi(v[6])
 		return f, true
 	}
 	return f, true

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"directord/internal/labnet"
 )
@@ -39,5 +40,38 @@ func SendIPv4(ns *labnet.NS, ifname string, proto, ttl int, src, dst netip.Addr,
 			Src: src.AsSlice(), Dst: dst.AsSlice(),
 		}
 		return rc.WriteTo(h, payload, &ipv4.ControlMessage{IfIndex: ifi.Index})
+	})
+}
+
+// SendIPv6 is SendIPv4 over IPv6, from src (an address of ns on ifname)
+// with the given hop limit. A raw IPv6 socket takes no header, so the hop
+// limit and the source go in control messages; the payload goes out as
+// given: Linux computes the checksum of a raw socket only when asked
+// (IPV6_CHECKSUM), so a wrong one stays wrong.
+func SendIPv6(ns *labnet.NS, ifname string, proto, hopLimit int, src, dst netip.Addr, payload []byte) error {
+	return ns.Do(func() error {
+		c, err := net.ListenPacket("ip6:"+strconv.Itoa(proto), "::")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		pc := ipv6.NewPacketConn(c)
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		// The socket options as well as the control message: without
+		// them a multicast packet would leave at hop limit 1 if the
+		// control message were ignored, and a test of the hop limit
+		// rule would then test another value than it says.
+		if err := pc.SetMulticastHopLimit(hopLimit); err != nil {
+			return err
+		}
+		if err := pc.SetHopLimit(hopLimit); err != nil {
+			return err
+		}
+		cm := &ipv6.ControlMessage{HopLimit: hopLimit, Src: src.AsSlice(), IfIndex: ifi.Index}
+		_, err = pc.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: ifname})
+		return err
 	})
 }

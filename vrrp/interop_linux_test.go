@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"directord/internal/harness"
+	"directord/internal/labnet"
 	"directord/internal/testenv"
 )
 
@@ -34,6 +35,8 @@ func TestKeepalivedInterop(t *testing.T) {
 		{"v3-unicast", 3, "100ms", "0.1", "", true, false},
 		{"v2-pass", 2, "1s", "1", "secret", false, false},
 		{"v6-multicast", 3, "100ms", "0.1", "", false, true},
+		// keepalived's IPv6 unicast adverts leave at hop limit 64.
+		{"v6-unicast", 3, "100ms", "0.1", "", true, true},
 	}
 	for _, m := range modes {
 		for _, kaMaster := range []bool{true, false} {
@@ -58,6 +61,11 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 		dd, ddAddr, ddPrio = p.LB2, harness.LB2Addr, 200
 		kaNS, kaAddr, kaPrio = p.LB1.NS(), harness.LB1Addr, 100
 	}
+	if m.ipv6 && m.unicast {
+		// Unicast over IPv6 between global addresses, as keepalived
+		// users write it.
+		ddAddr, kaAddr = v6Unicast(t, dd.NS(), kaNS, ddAddr == harness.LB1Addr)
+	}
 	var extra []string
 	if m.version == 2 {
 		extra = append(extra, "version = 2", "authentication {", `  type = "pass"`, fmt.Sprintf("  password = %q", m.password), "}")
@@ -73,7 +81,7 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 		// IPv6, from the interface's link-local address.
 		waitLinkLocal(t, p.LB1.NS())
 		waitLinkLocal(t, p.LB2.NS())
-		vip, cfg = vip6, instance6("web", 51, ddPrio)
+		vip, cfg = vip6, instance6("web", 51, ddPrio, extra...)
 		kin.VIPs = []string{"fe80::100/64", vip6.String() + "/64"}
 	}
 	dd.WriteConfig(t, cfg)
@@ -134,4 +142,21 @@ func interop(t *testing.T, bin string, m interopMode, kaMaster bool) {
 		dd.Kill()
 		ka.WaitState(t, "MASTER", mdi)
 	}
+}
+
+// v6Unicast gives the directord and keepalived hosts global IPv6
+// addresses (lb1 ::1, lb2 ::2 in 2001:db8:9::/64) and returns them.
+func v6Unicast(t *testing.T, ddNS, kaNS *labnet.NS, ddIsLB1 bool) (dd, ka netip.Addr) {
+	t.Helper()
+	lb1, lb2 := netip.MustParseAddr("2001:db8:9::1"), netip.MustParseAddr("2001:db8:9::2")
+	dd, ka = lb2, lb1
+	if ddIsLB1 {
+		dd, ka = lb1, lb2
+	}
+	for ns, a := range map[*labnet.NS]netip.Addr{ddNS: dd, kaNS: ka} {
+		if _, err := ns.Run("ip", "-6", "addr", "add", a.String()+"/64", "dev", "eth0", "nodad"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dd, ka
 }

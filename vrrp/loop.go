@@ -135,7 +135,7 @@ func (r *Router) receive(ifc *iface, rx Received) {
 	}
 	if drop == "" {
 		var mismatch bool
-		drop, mismatch = in.policy.Check(p, rx.Src)
+		drop, mismatch = in.policy.Check(p, rx.Src, rx.TTL)
 		if drop == "" && mismatch {
 			in.stats.addrMismatch++
 			in.log.Warn("advert lists other addresses than ours: check the VIPs on both routers",

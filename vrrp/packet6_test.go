@@ -214,15 +214,22 @@ func TestDecodeKeepalived6Captures(t *testing.T) {
 			}
 			checkKeepalived6(t, c, Packet{Version: 3, Type: TypeAdvertisement, VRID: tt.vrid, Priority: tt.prio,
 				Interval: time.Duration(tt.cs) * 10 * time.Millisecond, Addrs: tt.addrs}, tt.cs)
-			// The receive rules take multicast adverts and drop the
-			// unicast one for its hop limit.
-			_, drop, vrid := Decode(Received{Src: c.src(), Dst: c.dst(), TTL: h.HopLimit, Data: c.msg})
-			want := Drop("")
-			if tt.hopLimit != 255 {
-				want = DropTTL
+			// The receive rules take every one: the unicast advert's
+			// hop limit 64 is its instance's to judge, which takes it
+			// from a listed peer and from nobody else.
+			p, drop, vrid := Decode(Received{Src: c.src(), Dst: c.dst(), TTL: h.HopLimit, Data: c.msg})
+			if drop != "" || vrid != int(tt.vrid) {
+				t.Fatalf("Decode: drop %q vrid %d, want none %d", drop, vrid, tt.vrid)
 			}
-			if drop != want || vrid != int(tt.vrid) {
-				t.Errorf("Decode: drop %q vrid %d, want %q %d", drop, vrid, want, tt.vrid)
+			if tt.hopLimit != 255 {
+				peer := Policy{Version: 3, VIPs: tt.addrs, Peers: []netip.Addr{tt.src}}
+				none := Policy{Version: 3, VIPs: tt.addrs}
+				if d, _ := peer.Check(p, tt.src, tt.hopLimit); d != "" {
+					t.Errorf("an instance that lists keepalived as its peer drops its unicast advert: %q", d)
+				}
+				if d, _ := none.Check(p, tt.src, tt.hopLimit); d != DropTTL {
+					t.Errorf("an instance without peers takes a hop limit %d advert: %q", tt.hopLimit, d)
+				}
 			}
 		})
 	}

@@ -41,12 +41,19 @@ type Received struct {
 // Decode applies the checks that need no configuration: TTL, version,
 // type, length and checksum. On a drop, vrid is the VRID byte when the
 // packet had one, so the drop can be counted on that instance.
+//
+// A multicast advert needs TTL (hop limit) 255, RFC 9568 §7.1's proof
+// that it was sent on this link. Unicast is not in the RFC, and
+// keepalived sends IPv6 unicast adverts at the default hop limit 64 (and
+// checks no TTL on unicast unless told to): a unicast advert's TTL is
+// left to the instance's Policy, which takes one below 255 only from a
+// configured peer.
 func Decode(r Received) (p *Packet, drop Drop, vrid int) {
 	vrid = -1
 	if len(r.Data) >= 2 {
 		vrid = int(r.Data[1])
 	}
-	if r.TTL != 255 {
+	if r.TTL != 255 && !isUnicast(r.Dst) {
 		return nil, DropTTL, vrid
 	}
 	unmarshal := Unmarshal
@@ -88,11 +95,20 @@ type Policy struct {
 	VIPs []netip.Addr
 }
 
-// Check applies the per-instance rules to a decoded advert from src. The
-// packet is accepted when drop is empty; mismatch then says whether its
-// address list differs from ours, which a caller should log and count.
-func (pol *Policy) Check(p *Packet, src netip.Addr) (drop Drop, mismatch bool) {
+// isUnicast reports whether dst is a unicast address (a missing one
+// counts as multicast: the strict rule).
+func isUnicast(dst netip.Addr) bool { return dst.IsValid() && !dst.IsMulticast() }
+
+// Check applies the per-instance rules to a decoded advert from src that
+// arrived with the given TTL (hop limit). The packet is accepted when
+// drop is empty; mismatch then says whether its address list differs
+// from ours, which a caller should log and count.
+func (pol *Policy) Check(p *Packet, src netip.Addr, ttl int) (drop Drop, mismatch bool) {
 	switch {
+	case ttl != 255 && len(pol.Peers) == 0:
+		// Only Decode's unicast exception gets here: an instance with
+		// no peers listed takes none of it.
+		return DropTTL, false
 	case p.Version != pol.Version:
 		return DropVersion, false
 	case slices.Contains(pol.Self, src):

@@ -35,6 +35,17 @@ func TestDecodeRules(t *testing.T) {
 			}
 		})
 	}
+	// Unicast (keepalived's IPv6 unicast leaves at hop limit 64): the
+	// TTL is the instance policy's to judge, the other checks still hold.
+	uni := addr("10.0.0.2")
+	b, _ := (&Packet{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{addr("10.0.0.100")}}).Marshal(s, uni)
+	if _, drop, _ := Decode(Received{Src: s, Dst: uni, TTL: 64, Data: b}); drop != "" {
+		t.Errorf("unicast at TTL 64: Decode dropped it for %q", drop)
+	}
+	b[7] ^= 0xff
+	if _, drop, _ := Decode(Received{Src: s, Dst: uni, TTL: 64, Data: b}); drop != DropChecksum {
+		t.Errorf("unicast at TTL 64 with a bad checksum: Decode said %q", drop)
+	}
 }
 
 func TestPolicyCheck(t *testing.T) {
@@ -70,10 +81,26 @@ func TestPolicyCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			drop, mm := tt.pol.Check(tt.p, addr(tt.src))
+			drop, mm := tt.pol.Check(tt.p, addr(tt.src), 255)
 			if drop != tt.drop || mm != tt.mismatch {
 				t.Fatalf("Check = %q, %v; want %q, %v", drop, mm, tt.drop, tt.mismatch)
 			}
 		})
+	}
+	// Below TTL 255 (a unicast advert, as Decode lets through): only
+	// from a listed peer.
+	for _, tt := range []struct {
+		name string
+		pol  Policy
+		src  string
+		drop Drop
+	}{
+		{"TTL 64 from a listed peer", uni, "10.0.0.3", ""},
+		{"TTL 64 from a stranger", uni, "10.0.0.9", DropPeer},
+		{"TTL 64 on an instance without peers", v3, "10.0.0.3", DropTTL},
+	} {
+		if drop, _ := tt.pol.Check(p3, addr(tt.src), 64); drop != tt.drop {
+			t.Errorf("%s: Check = %q, want %q", tt.name, drop, tt.drop)
+		}
 	}
 }

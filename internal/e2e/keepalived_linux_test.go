@@ -39,7 +39,22 @@ func keepalivedCuts(t *testing.T, bin string, lay layout) (cutFails, restoreFail
 			t.Logf("keepalived lb1:\n%s", ka["lb1"].Log())
 		}
 	}()
-	waitFor(t, "keepalived lb1 master", 10*time.Second, func() bool { return ka["lb1"].State() == "MASTER" })
+	instances := []string{"web"}
+	if lay.reals[0].Addr6.IsValid() {
+		instances = append(instances, "web6")
+	}
+	// Each instance, on each side: keepalived reports one at a time.
+	inState := func(k *lab.Keepalived, state string) bool {
+		for _, in := range instances {
+			if k.InstanceState(in) != state {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, "keepalived lb1 master", 10*time.Second, func() bool {
+		return inState(ka["lb1"], "MASTER") && inState(ka["lb2"], "BACKUP")
+	})
 	waitReals(t, l.Hosts["lb1"], lay.reals, 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -62,14 +77,14 @@ func keepalivedCuts(t *testing.T, bin string, lay layout) (cutFails, restoreFail
 		if err := l.Hosts["lb1"].Port.SetLink(false); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "keepalived lb2 master", 5*time.Second, func() bool { return ka["lb2"].State() == "MASTER" })
+		waitFor(t, "keepalived lb2 master", 5*time.Second, func() bool { return inState(ka["lb2"], "MASTER") })
 		time.Sleep(2 * time.Second)
 		t1 := time.Now()
 		if err := l.Hosts["lb1"].Port.SetLink(true); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "keepalived lb1 master again", 10*time.Second, func() bool {
-			return ka["lb1"].State() == "MASTER" && ka["lb2"].State() == "BACKUP"
+			return inState(ka["lb1"], "MASTER") && inState(ka["lb2"], "BACKUP")
 		})
 		time.Sleep(2 * time.Second)
 		t2 := time.Now()

@@ -137,7 +137,7 @@ vrrp_instance web {
   advert_int %g
   virtual_ipaddress {
     %s/64
-    %s/64
+    %s/64 preferred_lft 0
   }
 }
 vrrp_sync_group site {
@@ -147,6 +147,9 @@ vrrp_sync_group site {
   }
 }
 `, priority, s.Advert.Seconds(), VIP6LinkLocal, VIP6)
+		// preferred_lft 0: keepalived deprecates only /128 VIPs by
+		// default; a /64 one would become the source of its checks,
+		// which the DR reals (holding the VIP) answer to themselves.
 		keepalivedService(&b, VIP6, s, reals, func(r RealSpec) netip.Addr { return r.Addr6 })
 	}
 	return b.String()

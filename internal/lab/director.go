@@ -149,6 +149,20 @@ func (k *Keepalived) current() string {
 // Transitions counts the "Entering ... STATE" lines of the current run.
 func (k *Keepalived) Transitions() int { return strings.Count(k.current(), "Entering ") }
 
+// InstanceState is the last state instance entered in the current run,
+// from keepalived's "(NAME) Entering STATE STATE" lines.
+func (k *Keepalived) InstanceState(instance string) string {
+	log := k.current()
+	i := strings.LastIndex(log, "("+instance+") Entering ")
+	if i < 0 {
+		return ""
+	}
+	if f := strings.Fields(log[i+len("("+instance+") Entering "):]); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
 // State is the last VRRP state the current run entered.
 func (k *Keepalived) State() string {
 	log := k.current()

@@ -356,12 +356,21 @@ func (r *Router) HoldPreemption(holds map[string]string) {
 	}
 }
 
+// applyHolds feeds each instance its hold. A sync group moves together,
+// so a member held holds every member: one that preempted would drag
+// the held one to MASTER with it (a group changes state on any member's
+// protocol decision).
 func (r *Router) applyHolds(now time.Time) {
 	r.holdMu.Lock()
 	holds := r.holds
 	r.holdMu.Unlock()
 	for _, in := range r.insts {
 		why := holds[in.cfg.Name]
+		for _, m := range r.groups[in.cfg.Name] {
+			if why == "" && m != in && holds[m.cfg.Name] != "" {
+				why = "sync group member " + m.cfg.Name + ": " + holds[m.cfg.Name]
+			}
+		}
 		if (why != "") == in.fsm.Held() && why == in.holdReason {
 			continue
 		}

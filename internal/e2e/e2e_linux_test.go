@@ -61,21 +61,23 @@ type pair struct {
 	dir      string
 }
 
-// layout is a lab's hosts: the seed's, or the seed's with IPv6.
+// layout is a lab's hosts, the seed's or the seed's with IPv6, and the
+// timings its directors run with.
 type layout struct {
-	dirs  []lab.HostSpec
-	reals []lab.RealSpec
+	dirs     []lab.HostSpec
+	reals    []lab.RealSpec
+	settings lab.Settings
 }
 
 func seedLayout() layout {
 	dirs, reals, _ := lab.Seed()
-	return layout{dirs, reals}
+	return layout{dirs, reals, lab.DefaultSettings}
 }
 
 func dualStackLayout() layout {
 	dirs, reals, _ := lab.Seed()
 	dirs, reals = lab.DualStack(dirs, reals)
-	return layout{dirs, reals}
+	return layout{dirs, reals, lab.DualStackSettings}
 }
 
 // clients are the layout's clients by family, as the reports name them.

@@ -21,7 +21,8 @@ func TestDualStackDRPairLinkCut(t *testing.T) {
 	if done {
 		return
 	}
-	p := startLayout(t, bin, "e2e6", dualStackLayout(), requestEvery, lab.DefaultSettings)
+	lay := dualStackLayout()
+	p := startLayout(t, bin, "e2e6", lay, requestEvery, lay.settings)
 	time.Sleep(2 * time.Second)
 	for fam, c := range p.clients() {
 		warm := c.Since(time.Time{})
@@ -82,7 +83,7 @@ func TestDualStackDRPairLinkCut(t *testing.T) {
 			}
 		}
 	}
-	kaCut, kaRestore := keepalivedCuts(t, bin, dualStackLayout())
+	kaCut, kaRestore := keepalivedCuts(t, bin, lay)
 	for _, fam := range []string{"IPv4", "IPv6"} {
 		line := fmt.Sprintf("dual stack, same guest, %d link cuts each, %s: failed requests per cut: directord %v, keepalived %v; "+
 			"per link restore: directord %v, keepalived %v", cuts, fam, cut[fam], kaCut[fam], restore[fam], kaRestore[fam])

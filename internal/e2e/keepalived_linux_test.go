@@ -24,7 +24,7 @@ func keepalivedCuts(t *testing.T, bin string, lay layout) (cutFails, restoreFail
 		name string
 		prio int
 	}{{"lb1", 150}, {"lb2", 100}} {
-		k, err := lab.NewKeepalived(l.Hosts[d.name], dir, lab.KeepalivedConfig(d.name, d.prio, lab.DefaultSettings, lay.reals))
+		k, err := lab.NewKeepalived(l.Hosts[d.name], dir, lab.KeepalivedConfig(d.name, d.prio, lay.settings, lay.reals))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,6 +24,17 @@ var DefaultSettings = Settings{
 	Fall:          2,
 }
 
+// DualStackSettings check less often: twice the checks (one per family
+// and real) at DefaultSettings' pace kept the one-CPU guest so busy that
+// 100 ms check timeouts fired on healthy reals.
+var DualStackSettings = Settings{
+	Advert:        100 * time.Millisecond,
+	CheckInterval: 300 * time.Millisecond,
+	CheckTimeout:  250 * time.Millisecond,
+	Rise:          2,
+	Fall:          2,
+}
+
 // DirectordConfig renders a director's HCL: the seed's VRRP instance and
 // virtual server with an HTTP check on every real.
 func DirectordConfig(name string, priority int, socket string, s Settings, reals []RealSpec) string {

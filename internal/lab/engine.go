@@ -67,7 +67,11 @@ func StartEngine(bin, dir string, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{Lab: l, Dir: dir, Settings: DefaultSettings, reals: reals, spare: spare,
+	settings := DefaultSettings
+	if o.IPv6 {
+		settings = DualStackSettings
+	}
+	e := &Engine{Lab: l, Dir: dir, Settings: settings, reals: reals, spare: spare,
 		docs: map[string]daemon.StatusDoc{}, seen: map[string]int{}, runs: map[string]time.Time{},
 		health: map[string]bool{}, Started: time.Now()}
 	if err := e.start(); err != nil {

@@ -136,6 +136,13 @@ func (e *Engine) Script(w io.Writer) bool {
 		verdict(clean, "every request after each failover window succeeded"),
 	}
 	fmt.Fprintf(w, "result: %s\n", strings.Join(results, "; "))
+	if !ok || !clean {
+		// What the directors said is where a failed run is explained.
+		for _, d := range e.Directors {
+			log := strings.Split(strings.TrimSpace(d.Log()), "\n")
+			fmt.Fprintf(w, "\nlast lines of %s's log:\n%s\n", d.Host.Name, strings.Join(log[max(0, len(log)-40):], "\n"))
+		}
+	}
 	return ok && clean
 }
 

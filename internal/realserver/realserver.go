@@ -37,8 +37,9 @@ const (
 const StateDir = "/run/directord"
 
 // state is what Up changed: the VIPs it added and the sysctl values it
-// replaced.
+// replaced, in the network namespace whose cookie it names.
 type state struct {
+	Cookie   uint64            `json:"netns_cookie,omitempty"`
 	Dev      string            `json:"dev"`
 	Added    []netip.Prefix    `json:"added"`
 	Previous map[string]string `json:"previous_sysctls"`
@@ -53,14 +54,34 @@ func statePath() (string, error) {
 	return filepath.Join(StateDir, fmt.Sprintf("realserver-%d.json", st.Ino)), nil
 }
 
+// netnsCookie is this network namespace's cookie (SO_NETNS_COOKIE,
+// Linux 5.14): unlike its inode number, never given to another namespace
+// while the machine runs.
+func netnsCookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	return unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+}
+
+// loadState reads this namespace's state. A file that names another
+// namespace's cookie was left by one deleted without `realserver down`
+// whose inode number this namespace got: it describes nothing here.
 func loadState() (*state, string, error) {
 	path, err := statePath()
 	if err != nil {
 		return nil, "", err
 	}
+	cookie, err := netnsCookie()
+	if err != nil {
+		return nil, "", fmt.Errorf("network namespace cookie: %w", err)
+	}
+	fresh := &state{Cookie: cookie, Previous: map[string]string{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &state{Previous: map[string]string{}}, path, nil
+		return fresh, path, nil
 	}
 	if err != nil {
 		return nil, path, err
@@ -69,18 +90,41 @@ func loadState() (*state, string, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, path, fmt.Errorf("%s: %w", path, err)
 	}
+	// A file without a cookie is an earlier version's, and trusted.
+	if s.Cookie != 0 && s.Cookie != cookie {
+		return fresh, path, nil
+	}
+	s.Cookie = cookie
 	if s.Previous == nil {
 		s.Previous = map[string]string{}
 	}
 	return &s, path, nil
 }
 
+// save writes the state atomically: a crash leaves the old file or the
+// new one, never half of one.
 func (s *state) save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	return os.WriteFile(path, b, 0o644)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	if serr := f.Sync(); werr == nil {
+		werr = serr
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return werr
+	}
+	return os.Rename(tmp, path)
 }
 
 // uplinks are the interfaces that carry an IPv4 address, other than lo

@@ -309,3 +309,28 @@ func requireTentative(t *testing.T, flags []string) {
 		t.Fatalf("the control address is not tentative (flags %q): DAD does not run on eth0, so this test cannot tell", flags)
 	}
 }
+
+// A namespace that was deleted without `realserver down` leaves its state
+// file behind, named after the namespace's inode, which the kernel gives
+// to a later namespace. That one must not inherit the dead one's state:
+// its first up failed with "already up on eth0" in CI.
+func TestStaleStateOfADeadNamespace(t *testing.T) {
+	h := newRSHost(t)
+	var st syscall.Stat_t
+	if err := h.ns.Do(func() error { return syscall.Stat("/proc/thread-self/ns/net", &st) }); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(realserver.StateDir, fmt.Sprintf("realserver-%d.json", st.Ino))
+	if err := os.MkdirAll(realserver.StateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// What the dead namespace's up wrote: another namespace's cookie.
+	stale := `{"netns_cookie": 1, "dev": "eth0", "added": ["192.0.2.99/32"], "previous_sysctls": {}}`
+	if err := os.WriteFile(path, []byte(stale), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, sysBefore := h.addrs("lo"), h.sysctls()
+	h.mustRun("realserver", "up", "--vip", "2001:db8::100")
+	h.checkAdded("lo", before, "inet6 2001:db8::100/128")
+	h.checkDown("lo", before, sysBefore)
+}

@@ -128,6 +128,13 @@ func startLayout(t *testing.T, bin, tag string, lay layout, every time.Duration,
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("lb1:\n%s\nlb2:\n%s", p.lb1.Log(), p.lb2.Log())
+			for _, d := range []*lab.Director{p.lb1, p.lb2} {
+				if doc, err := d.Status(); err == nil {
+					for _, in := range doc.VRRP.Instances {
+						t.Logf("%s %s: %s, adverts received %d, sent %d, drops %v", d.Host.Name, in.Name, in.State, in.AdvertsReceived, in.AdvertsSent, in.Drops)
+					}
+				}
+			}
 		}
 		p.lb1.Kill()
 		p.lb2.Kill()

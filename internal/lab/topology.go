@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,6 +186,33 @@ func (l *Lab) build(directors []HostSpec, reals []RealSpec) error {
 	for _, r := range reals {
 		if _, err := l.AddReal(r); err != nil {
 			return err
+		}
+	}
+	if dualStack(reals) {
+		return l.waitIPv6()
+	}
+	return nil
+}
+
+// waitIPv6 waits until no host has a tentative IPv6 address: the
+// link-local addresses the kernel makes are in duplicate address
+// detection for a second or more after a link comes up, and adverts from
+// one, or neighbour discovery through it, fail until then.
+func (l *Lab) waitIPv6() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, h := range l.Hosts {
+		for {
+			out, err := h.NS.Run("ip", "-6", "-o", "addr", "show", "dev", h.Port.IfName, "tentative")
+			if err != nil {
+				return fmt.Errorf("%s: %w", h.Name, err)
+			}
+			if strings.TrimSpace(out) == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: IPv6 addresses still tentative: %s", h.Name, out)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return nil

@@ -22,6 +22,10 @@ type Options struct {
 	// OnStates, if set, gets the services' states (alive weight,
 	// quorum) after every pass, on the reconciler's goroutine.
 	OnStates func([]ServiceState)
+	// OnWrite, if set, gets every write the reconciler made, with why
+	// it made it and the kernel's error (nil when it succeeded), on the
+	// reconciler's goroutine: it must not block.
+	OnWrite func(op Op, why string, err error)
 }
 
 // Stats counts what the reconciler did.
@@ -44,6 +48,7 @@ type Reconciler struct {
 	health   HealthFunc
 	retry0   time.Duration
 	onStates func([]ServiceState)
+	onWrite  func(Op, string, error)
 
 	poke  chan struct{}
 	calls chan func()
@@ -69,6 +74,7 @@ func New(k Kernel, opts Options) *Reconciler {
 		health:   opts.Health,
 		retry0:   opts.RetryAfter,
 		onStates: opts.OnStates,
+		onWrite:  opts.OnWrite,
 		poke:     make(chan struct{}, 1),
 		calls:    make(chan func()),
 		done:     make(chan struct{}),
@@ -222,6 +228,9 @@ func (r *Reconciler) pass(why string) {
 	var applied []Op
 	var failed []error
 	for i, op := range ops {
+		if r.onWrite != nil {
+			r.onWrite(op, why, errs[i])
+		}
 		if errs[i] != nil {
 			failed = append(failed, errs[i])
 			continue

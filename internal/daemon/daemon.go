@@ -22,6 +22,7 @@ import (
 
 	"directord/config"
 	"directord/healthcheck"
+	"directord/internal/events"
 	"directord/lvs"
 	"directord/vrrp"
 )
@@ -66,6 +67,9 @@ type Daemon struct {
 	bg      context.Context
 	started time.Time
 	metrics *metrics
+	events  *events.Bus
+	quorum  quorumTracker // the reconciler's goroutine's
+	streams streamSlots
 
 	reloadMu sync.Mutex
 	// watches are the health checks running (under reloadMu after Run
@@ -100,7 +104,7 @@ func New(cfg *config.Config, opts Options) *Daemon {
 	if opts.Sysctls == nil {
 		opts.Sysctls = lvs.OpenSysctls()
 	}
-	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg}
+	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg, events: events.NewBus(time.Now)}
 	d.cfg.Store(cfg)
 	d.metrics = newMetrics(d)
 	d.router = vrrp.NewRouter(opts.VRRP, d.log.With("subsystem", "vrrp"))
@@ -281,7 +285,7 @@ func (d *Daemon) closeLVS(stopBG context.CancelFunc) {
 
 // startLVS adopts and programs the table and starts reconciling.
 func (d *Daemon) startLVS(cfg *config.Config) error {
-	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, OnStates: d.holdPreemption})
+	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, OnStates: d.onStates, OnWrite: d.onWrite})
 	if err := r.Start(IPVSSpec(cfg)); err != nil {
 		return fmt.Errorf("IPVS: %w", err)
 	}
@@ -317,7 +321,8 @@ func (d *Daemon) forwardHealth(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.monitor.Events():
+		case ev := <-d.monitor.Events():
+			d.publishHealth(ev)
 			if r := d.recon.Load(); r != nil {
 				r.HealthChanged()
 			}

@@ -10,6 +10,7 @@ import (
 
 	"directord/config"
 	"directord/healthcheck"
+	"directord/internal/events"
 	"directord/internal/privdir"
 )
 
@@ -58,6 +59,7 @@ func (d *Daemon) Reload(ctx context.Context) ReloadResult {
 		d.log.Error("reload failed; the running configuration is unchanged", "err", err)
 	}
 	d.lastReload.Store(&res)
+	d.events.Publish(events.Event{Time: res.At, Kind: events.KindReload, OK: events.Bool(res.OK), Error: res.Error})
 	return res
 }
 

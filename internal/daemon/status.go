@@ -91,6 +91,7 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
 	mux.HandleFunc("POST /v1/reload", d.handleReload)
+	mux.HandleFunc("GET /v1/events", d.handleEvents)
 	srv := newServer(mux, serverIdleTimeout)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

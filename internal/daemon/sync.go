@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"directord/config"
+	"directord/internal/events"
 	"directord/lvs"
 	"directord/vrrp"
 )
@@ -48,6 +49,7 @@ func (r *syncRole) follow(m *lvs.SyncManager, instance string) {
 // daemons as they are: its master daemon still sends what it has queued,
 // and a restart adopts them.
 func (d *Daemon) onTransition(instance string, to vrrp.State, why vrrp.Reason) {
+	d.events.Publish(events.Event{Kind: events.KindVRRP, Instance: instance, State: to.String(), Reason: string(why)})
 	if why == vrrp.ReasonShutdown {
 		return
 	}

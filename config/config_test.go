@@ -185,6 +185,18 @@ func TestInvalidConfigs(t *testing.T) {
   colour = "blue"
 }`, []diagAt{{"2:3", "Unsupported argument"}}},
 		{"unknown block", `frobnicate {}`, []diagAt{{"1:1", "Unsupported block type"}}},
+		{"empty notify_down", `virtual_server "web" {
+  address = "10.0.0.1"
+  port = 80
+  real_server "10.0.0.2" {
+    notify_down = []
+  }
+}`, []diagAt{{"5:19", "notify_down must be a non-empty list"}}},
+		{"empty quorum_up", `virtual_server "web" {
+  address = "10.0.0.1"
+  port = 80
+  quorum_up = [""]
+}`, []diagAt{{"4:15", "quorum_up must be a non-empty list"}}},
 		{"VRID 0", `vrrp_instance "v" {
   interface = "eth0"
   virtual_router_id = 0

@@ -186,13 +186,17 @@ type VirtualServer struct {
 	PersistenceTimeout Duration `json:"persistence_timeout"`
 	// PersistenceNetmask is a prefix length; 0 means the kernel's default
 	// (a host mask).
-	PersistenceNetmask int            `json:"persistence_netmask,omitempty"`
-	OnFailure          string         `json:"on_failure"`
-	Quorum             int            `json:"quorum"`
-	Hysteresis         int            `json:"hysteresis"`
-	SorryServer        netip.AddrPort `json:"sorry_server,omitzero"`
-	HealthCheck        *HealthCheck   `json:"health_check,omitempty"`
-	RealServers        []RealServer   `json:"real_servers"`
+	PersistenceNetmask int    `json:"persistence_netmask,omitempty"`
+	OnFailure          string `json:"on_failure"`
+	Quorum             int    `json:"quorum"`
+	// QuorumUp and QuorumDown run (argv, no shell) when the service
+	// regains or loses quorum, as keepalived's quorum_up/quorum_down.
+	QuorumUp    []string       `json:"quorum_up,omitempty"`
+	QuorumDown  []string       `json:"quorum_down,omitempty"`
+	Hysteresis  int            `json:"hysteresis"`
+	SorryServer netip.AddrPort `json:"sorry_server,omitzero"`
+	HealthCheck *HealthCheck   `json:"health_check,omitempty"`
+	RealServers []RealServer   `json:"real_servers"`
 }
 
 // Key identifies the service the way the kernel does.
@@ -217,6 +221,10 @@ type RealServer struct {
 	// HealthCheck is the real's own check, or the service's default, or nil
 	// when neither declares one (the real is then always up).
 	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	// NotifyUp and NotifyDown run (argv, no shell) when the real's
+	// check flips, as keepalived's real_server notify_up/notify_down.
+	NotifyUp   []string `json:"notify_up,omitempty"`
+	NotifyDown []string `json:"notify_down,omitempty"`
 }
 
 // Endpoint is the real's address and port.

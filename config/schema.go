@@ -128,6 +128,8 @@ type rawVirtualServer struct {
 	PersistenceNetmask *string           `hcl:"persistence_netmask,optional"`
 	OnFailure          *string           `hcl:"on_failure,optional"`
 	Quorum             *int              `hcl:"quorum,optional"`
+	QuorumUp           *[]string         `hcl:"quorum_up,optional"`
+	QuorumDown         *[]string         `hcl:"quorum_down,optional"`
 	Hysteresis         *int              `hcl:"hysteresis,optional"`
 	SorryServer        *string           `hcl:"sorry_server,optional"`
 	HealthChecks       []*rawHealthCheck `hcl:"health_check,block"`
@@ -145,6 +147,8 @@ type rawRealServer struct {
 	UpperThreshold *int              `hcl:"upper_threshold,optional"`
 	LowerThreshold *int              `hcl:"lower_threshold,optional"`
 	HealthChecks   []*rawHealthCheck `hcl:"health_check,block"`
+	NotifyUp       *[]string         `hcl:"notify_up,optional"`
+	NotifyDown     *[]string         `hcl:"notify_down,optional"`
 	Body           hcl.Body          `hcl:",body"`
 	DefRange       hcl.Range         `hcl:",def_range"`
 	AddressRange   hcl.Range         `hcl:"address,label_range"`

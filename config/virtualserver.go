@@ -51,6 +51,7 @@ func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
 	}
 	vs.OnFailure = b.enum("on_failure", rv.OnFailure, OnFailureWeightZero, OnFailureWeightZero, OnFailureRemove)
 	vs.Quorum = b.intIn("quorum", rv.Quorum, 1, 1, 1<<30)
+	vs.QuorumUp, vs.QuorumDown = b.argv("quorum_up", rv.QuorumUp), b.argv("quorum_down", rv.QuorumDown)
 	vs.Hysteresis = b.intIn("hysteresis", rv.Hysteresis, 0, 0, 1<<30)
 	if vs.Hysteresis >= vs.Quorum {
 		b.errorf("hysteresis", "hysteresis (%d) must be less than quorum (%d), or quorum could never be lost", vs.Hysteresis, vs.Quorum)
@@ -206,6 +207,7 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 	}
 	rs.UpperThreshold = b.intIn("upper_threshold", rr.UpperThreshold, 0, 0, 1<<31-1)
 	rs.LowerThreshold = b.intIn("lower_threshold", rr.LowerThreshold, 0, 0, 1<<31-1)
+	rs.NotifyUp, rs.NotifyDown = b.argv("notify_up", rr.NotifyUp), b.argv("notify_down", rr.NotifyDown)
 	if rs.UpperThreshold > 0 && rs.LowerThreshold > rs.UpperThreshold {
 		b.errorf("lower_threshold", "lower_threshold (%d) must not exceed upper_threshold (%d)", rs.LowerThreshold, rs.UpperThreshold)
 	}

@@ -70,6 +70,7 @@ type Daemon struct {
 	events  *events.Bus
 	quorum  quorumTracker // the reconciler's goroutine's
 	streams streamSlots
+	hooks   *hooks
 
 	reloadMu sync.Mutex
 	// watches are the health checks running (under reloadMu after Run
@@ -106,6 +107,7 @@ func New(cfg *config.Config, opts Options) *Daemon {
 	}
 	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg, events: events.NewBus(time.Now)}
 	d.cfg.Store(cfg)
+	d.hooks = newHooks(d.log.With("subsystem", "hooks"), d.events, d.config)
 	d.metrics = newMetrics(d)
 	d.router = vrrp.NewRouter(opts.VRRP, d.log.With("subsystem", "vrrp"))
 	d.router.OnTransition(d.onTransition)
@@ -151,6 +153,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	d.watches = p.watches
+	go d.hooks.loop(bg)
 	go d.monitor.Run(bg)
 	go d.forwardHealth(bg)
 	if err := d.startIPVS(cfg); err != nil {

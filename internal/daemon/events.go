@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"directord/healthcheck"
 	"directord/internal/events"
@@ -77,8 +78,10 @@ func (s *streamSlots) Release() {
 func (d *Daemon) publishHealth(ev healthcheck.Event) {
 	for _, id := range ev.Subscribers {
 		vs, rs, _ := strings.Cut(id, "/")
-		d.events.Publish(events.Event{Time: ev.At, Kind: events.KindHealth, VirtualServer: vs, RealServer: rs,
-			Check: ev.Spec.Name(), Up: events.Bool(ev.Up), Reason: ev.Result.Reason})
+		e := events.Event{Time: ev.At, Kind: events.KindHealth, VirtualServer: vs, RealServer: rs,
+			Check: ev.Spec.Name(), Up: events.Bool(ev.Up), Reason: ev.Result.Reason}
+		d.events.Publish(e)
+		d.hooks.healthHook(e)
 	}
 }
 
@@ -101,7 +104,9 @@ func (d *Daemon) onWrite(op lvs.Op, why string, err error) {
 func (d *Daemon) onStates(states []lvs.ServiceState) {
 	d.holdPreemption(states)
 	for _, st := range d.quorum.changes(states) {
-		d.events.Publish(events.Event{Kind: events.KindQuorum, VirtualServer: st.Name, Up: events.Bool(!st.QuorumLost)})
+		e := events.Event{Time: time.Now(), Kind: events.KindQuorum, VirtualServer: st.Name, Up: events.Bool(!st.QuorumLost)}
+		d.events.Publish(e)
+		d.hooks.quorumHook(st, e)
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,4 +164,80 @@ func reload(socket string) error {
 		return fmt.Errorf("reload: %s", resp.Status)
 	}
 	return nil
+}
+
+// keepalived's real_server notify_up/notify_down and virtual_server
+// quorum_up/quorum_down, run without a shell when the check flips and
+// when quorum goes and comes back, each reported as a hook event.
+func TestRealServerAndQuorumHooks(t *testing.T) {
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := target.Addr().String()
+	serve := func(l net.Listener) {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}
+	go serve(target)
+	dir := t.TempDir()
+	touch := func(name string) string { return fmt.Sprintf(`["/usr/bin/touch", %q]`, filepath.Join(dir, name)) }
+	src := fmt.Sprintf(`virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  quorum_up = %s
+  quorum_down = %s
+  real_server "10.0.0.10" {
+    notify_up = %s
+    notify_down = %s
+    health_check "tcp" {
+      connect_address = "127.0.0.1"
+      connect_port = %d
+      interval = "50ms"
+      timeout = "40ms"
+      rise = 1
+      fall = 1
+    }
+  }
+}
+`, touch("quorum-up"), touch("quorum-down"), touch("up"), touch("down"), netip.MustParseAddrPort(addr).Port())
+	d := daemontest.Start(t, src, vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("10.0.0.1/24")))
+	stream := openStream(t, d.Socket)
+	hook := func(name string) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case e := <-stream:
+				if e.Kind != events.KindHook || e.Op != name {
+					continue
+				}
+				if e.OK == nil || !*e.OK || e.VirtualServer != "web" {
+					t.Errorf("%s event %+v: want ok, for web", name, e)
+				}
+				if _, err := os.Stat(filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(name, "notify_"), "_", "-"))); err != nil {
+					t.Errorf("%s ran but its file is missing: %v", name, err)
+				}
+				return
+			case <-deadline:
+				t.Fatalf("no %s hook within 5 s", name)
+			}
+		}
+	}
+	target.Close()
+	hook("notify_down")
+	hook("quorum_down")
+	again, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	go serve(again)
+	hook("notify_up")
+	hook("quorum_up")
 }

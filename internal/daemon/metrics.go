@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -50,6 +51,11 @@ func newMetrics(d *Daemon) *metrics {
 	desc("directord_build_info", "Always 1; the version label says which directord runs.", "version")
 	desc("directord_reloads_total", "Configuration reloads, by result.", "result")
 	desc("directord_vrrp_state", "1 for the state each VRRP instance is in, 0 for the others.", "instance", "state")
+	// The protocol identity of an instance, to be joined with its state:
+	// two directors' instances are the same virtual router when their
+	// VRID, family and LAN agree, whatever each calls it, so a split
+	// brain can only be seen across directors by these labels.
+	desc("directord_vrrp_instance_info", "Always 1; labels say which virtual router an instance is (VRID, address family, interface, VRRP version).", "instance", "interface", "vrid", "family", "version")
 	desc("directord_vrrp_priority", "Effective VRRP priority (configured plus tracking).", "instance")
 	desc("directord_vrrp_configured_priority", "Configured VRRP priority.", "instance")
 	desc("directord_vrrp_transitions_total", "VRRP state transitions, by state entered.", "instance", "state")
@@ -124,6 +130,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			emit("directord_vrrp_state", gauge, v, in.Name, s.String())
 			emit("directord_vrrp_transitions_total", counter, float64(in.TransitionCounts[s.String()]), in.Name, s.String())
 		}
+		emit("directord_vrrp_instance_info", gauge, 1, in.Name, in.Interface, strconv.Itoa(int(in.VRID)), instanceFamily(in), strconv.Itoa(in.Version))
 		emit("directord_vrrp_priority", gauge, float64(in.EffectivePriority), in.Name)
 		emit("directord_vrrp_configured_priority", gauge, float64(in.Priority), in.Name)
 		emit("directord_vrrp_adverts_sent_total", counter, float64(in.AdvertsSent), in.Name)
@@ -174,6 +181,19 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			emit("directord_ipvs_destination_bytes_total", counter, float64(dst.Stats.OutgoingBytes), s.Name, dst.Name, "out")
 		}
 	}
+}
+
+// instanceFamily is "ipv4" or "ipv6", from the instance's VIPs (one
+// family per instance): a VRID names one virtual router per family on a
+// LAN (RFC 9568: the families are domains of their own), so the
+// split-brain alert groups by it.
+func instanceFamily(in vrrp.InstanceStatus) string {
+	if len(in.VIPs) > 0 {
+		if p, err := netip.ParsePrefix(in.VIPs[0]); err == nil && vrrp.FamilyOf(p.Addr()) == vrrp.IPv6 {
+			return "ipv6"
+		}
+	}
+	return "ipv4"
 }
 
 func (m *metrics) collectSync(emit func(string, prometheus.ValueType, float64, ...string), sy *lvs.SyncStatus) {

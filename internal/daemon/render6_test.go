@@ -113,6 +113,7 @@ func TestMetricsIPv6(t *testing.T) {
 		`directord_ipvs_service_connections_total{service="tcp [2001:db8::100]:80"} 0`,
 		`directord_ipvs_quorum_lost{virtual_server="web6"} 0`,
 		`directord_vrrp_state{instance="web6",state="MASTER"} 1`,
+		`directord_vrrp_instance_info{family="ipv6",instance="web6",interface="eth0",version="3",vrid="61"} 1`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %s", want)

@@ -50,6 +50,10 @@ func newMetrics(d *Daemon) *metrics {
 	}
 	desc("directord_build_info", "Always 1; the version label says which directord runs.", "version")
 	desc("directord_reloads_total", "Configuration reloads, by result.", "result")
+	// A counter says a reload failed at some time; this says whether the
+	// daemon runs the file on disk now, which is what an alert needs (a
+	// failed reload followed by a good one is nothing to wake up for).
+	desc("directord_config_last_reload_successful", "0 while the last reload failed (the daemon runs the previous configuration, not the file on disk), else 1.")
 	desc("directord_vrrp_state", "1 for the state each VRRP instance is in, 0 for the others.", "instance", "state")
 	// The protocol identity of an instance, to be joined with its state:
 	// two directors' instances are the same virtual router when their
@@ -115,6 +119,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	emit("directord_build_info", gauge, 1, m.d.opts.Version)
 	emit("directord_reloads_total", counter, float64(m.d.reloadsOK.Load()), "success")
 	emit("directord_reloads_total", counter, float64(m.d.reloadsFailed.Load()), "failure")
+	lastOK := 1.0
+	if r := m.d.lastReload.Load(); r != nil && !r.OK {
+		lastOK = 0
+	}
+	emit("directord_config_last_reload_successful", gauge, lastOK)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	doc, err := m.d.Status(ctx)

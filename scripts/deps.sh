@@ -2,15 +2,17 @@
 # Installs what directord's tests and lab need on a Debian machine (run as
 # root): User-Mode Linux (the guest kernel with IPVS), keepalived and
 # ipvsadm (the reference peer and table reader), tcpdump, tshark (an
-# independent dissector of what tcpdump records), iproute2, nftables and
-# systemd (systemd-analyze checks the unit file); then the Go modules
-# through the module proxy.
+# independent dissector of what tcpdump records), iproute2, nftables,
+# systemd (systemd-analyze checks the unit file) and prometheus (its
+# promtool checks and unit-tests the alerting rules in dist/); then the
+# Go modules through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
-            tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd; do
+            tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd \
+            promtool:prometheus; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
@@ -26,6 +28,11 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Only promtool is wanted: the package also enables a Prometheus
+  # server (port 9090), which a machine booted with systemd would run.
+  if [[ " ${need[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v go >/dev/null 2>&1; then

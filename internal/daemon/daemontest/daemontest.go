@@ -1,6 +1,6 @@
 // Package daemontest runs a whole directord daemon in the test process, on
 // fakes of what needs root: VRRP on a simulated LAN (vrrptest), the IPVS
-// table in memory (lvstest), no sync daemons. The status socket, the
+// table and the sync daemons in memory (lvstest). The status socket, the
 // metrics listener and the health checks are real, so what the operator
 // tools print can be tested from a configuration, without root and
 // without a kernel with IPVS. It is for test binaries only.
@@ -55,7 +55,7 @@ func Start(tb testing.TB, src string, host *vrrptest.Host) *Daemon {
 	d.Daemon = daemon.New(cfg, daemon.Options{
 		VRRP:     host.System(),
 		OpenIPVS: func() (lvs.Kernel, error) { return k, nil },
-		OpenSync: func() (lvs.SyncKernel, error) { return lvstest.NewSyncKernel(), nil },
+		OpenSync: func() (lvs.SyncKernel, error) { return lvstest.NewSyncKernel(interfaces(tb)...), nil },
 		Sysctls:  lvstest.NewSysctls(nil),
 		Version:  "daemontest",
 		// Its own channel: the test process's SIGHUP stays as it is.
@@ -77,6 +77,22 @@ func Start(tb testing.TB, src string, host *vrrptest.Host) *Daemon {
 	})
 	d.Wait(tb, 5*time.Second, func(daemon.StatusDoc) bool { return true })
 	return d
+}
+
+// interfaces names this network namespace's interfaces: the daemon
+// refuses a sync_daemon interface that net.InterfaceByName does not find,
+// so the fake sync kernel must start daemons on the same ones (with none,
+// a configuration with a sync daemon could never run one).
+func interfaces(tb testing.TB) []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for _, i := range ifs {
+		names = append(names, i.Name)
+	}
+	return names
 }
 
 // StatusJSON is the body of GET /v1/status, as the daemon wrote it.

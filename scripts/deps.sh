@@ -4,8 +4,8 @@
 # ipvsadm (the reference peer and table reader), tcpdump, tshark (an
 # independent dissector of what tcpdump records), iproute2, nftables,
 # systemd (systemd-analyze checks the unit file) and prometheus (its
-# promtool checks and unit-tests the alerting rules in dist/); then the
-# Go modules through the module proxy.
+# promtool checks and unit-tests the alerting rules in dist/, and a test
+# runs the server on them); then the Go modules through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +28,9 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Only promtool is wanted: the package also enables a Prometheus
-  # server (port 9090), which a machine booted with systemd would run.
+  # The tests run their own Prometheus server; the package's service
+  # (port 9090), which a machine booted with systemd would start, is not
+  # wanted.
   if [[ " ${need[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now prometheus.service >/dev/null 2>&1 || true
   fi

@@ -35,7 +35,13 @@ func (n *naSender) conn(dev string) (*naConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+	// From the interface's own link-local address: ndp.LinkLocal takes
+	// the first the kernel lists, which may be a link-local VIP.
+	src, err := linkLocal(dev, nil)
+	if err != nil {
+		return nil, fmt.Errorf("neighbour advertisement socket on %s: %w", dev, err)
+	}
+	c, _, err := ndp.Listen(ifi, ndp.Addr(src.String()))
 	if err != nil {
 		return nil, fmt.Errorf("neighbour advertisement socket on %s (it needs a link-local address): %w", dev, err)
 	}

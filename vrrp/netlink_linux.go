@@ -140,7 +140,7 @@ func (n *netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
 
 func (n *netlinkAddrs) Primary(dev string, fam Family, except []netip.Addr) (netip.Addr, error) {
 	if fam == IPv6 {
-		return linkLocal(dev)
+		return linkLocal(dev, except)
 	}
 	addrs, err := listV4(dev)
 	if err != nil {
@@ -162,20 +162,25 @@ func (n *netlinkAddrs) Primary(dev string, fam Family, except []netip.Addr) (net
 	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address of its own (set unicast_src)", dev)
 }
 
-// linkLocal is dev's link-local IPv6 address, once duplicate address
-// detection has passed: the source of IPv6 adverts.
-func linkLocal(dev string) (netip.Addr, error) {
+// linkLocal is dev's own link-local IPv6 address, once duplicate
+// address detection has passed: the source of IPv6 adverts. A VIP is
+// never it: not one of except, and not one added the way VIPs are
+// (without DAD, or deprecated), which covers the VIPs of other instances
+// and those a crashed run left. The kernel lists the newest address
+// first, and a VIP is never tentative, so it would otherwise win.
+func linkLocal(dev string, except []netip.Addr) (netip.Addr, error) {
 	addrs, err := listFamily(dev, IPv6)
 	if err != nil {
 		return netip.Addr{}, err
 	}
+	const notOwn = unix.IFA_F_DADFAILED | unix.IFA_F_NODAD | unix.IFA_F_DEPRECATED
 	// One past DAD first; else one still in DAD (at boot, or just after
 	// the link came up): sends fail until DAD is done, and the address
 	// event that ends it makes the router look again.
 	for _, tentative := range []bool{false, true} {
 		for _, x := range addrs {
 			a := ipOf(x)
-			if !a.IsLinkLocalUnicast() || x.Flags&unix.IFA_F_DADFAILED != 0 || (x.Flags&unix.IFA_F_TENTATIVE != 0) != tentative {
+			if !a.IsLinkLocalUnicast() || x.Flags&notOwn != 0 || slices.Contains(except, a) || (x.Flags&unix.IFA_F_TENTATIVE != 0) != tentative {
 				continue
 			}
 			return a, nil

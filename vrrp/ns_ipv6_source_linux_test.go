@@ -64,3 +64,42 @@ func TestIPv6VIPIsNeverTheSource(t *testing.T) {
 		t.Errorf("the observer cannot connect to the deprecated VIP: %v", err)
 	}
 }
+
+// The advert source is the interface's own link-local address, never a
+// link-local VIP: the kernel lists the newest address first, and a VIP
+// (added without DAD) is never tentative, so a restart after kill -9,
+// which finds the crashed run's fe80::100 still there, took it as its
+// source. Adverts from a moving address break RFC 9568 §5.1.2.1, and
+// two directors that both picked the VIP drop each other's adverts as
+// their own: two masters for good.
+func TestIPv6SourceIsNeverAVIP(t *testing.T) {
+	p, wire := bed6(t)
+	own := linkLocalOf(t, p.LB2.NS())
+	startPair(t, p, instance6("web", 51, 100), instance6("web", 51, 200), p.LB2)
+	p.LB2.Kill() // leaves fe80::100 and the global VIP on eth0
+	p.LB1.WaitState(t, "web", "MASTER", 2*time.Second)
+	if !p.LB2.HasAddr(t, "fe80::100") {
+		t.Fatal("kill -9 left no link-local VIP: the test would prove nothing")
+	}
+	// Something else on the link changes addresses (a router
+	// advertisement, DHCP): the router looks for its source again.
+	back := time.Now()
+	p.LB2.Start(t)
+	p.LB2.WaitState(t, "web", "MASTER", 3*time.Second)
+	if _, err := p.LB2.NS().Run("ip", "-6", "addr", "add", "2001:db8:9::7/64", "dev", "eth0", "nodad"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if src := instanceStatus(t, p.LB2, "web").Source; src != own.String() {
+		t.Errorf("lb2's advert source is %s, want its own link-local %s", src, own)
+	}
+	for _, f := range wire.Frames() {
+		if f.At.After(back) && f.VRRP && f.SrcMAC == macOf(p, p.LB2) && f.Src != own {
+			t.Errorf("lb2 advertised from %s, not its own link-local %s: %s", f.Src, own, f.Line)
+			break
+		}
+	}
+	if s := p.LB1.State("web"); s != "BACKUP" {
+		t.Errorf("lb1 is %s beside lb2", s)
+	}
+}

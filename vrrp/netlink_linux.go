@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -95,13 +97,22 @@ func vipAddr(v VIP) *netlink.Addr {
 	if FamilyOf(a) == IPv6 {
 		na.Flags = unix.IFA_F_NODAD
 		na.Label = "" // labels are IPv4's
-		na.PreferedLft, na.ValidLft = 0, infiniteLifetime
+		na.PreferedLft, na.ValidLft = 0, infiniteLifetime()
 	}
 	return na
 }
 
-// infiniteLifetime is INFINITY_LIFE_TIME of the kernel's IFA_CACHEINFO.
-const infiniteLifetime = 0xffffffff
+// infiniteLifetime is INFINITY_LIFE_TIME of the kernel's IFA_CACHEINFO
+// as netlink's int field carries it. Where int has 32 bits it cannot:
+// there it is -1, which netlink does not send, and the VIP is added
+// permanent but not deprecated.
+func infiniteLifetime() int {
+	if strconv.IntSize == 32 {
+		return -1
+	}
+	lft := uint64(math.MaxUint32)
+	return int(lft)
+}
 
 func (n *netlinkAddrs) Add(dev string, v VIP) error {
 	err := n.withLink(dev, func(l netlink.Link) error { return n.h.AddrAdd(l, vipAddr(v)) })

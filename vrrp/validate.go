@@ -42,18 +42,19 @@ type Received struct {
 // type, length and checksum. On a drop, vrid is the VRID byte when the
 // packet had one, so the drop can be counted on that instance.
 //
-// A multicast advert needs TTL (hop limit) 255, RFC 9568 §7.1's proof
-// that it was sent on this link. Unicast is not in the RFC, and
-// keepalived sends IPv6 unicast adverts at the default hop limit 64 (and
-// checks no TTL on unicast unless told to): a unicast advert's TTL is
-// left to the instance's Policy, which takes one below 255 only from a
-// configured peer.
+// An advert needs TTL (hop limit) 255, RFC 9568 §7.1's proof that it
+// was sent on this link. One exception: keepalived sends IPv6 unicast
+// adverts at the default hop limit 64 (and checks no TTL on unicast
+// unless told to), so an IPv6 unicast advert's hop limit is left to the
+// instance's Policy, which takes one below 255 only from a configured
+// peer. keepalived's IPv4 unicast adverts carry TTL 255, and IPv4 keeps
+// the rule whole.
 func Decode(r Received) (p *Packet, drop Drop, vrid int) {
 	vrid = -1
 	if len(r.Data) >= 2 {
 		vrid = int(r.Data[1])
 	}
-	if r.TTL != 255 && !isUnicast(r.Dst) {
+	if r.TTL != 255 && !(r.Src.Is6() && isUnicast(r.Dst)) {
 		return nil, DropTTL, vrid
 	}
 	unmarshal := Unmarshal

@@ -35,16 +35,22 @@ func TestDecodeRules(t *testing.T) {
 			}
 		})
 	}
-	// Unicast (keepalived's IPv6 unicast leaves at hop limit 64): the
-	// TTL is the instance policy's to judge, the other checks still hold.
-	uni := addr("10.0.0.2")
-	b, _ := (&Packet{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{addr("10.0.0.100")}}).Marshal(s, uni)
-	if _, drop, _ := Decode(Received{Src: s, Dst: uni, TTL: 64, Data: b}); drop != "" {
-		t.Errorf("unicast at TTL 64: Decode dropped it for %q", drop)
+	// IPv6 unicast (keepalived's leaves at hop limit 64): the hop limit
+	// is the instance policy's to judge, the other checks still hold.
+	// IPv4 unicast keeps the rule whole: keepalived sends TTL 255.
+	s6, uni6 := addr("2001:db8::1"), addr("2001:db8::2")
+	b, _ := (&Packet{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{addr("2001:db8::100")}}).Marshal(s6, uni6)
+	if _, drop, _ := Decode(Received{Src: s6, Dst: uni6, TTL: 64, Data: b}); drop != "" {
+		t.Errorf("IPv6 unicast at hop limit 64: Decode dropped it for %q", drop)
 	}
 	b[7] ^= 0xff
-	if _, drop, _ := Decode(Received{Src: s, Dst: uni, TTL: 64, Data: b}); drop != DropChecksum {
-		t.Errorf("unicast at TTL 64 with a bad checksum: Decode said %q", drop)
+	if _, drop, _ := Decode(Received{Src: s6, Dst: uni6, TTL: 64, Data: b}); drop != DropChecksum {
+		t.Errorf("IPv6 unicast at hop limit 64 with a bad checksum: Decode said %q", drop)
+	}
+	uni := addr("10.0.0.2")
+	b4, _ := (&Packet{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{addr("10.0.0.100")}}).Marshal(s, uni)
+	if _, drop, _ := Decode(Received{Src: s, Dst: uni, TTL: 64, Data: b4}); drop != DropTTL {
+		t.Errorf("IPv4 unicast at TTL 64: Decode said %q, want %q", drop, DropTTL)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -25,6 +26,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"directord/internal/privdir"
 )
 
 // Wanted sysctl values.
@@ -54,16 +57,21 @@ func statePath() (string, error) {
 	return filepath.Join(StateDir, fmt.Sprintf("realserver-%d.json", st.Ino)), nil
 }
 
-// netnsCookie is this network namespace's cookie (SO_NETNS_COOKIE,
-// Linux 5.14): unlike its inode number, never given to another namespace
-// while the machine runs.
+// netnsCookie is this network namespace's cookie (SO_NETNS_COOKIE):
+// unlike its inode number, never given to another namespace while the
+// machine runs. Kernels before 5.14 have none: 0, and state files are
+// then trusted as they were before cookies.
 func netnsCookie() (uint64, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(fd)
-	return unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if errors.Is(err, unix.ENOPROTOOPT) {
+		return 0, nil
+	}
+	return c, err
 }
 
 // loadState reads this namespace's state. A file that names another
@@ -73,6 +81,11 @@ func loadState() (*state, string, error) {
 	path, err := statePath()
 	if err != nil {
 		return nil, "", err
+	}
+	// Root acts on what the file says: its directory must be one no
+	// other user could have made or could write to.
+	if err := privdir.Ensure(StateDir); err != nil {
+		return nil, "", fmt.Errorf("state directory: %w", err)
 	}
 	cookie, err := netnsCookie()
 	if err != nil {
@@ -90,8 +103,9 @@ func loadState() (*state, string, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, path, fmt.Errorf("%s: %w", path, err)
 	}
-	// A file without a cookie is an earlier version's, and trusted.
-	if s.Cookie != 0 && s.Cookie != cookie {
+	// A file without a cookie is an earlier version's (or an old
+	// kernel's), and trusted.
+	if s.Cookie != 0 && cookie != 0 && s.Cookie != cookie {
 		return fresh, path, nil
 	}
 	s.Cookie = cookie
@@ -104,15 +118,12 @@ func loadState() (*state, string, error) {
 // save writes the state atomically: a crash leaves the old file or the
 // new one, never half of one.
 func (s *state) save(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
+	f, err := os.CreateTemp(filepath.Dir(path), ".realserver-*.tmp")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	_, werr := f.Write(b)
 	if serr := f.Sync(); werr == nil {
 		werr = serr
@@ -220,7 +231,7 @@ func Up(vips []netip.Addr, dev string) error {
 			// every destination near it (longest prefix wins), while it
 			// still takes every packet sent to it.
 			a.Flags = unix.IFA_F_NODAD
-			a.PreferedLft, a.ValidLft = 0, infiniteLifetime
+			a.PreferedLft, a.ValidLft = 0, infiniteLifetime()
 		}
 		err := netlink.AddrAdd(link, a)
 		switch {
@@ -234,8 +245,16 @@ func Up(vips []netip.Addr, dev string) error {
 	return s.save(path)
 }
 
-// infiniteLifetime is INFINITY_LIFE_TIME of the kernel's IFA_CACHEINFO.
-const infiniteLifetime = 0xffffffff
+// infiniteLifetime is INFINITY_LIFE_TIME of the kernel's IFA_CACHEINFO
+// as netlink's int field carries it; with a 32-bit int it cannot (-1 is
+// not sent), and the VIP is then permanent but not deprecated.
+func infiniteLifetime() int {
+	if strconv.IntSize == 32 {
+		return -1
+	}
+	lft := uint64(math.MaxUint32)
+	return int(lft)
+}
 
 // Down removes the VIPs Up added and puts back the sysctl values it
 // replaced. Without a state file it does nothing.

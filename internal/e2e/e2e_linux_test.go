@@ -59,6 +59,16 @@ type pair struct {
 	client6  *lab.Client
 	reals    []lab.RealSpec
 	dir      string
+	stop     context.CancelFunc // ends the clients
+}
+
+// close stops the clients, the directors and the lab, so that a baseline
+// run next in the one-CPU guest does not share it with them.
+func (p *pair) close() {
+	p.stop()
+	p.lb1.Kill()
+	p.lb2.Kill()
+	p.lab.Close()
 }
 
 // layout is a lab's hosts, the seed's or the seed's with IPv6, and the
@@ -148,6 +158,7 @@ func startLayout(t *testing.T, bin, tag string, lay layout, every time.Duration,
 	waitReals(t, l.Hosts["lb1"], lay.reals, 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	p.stop = cancel
 	p.client = lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", every, requestTimeout)
 	go p.client.Run(ctx)
 	if lay.reals[0].Addr6.IsValid() {
@@ -384,6 +395,7 @@ func TestDRPairUnderFailures(t *testing.T) {
 	steps = append(steps, step{"7. SIGTERM on the active director", o, ""})
 
 	// Baseline: the same cut with a keepalived pair in this guest.
+	p.close()
 	kaCut, kaRestoreAll := keepalivedCuts(t, bin, seedLayout())
 	kaFails, kaRestore := kaCut["IPv4"], kaRestoreAll["IPv4"]
 	report(t, "directord end to end, UML guest, 100 ms adverts, a request every 50 ms (300 ms timeout)", steps)

@@ -83,6 +83,7 @@ func TestDualStackDRPairLinkCut(t *testing.T) {
 			}
 		}
 	}
+	p.close()
 	kaCut, kaRestore := keepalivedCuts(t, bin, lay)
 	for _, fam := range []string{"IPv4", "IPv6"} {
 		line := fmt.Sprintf("dual stack, same guest, %d link cuts each, %s: failed requests per cut: directord %v, keepalived %v; "+

@@ -158,7 +158,7 @@ func Build(bin, tag string, directors []HostSpec, reals []RealSpec) (*Lab, error
 	}
 	l := &Lab{Net: n, Hosts: map[string]*Host{}, Bin: bin}
 	if err := l.build(directors, reals); err != nil {
-		n.Close()
+		l.Close() // the reals' servers too, which hold their namespaces
 		return nil, err
 	}
 	return l, nil
@@ -317,6 +317,9 @@ func (l *Lab) Close() error {
 	for _, r := range l.Reals {
 		r.StopHTTP()
 		r.StopEcho()
+		// realserver up's state file outlives the namespace otherwise,
+		// named after an inode number a later namespace will get.
+		_, _ = r.NS.Run(l.Bin, "realserver", "down")
 	}
 	return l.Net.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -33,16 +34,24 @@ func TestSorryLikeKeepalived(t *testing.T) {
 		directord string // directord's
 		steps     []sorryStep
 	}{
-		{"default", "", `on_failure = "remove"`, quorumSteps},
-		{"sorry_server_inhibit", "sorry_server_inhibit", "on_failure = \"remove\"\n  sorry_server_inhibit = true", quorumSteps},
-		{"inhibit_on_failure", "inhibit_on_failure", `on_failure = "weight_zero"`, quorumSteps},
-		{"inhibit_on_failure and sorry_server_inhibit", "inhibit_on_failure\n  sorry_server_inhibit", "sorry_server_inhibit = true", quorumSteps},
-		{"hysteresis", "hysteresis 1\n  inhibit_on_failure", "hysteresis = 1", hysteresisSteps},
+		{"default", kaSorry, ddSorry + `on_failure = "remove"`, quorumSteps},
+		{"sorry_server_inhibit", kaSorry + "sorry_server_inhibit", ddSorry + "on_failure = \"remove\"\n  sorry_server_inhibit = true", quorumSteps},
+		{"inhibit_on_failure", kaSorry + "inhibit_on_failure", ddSorry + `on_failure = "weight_zero"`, quorumSteps},
+		{"inhibit_on_failure and sorry_server_inhibit", kaSorry + "inhibit_on_failure\n  sorry_server_inhibit", ddSorry + "sorry_server_inhibit = true", quorumSteps},
+		{"hysteresis", kaSorry + "hysteresis 1\n  inhibit_on_failure", ddSorry + "hysteresis = 1", hysteresisSteps},
+		{"sorry_server_lvs_method NAT", "sorry_server 10.0.0.99 8080\n  sorry_server_lvs_method NAT",
+			"sorry_server = \"10.0.0.99:8080\"\n  sorry_server_forwarding = \"nat\"\n  on_failure = \"remove\"", quorumSteps},
 	} {
 		ipvsadm(t, "-C")
 		t.Run(v.name, func(t *testing.T) { compareWithKeepalived(t, bin, v.keepalive, v.directord, v.steps) })
 	}
 }
+
+// The sorry server at the service's port, in each daemon's words.
+const (
+	kaSorry = "sorry_server 10.0.0.99 80\n  "
+	ddSorry = "sorry_server = \"10.0.0.99\"\n  "
+)
 
 // sorryStep fails or restores one real; "" is the start.
 type sorryStep struct {
@@ -94,7 +103,6 @@ func compareWithKeepalived(t *testing.T, bin, kaOpts, ddOpts string, steps []sor
   port = 80
   scheduler = "rr"
   quorum = 2
-  sorry_server = "10.0.0.99"
   %s
   real_server "10.0.0.1" {}
   real_server "10.0.0.2" {}
@@ -119,13 +127,15 @@ func compareWithKeepalived(t *testing.T, bin, kaOpts, ddOpts string, steps []sor
 		if got != want {
 			t.Fatalf("step %d (%s up=%v): keepalived's table\n%s\ndirectord's\n%s", i, s.real, s.up, got, want)
 		}
-		sorryUsed = sorryUsed || strings.Contains(want, "-r 10.0.0.99:80 -g -w 1")
+		sorryUsed = sorryUsed || sorryInUse.MatchString(want)
 		t.Logf("step %d (%s up=%v): both\n%s", i, s.real, s.up, want)
 	}
 	if !sorryUsed {
 		t.Errorf("no step put the sorry server in use")
 	}
 }
+
+var sorryInUse = regexp.MustCompile(`-r 10\.0\.0\.99:\d+ -[gmi] -w 1\b`)
 
 // lockedLog is keepalived's output, written by exec's copier while the
 // test reads it.
@@ -178,7 +188,7 @@ func startKeepalived(t *testing.T, bin, dir, opts string) *lockedLog {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  router_id guest\n  script_user root\n}\n")
-	fmt.Fprintf(&b, "virtual_server %s 80 {\n  delay_loop 1\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  quorum 2\n  sorry_server 10.0.0.99 80\n  %s\n", kaVIP, opts)
+	fmt.Fprintf(&b, "virtual_server %s 80 {\n  delay_loop 1\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  quorum 2\n  %s\n", kaVIP, opts)
 	for _, r := range sorryReals {
 		fmt.Fprintf(&b, "  real_server %s 80 {\n    weight 1\n    MISC_CHECK {\n      misc_path \"/usr/bin/test -e %s\"\n      misc_timeout 10\n      retry 0\n    }\n  }\n", r, filepath.Join(dir, "up-"+r))
 	}

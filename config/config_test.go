@@ -383,6 +383,47 @@ virtual_server "b" {
   sorry_server = "10.0.0.2:80"
   real_server "10.0.0.2" {}
 }`, []diagAt{{"4:18", "is also a real server"}}},
+		{"sorry server option without sorry_server", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  sorry_server_inhibit = true
+  sorry_server_keep_reals = false
+  sorry_server_forwarding = "nat"
+}`, []diagAt{
+			{"4:26", "sorry_server_inhibit applies only with sorry_server"},
+			{"5:29", "sorry_server_keep_reals applies only with sorry_server"},
+			{"6:29", "sorry_server_forwarding applies only with sorry_server"},
+		}},
+		{"unknown sorry server forwarding", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  sorry_server = "10.0.0.9"
+  sorry_server_forwarding = "masq"
+}`, []diagAt{{"5:29", `sorry_server_forwarding must be one of "dr", "nat", "tun", not "masq"`}}},
+		{"sorry server DR to another port", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  forwarding = "nat"
+  sorry_server = "10.0.0.9:8080"
+  sorry_server_forwarding = "dr"
+}`, []diagAt{{"6:29", "with dr forwarding the sorry server's port must be the service's (80), not 8080"}}},
+		{"sorry server TUN by the service's default", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  forwarding = "tun"
+  sorry_server = "10.0.0.9:8080"
+}`, []diagAt{{"5:18", "with tun forwarding the sorry server's port must be the service's (80), not 8080"}}},
+		{"sorry server inhibit not a bool", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  sorry_server = "10.0.0.9"
+  sorry_server_inhibit = "sometimes"
+}`, []diagAt{{"5:27", "Unsuitable value type"}}},
+		{"sorry server in the wrong family", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  sorry_server = "[2001:db8::9]:80"
+}`, []diagAt{{"4:18", "not in the service's address family"}}},
 		{"quorum hysteresis", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80
@@ -440,6 +481,49 @@ virtual_server "s" {
 				}
 			}
 		})
+	}
+}
+
+// sorry_server alone keeps its meaning (address, the service's port and
+// forwarding) and now means keepalived's semantics: no inhibit, no
+// keep_reals. The options resolve as written.
+func TestSorryServerForms(t *testing.T) {
+	cfg, err := Parse("s.hcl", []byte(`virtual_server "plain" {
+  address = "10.0.0.1"
+  port = 80
+  forwarding = "tun"
+  sorry_server = "10.0.0.9"
+}
+virtual_server "full" {
+  address = "10.0.0.1"
+  port = 443
+  sorry_server = "10.0.0.9:8443"
+  sorry_server_inhibit = true
+  sorry_server_keep_reals = true
+  sorry_server_forwarding = "nat"
+}
+virtual_server "none" {
+  address = "10.0.0.1"
+  port = 8080
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		addr          netip.AddrPort
+		fwd           string
+		inhibit, keep bool
+	}
+	want := []got{
+		{netip.MustParseAddrPort("10.0.0.9:80"), ForwardTUN, false, false},
+		{netip.MustParseAddrPort("10.0.0.9:8443"), ForwardNAT, true, true},
+		{netip.AddrPort{}, "", false, false},
+	}
+	for i, vs := range cfg.VirtualServers {
+		g := got{vs.SorryServer, vs.SorryForwarding, vs.SorryInhibit, vs.SorryKeepReals}
+		if g != want[i] {
+			t.Errorf("%s: %+v, want %+v", vs.Name, g, want[i])
+		}
 	}
 }
 

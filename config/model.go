@@ -195,8 +195,17 @@ type VirtualServer struct {
 	QuorumDown  []string       `json:"quorum_down,omitempty"`
 	Hysteresis  int            `json:"hysteresis"`
 	SorryServer netip.AddrPort `json:"sorry_server,omitzero"`
-	HealthCheck *HealthCheck   `json:"health_check,omitempty"`
-	RealServers []RealServer   `json:"real_servers"`
+	// SorryInhibit keeps the sorry server at weight 0 while quorum
+	// holds (keepalived's sorry_server_inhibit).
+	SorryInhibit bool `json:"sorry_server_inhibit,omitempty"`
+	// SorryForwarding is the sorry server's forwarding method
+	// (keepalived's sorry_server_lvs_method); the service's by default.
+	SorryForwarding string `json:"sorry_server_forwarding,omitempty"`
+	// SorryKeepReals leaves the reals still up beside the sorry server
+	// while quorum is lost (directord before 2026-11; keepalived cannot).
+	SorryKeepReals bool         `json:"sorry_server_keep_reals,omitempty"`
+	HealthCheck    *HealthCheck `json:"health_check,omitempty"`
+	RealServers    []RealServer `json:"real_servers"`
 }
 
 // Key identifies the service the way the kernel does.

@@ -132,6 +132,9 @@ type rawVirtualServer struct {
 	QuorumDown         *[]string         `hcl:"quorum_down,optional"`
 	Hysteresis         *int              `hcl:"hysteresis,optional"`
 	SorryServer        *string           `hcl:"sorry_server,optional"`
+	SorryInhibit       *bool             `hcl:"sorry_server_inhibit,optional"`
+	SorryForwarding    *string           `hcl:"sorry_server_forwarding,optional"`
+	SorryKeepReals     *bool             `hcl:"sorry_server_keep_reals,optional"`
 	HealthChecks       []*rawHealthCheck `hcl:"health_check,block"`
 	RealServers        []*rawRealServer  `hcl:"real_server,block"`
 	Body               hcl.Body          `hcl:",body"`

@@ -56,9 +56,7 @@ func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
 	if vs.Hysteresis >= vs.Quorum {
 		b.errorf("hysteresis", "hysteresis (%d) must be less than quorum (%d), or quorum could never be lost", vs.Hysteresis, vs.Quorum)
 	}
-	if rv.SorryServer != nil {
-		vs.SorryServer = r.sorryServer(b, *rv.SorryServer, &vs)
-	}
+	r.sorryServer(b, rv, &vs)
 
 	if len(rv.HealthChecks) > 1 {
 		r.errAt(rv.HealthChecks[1].DefRange, "a virtual_server takes at most one health_check block")
@@ -164,25 +162,6 @@ func (r *resolver) netmask(b blk, s string, v6 bool) int {
 	}
 	b.errorf("persistence_netmask", "persistence_netmask %q is not a contiguous netmask or prefix length", s)
 	return 0
-}
-
-func (r *resolver) sorryServer(b blk, s string, vs *VirtualServer) netip.AddrPort {
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		a, err2 := netip.ParseAddr(s)
-		if err2 != nil {
-			b.errorf("sorry_server", "sorry_server must be ADDR or ADDR:PORT, not %q", s)
-			return netip.AddrPort{}
-		}
-		ap = netip.AddrPortFrom(a, vs.Port)
-	}
-	if ap.Addr().Is6() != vs.IsIPv6() {
-		b.errorf("sorry_server", "sorry_server %s is not in the service's address family", ap.Addr())
-	}
-	if vs.FWMark == 0 && vs.Forwarding != ForwardNAT && ap.Port() != vs.Port {
-		b.errorf("sorry_server", "with %s forwarding the sorry server's port must be the service's (%d): the kernel cannot rewrite it", vs.Forwarding, vs.Port)
-	}
-	return ap
 }
 
 func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer, bool) {

@@ -13,7 +13,7 @@ type ServiceState struct {
 	Key         ServiceKey `json:"-"`
 	Name        string     `json:"name"`
 	AliveWeight int        `json:"alive_weight"` // sum of the configured weights of reals that are up
-	QuorumLost  bool       `json:"quorum_lost"`  // the sorry server, if any, is in the table
+	QuorumLost  bool       `json:"quorum_lost"`  // the sorry server, if any, is in use
 }
 
 // Desired computes the table vss call for with the given health. prev is the quorum state of the previous computation (nil at
@@ -26,12 +26,23 @@ func Desired(vss []VirtualService, up HealthFunc, prev QuorumLost) (Table, Quoru
 		vs := &vss[i]
 		k := vs.Service.ServiceKey
 		e := &Entry{Service: vs.Service, Dests: map[DestKey]Destination{}}
+		// Health is asked once per real, so a pass sees one answer.
+		isUp := make([]bool, len(vs.Reals))
 		alive := 0
-		for _, rl := range vs.Reals {
+		for j, rl := range vs.Reals {
+			if isUp[j] = up(rl.Check); isUp[j] {
+				alive += int(rl.Dest.Weight)
+			}
+		}
+		isLost := quorumLost(vs, alive, prev, k)
+		lost[k] = isLost
+		// keepalived's sorry server replaces the whole pool: while it is
+		// in use the reals still up are treated as failed.
+		replaced := isLost && vs.Sorry != nil && !vs.Sorry.KeepReals
+		for j, rl := range vs.Reals {
 			d := rl.Dest
 			switch {
-			case up(rl.Check):
-				alive += int(d.Weight)
+			case isUp[j] && !replaced:
 			case vs.OnFailure == Remove:
 				continue
 			default:
@@ -42,13 +53,7 @@ func Desired(vss []VirtualService, up HealthFunc, prev QuorumLost) (Table, Quoru
 			}
 			e.Dests[d.DestKey] = d
 		}
-		isLost := quorumLost(vs, alive, prev, k)
-		lost[k] = isLost
-		if isLost && vs.Sorry != nil {
-			if _, taken := e.Dests[vs.Sorry.DestKey]; !taken {
-				e.Dests[vs.Sorry.DestKey] = *vs.Sorry
-			}
-		}
+		addSorry(e, vs.Sorry, isLost)
 		t[k] = e
 		states = append(states, ServiceState{Key: k, Name: vs.Name, AliveWeight: alive, QuorumLost: isLost})
 	}
@@ -68,4 +73,21 @@ func quorumLost(vs *VirtualService, alive int, prev QuorumLost, k ServiceKey) bo
 	default:
 		return alive < vs.Quorum-vs.Hysteresis
 	}
+}
+
+// addSorry puts the sorry server in e while quorum is lost, and at weight 0
+// otherwise if it is inhibited. A real at its address (which the
+// configuration rejects) wins.
+func addSorry(e *Entry, s *Sorry, isLost bool) {
+	if s == nil || (!isLost && !s.Inhibit) {
+		return
+	}
+	if _, taken := e.Dests[s.Dest.DestKey]; taken {
+		return
+	}
+	d := s.Dest
+	if !isLost {
+		d.Weight = 0
+	}
+	e.Dests[d.DestKey] = d
 }

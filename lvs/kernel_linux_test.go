@@ -34,6 +34,7 @@ func TestKernel(t *testing.T) {
 		{"forwarding, protocols, fwmark, persistence", testAttributes},
 		{"health flip: weight_zero vs remove", testHealthFlip},
 		{"sorry server and quorum with hysteresis", testSorryQuorum},
+		{"sorry server beside the reals still up", testSorryKeepReals},
 		{"reload updates in place", testReload},
 		{"adoption writes nothing", testAdoption},
 		{"drift is repaired", testDrift},
@@ -193,23 +194,60 @@ virtual_server "web" {
   real_server "10.0.0.4" {}
 }`)
 	sorry := func() bool { return strings.Contains(listing(t), "10.0.0.99:80") }
+	// writes are the flip's, in plan order: the failed real and the one
+	// still up go to weight 0 as the sorry server comes in, and back.
 	steps := []struct {
-		addr  string
-		up    bool
-		sorry bool
+		addr   string
+		up     bool
+		sorry  bool
+		writes string
 	}{
-		{"10.0.0.1", false, false}, // 3 alive
-		{"10.0.0.2", false, false}, // 2: not below quorum − hysteresis
-		{"10.0.0.3", false, true},  // 1: lost
-		{"10.0.0.3", true, true},   // 2: not yet quorum + hysteresis
-		{"10.0.0.2", true, true},   // 3: still below 4
-		{"10.0.0.1", true, false},  // 4: regained
+		{"10.0.0.1", false, false, "update-dest"},                                                // 3 alive
+		{"10.0.0.2", false, false, "update-dest"},                                                // 2: not below quorum − hysteresis
+		{"10.0.0.3", false, true, "create-dest,update-dest,update-dest"},                         // 1: lost
+		{"10.0.0.3", true, true, ""},                                                             // 2: not yet quorum + hysteresis
+		{"10.0.0.2", true, true, ""},                                                             // 3: still below 4
+		{"10.0.0.1", true, false, "update-dest,update-dest,update-dest,update-dest,delete-dest"}, // 4: regained
 	}
+	g.k.take() // start-up's
 	for i, s := range steps {
-		g.flip(t, s.addr, s.up)
+		ops := g.flip(t, s.addr, s.up)
 		if got := sorry(); got != s.sorry {
 			t.Fatalf("step %d: sorry server listed %v, want %v\n%s", i, got, s.sorry, listing(t))
 		}
+		if got := kinds(ops); got != s.writes {
+			t.Errorf("step %d: writes %s, want %s", i, got, s.writes)
+		}
+	}
+	mustMatch(t, listing(t), `-> 10\.0\.0\.4:80\s+Route\s+1\s`)
+}
+
+// sorry_server_keep_reals, the opt-in to directord's old behaviour: losing
+// quorum adds the sorry server and leaves the real still up at its weight;
+// the flips write only the failed real and the sorry server.
+func testSorryKeepReals(t *testing.T) {
+	g := start(t, `
+virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  quorum = 2
+  sorry_server = "10.0.0.99"
+  sorry_server_keep_reals = true
+  real_server "10.0.0.1" {}
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {}
+}`)
+	g.k.take()
+	g.flip(t, "10.0.0.1", false)
+	if ops := g.flip(t, "10.0.0.2", false); kinds(ops) != "create-dest,update-dest" {
+		t.Errorf("losing quorum wrote %v", ops)
+	}
+	mustMatch(t, listing(t), `-> 10\.0\.0\.3:80\s+Route\s+1\s`, `-> 10\.0\.0\.99:80\s+Route\s+1\s`, `-> 10\.0\.0\.2:80\s+Route\s+0\s`)
+	if ops := g.flip(t, "10.0.0.2", true); kinds(ops) != "update-dest,delete-dest" {
+		t.Errorf("regaining quorum wrote %v", ops)
+	}
+	if out := listing(t); strings.Contains(out, "10.0.0.99") {
+		t.Errorf("sorry server left after quorum came back:\n%s", out)
 	}
 }
 

@@ -5,8 +5,8 @@
 //
 //   - model.go: the table as plain comparable values.
 //   - desired.go (pure): the table the configuration and the current
-//     health call for: failed reals at weight 0 or left out, a sorry
-//     server while quorum is lost, with hysteresis.
+//     health call for: failed reals at weight 0 or left out, and while
+//     quorum is lost (with hysteresis) a sorry server in the reals' place.
 //   - diff.go (pure): desired against observed, an ordered plan of
 //     creates, updates and deletes; updates in place wherever the kernel
 //     allows, since a delete drops the connections.

@@ -33,8 +33,25 @@ type VirtualService struct {
 	// below quorum − Hysteresis it is lost, at quorum + Hysteresis it is
 	// back (keepalived's rule).
 	Quorum, Hysteresis int
-	// Sorry, if set, is added while quorum is lost.
-	Sorry *Destination
+	// Sorry, if set, is the sorry server: what the service falls back
+	// to while quorum is lost.
+	Sorry *Sorry
+}
+
+// Sorry is a sorry server (keepalived's sorry_server) and how it takes
+// over.
+type Sorry struct {
+	// Dest is the sorry server as the kernel has it while in use.
+	Dest Destination
+	// Inhibit keeps it in the table at weight 0 while quorum holds
+	// (keepalived's sorry_server_inhibit) instead of leaving it out, so
+	// its connections from the last outage drain rather than break.
+	Inhibit bool
+	// KeepReals leaves the reals that are still up in the table beside
+	// it while quorum is lost. keepalived has no such option: it treats
+	// them as failed (removed, or weight 0 under inhibit_on_failure), so
+	// all new connections go to the sorry server.
+	KeepReals bool
 }
 
 // Real is a real server: its destination as the kernel has it when up,

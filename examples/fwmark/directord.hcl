@@ -36,7 +36,11 @@ virtual_server "shop" {
   persistence_netmask = "255.255.255.0"
   quorum              = 2
   hysteresis          = 1
-  sorry_server        = "192.168.20.99"
+  # Below quorum the maintenance server takes every new connection (the
+  # reals still up go to weight 0); above it, it stays at weight 0 so its
+  # last connections drain rather than break.
+  sorry_server         = "192.168.20.99"
+  sorry_server_inhibit = true
 
   health_check "http" {
     connect_port = 80

@@ -41,8 +41,12 @@ func IPVSSpec(cfg *config.Config) lvs.Spec {
 			})
 		}
 		if vs.SorryServer.IsValid() {
-			d := destFor(vs.SorryServer.Addr(), vs.SorryServer.Port(), vs.Forwarding, 1, 0, 0)
-			s.Sorry = &d
+			// Weight 1, as keepalived gives its sorry server.
+			s.Sorry = &lvs.Sorry{
+				Dest:      destFor(vs.SorryServer.Addr(), vs.SorryServer.Port(), vs.SorryForwarding, 1, 0, 0),
+				Inhibit:   vs.SorryInhibit,
+				KeepReals: vs.SorryKeepReals,
+			}
 		}
 		spec.Services = append(spec.Services, s)
 	}

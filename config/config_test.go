@@ -185,6 +185,12 @@ func TestInvalidConfigs(t *testing.T) {
   colour = "blue"
 }`, []diagAt{{"2:3", "Unsupported argument"}}},
 		{"unknown block", `frobnicate {}`, []diagAt{{"1:1", "Unsupported block type"}}},
+		{"IPv6 global unicast peer without unicast_src", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["fe80::7/64"]
+  unicast_peers = ["fe80::2", "2001:db8::2"]
+}`, []diagAt{{"5:31", "unicast peer 2001:db8::2 is not link-local: set unicast_src"}}},
 		{"empty notify_down", `virtual_server "web" {
   address = "10.0.0.1"
   port = 80

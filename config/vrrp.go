@@ -104,6 +104,11 @@ func (r *resolver) instance(ri *rawInstance) VRRPInstance {
 				r.errAt(b.elem("unicast_peers", i), "unicast peer %s is not of the family of the virtual IPs (%s): an instance runs over one", a, familyName(in.VirtualIPs[0].Prefix.Addr()))
 			case a == in.UnicastSrc:
 				r.errAt(b.elem("unicast_peers", i), "unicast peer %s is our own unicast_src", a)
+			case a.Is6() && !a.IsLinkLocalUnicast() && !in.UnicastSrc.IsValid():
+				// Adverts would leave from the link-local address, and a
+				// peer that lists this director's global one (as this
+				// list does the peer's) drops them: two masters.
+				r.errAt(b.elem("unicast_peers", i), "unicast peer %s is not link-local: set unicast_src to this director's address of that family, or list link-local peers (IPv6 adverts leave from the link-local address otherwise, and the peer would drop them)", a)
 			case seen[a]:
 				r.errAt(b.elem("unicast_peers", i), "unicast peer %s is listed twice", a)
 			default:

@@ -22,6 +22,8 @@ type instance struct {
 	tracked    []Tracked
 	faultCause string
 	holdReason string
+	// srcTentative: the advert source is still in DAD; preemption waits.
+	srcTentative bool
 
 	// sendFailures counts adverts in a row that could not be sent;
 	// sendFault, when set, holds the instance in FAULT until the socket
@@ -329,6 +331,12 @@ func (r *Router) groupFaults(now time.Time, in *instance) {
 // sendAdvert sends one advert to each destination and reports whether
 // the instance has just reached the send-failure limit.
 func (r *Router) sendAdvert(in *instance, prio uint8) bool {
+	if !in.src.IsValid() || in.srcTentative {
+		// No link-local address yet, or one in DAD: the kernel would
+		// refuse the send. Not a send fault: DAD ends within seconds,
+		// and the address event then makes the router look again.
+		return false
+	}
 	p := Packet{
 		Version:  in.cfg.Params.Version,
 		Type:     TypeAdvertisement,

@@ -109,6 +109,9 @@ func (r *Router) dispatch(ev any) {
 				r.refreshTracking(now, in)
 			}
 		}
+		if e.Up {
+			r.sourcesOn(e.Name)
+		}
 	case AddrEvent:
 		r.addrChanged(e)
 	case scriptResult:
@@ -168,6 +171,7 @@ func (r *Router) addrChanged(e AddrEvent) {
 				}
 			}
 		}
+		r.applyHolds(r.sys.Now())
 		return
 	}
 	dev := r.links[e.LinkIndex]
@@ -188,6 +192,14 @@ func (r *Router) addrChanged(e AddrEvent) {
 			return
 		}
 	}
+	r.sourcesOn(dev)
+}
+
+// sourcesOn looks again for the advert sources on dev, and holds or
+// releases preemption as they are in DAD or out of it. The kernel
+// announces an IPv6 address only once DAD is over, so the link coming up
+// is when a link-local address appears, tentative.
+func (r *Router) sourcesOn(dev string) {
 	for _, in := range r.insts {
 		if in.cfg.Interface == dev && !in.cfg.UnicastSrc.IsValid() {
 			if err := r.resolveSource(in); err != nil {
@@ -195,6 +207,7 @@ func (r *Router) addrChanged(e AddrEvent) {
 			}
 		}
 	}
+	r.applyHolds(r.sys.Now())
 }
 
 // restoreVIPs puts back every VIP a master lacks: the address events that

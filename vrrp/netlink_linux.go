@@ -186,13 +186,16 @@ func linkLocal(dev string, except []netip.Addr) (netip.Addr, error) {
 	}
 	const notOwn = unix.IFA_F_DADFAILED | unix.IFA_F_NODAD | unix.IFA_F_DEPRECATED
 	// One past DAD first; else one still in DAD (at boot, or just after
-	// the link came up): sends fail until DAD is done, and the address
-	// event that ends it makes the router look again.
+	// the link came up), with ErrTentative: sends fail until DAD is done,
+	// and the address event that ends it makes the router look again.
 	for _, tentative := range []bool{false, true} {
 		for _, x := range addrs {
 			a := ipOf(x)
 			if !a.IsLinkLocalUnicast() || x.Flags&notOwn != 0 || slices.Contains(except, a) || (x.Flags&unix.IFA_F_TENTATIVE != 0) != tentative {
 				continue
+			}
+			if tentative {
+				return a, fmt.Errorf("%s on %s: %w", a, dev, ErrTentative)
 			}
 			return a, nil
 		}

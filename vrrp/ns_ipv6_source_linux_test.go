@@ -103,3 +103,28 @@ func TestIPv6SourceIsNeverAVIP(t *testing.T) {
 		t.Errorf("lb1 is %s beside lb2", s)
 	}
 }
+
+// An IPv6 instance on an interface that is down at start (no link-local
+// address until it is up) must not stop the daemon: it waits, and takes
+// its place once the link comes up with its address.
+func TestIPv6StartsWithTheLinkDown(t *testing.T) {
+	p, _ := bed6(t)
+	own := linkLocalOf(t, p.LB2.NS())
+	if _, err := p.LB2.NS().Run("ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatal(err)
+	}
+	startPair(t, p, instance6("web", 51, 100), instance6("web", 51, 200), p.LB1)
+	if s := p.LB2.State("web"); s == "MASTER" {
+		t.Fatalf("lb2 is %s with its link down", s)
+	}
+	up := time.Now()
+	if _, err := p.LB2.NS().Run("ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(err)
+	}
+	p.LB2.WaitState(t, "web", "MASTER", 10*time.Second)
+	t.Logf("lb2 master %s after its link came up (DAD, then preemption)", time.Since(up).Round(time.Millisecond))
+	p.LB1.WaitState(t, "web", "BACKUP", time.Second)
+	if src := instanceStatus(t, p.LB2, "web").Source; src != own.String() {
+		t.Errorf("lb2's source is %s, want its link-local %s", src, own)
+	}
+}

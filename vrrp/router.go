@@ -193,7 +193,15 @@ func (r *Router) build(c Config, pending map[ifaceKey]*iface) (*instance, error)
 	}
 	in := newInstance(c, ifc, r.log)
 	if err := r.resolveSource(in); err != nil {
-		return nil, err
+		if c.Family() != IPv6 || c.UnicastSrc.IsValid() {
+			return nil, err
+		}
+		// The kernel makes the link-local address only once the link is
+		// up with a carrier (a cable out at boot): the instance starts
+		// without a source, in FAULT while its link is down, and the
+		// address event that brings one makes the router look again.
+		// Refusing would stop every other instance of the daemon too.
+		in.log.Warn("no link-local address yet: adverts wait for one", "err", err)
 	}
 	if in.owner() {
 		for _, v := range c.VIPs {
@@ -266,9 +274,10 @@ func (r *Router) resolveSource(in *instance) error {
 			except = in.vipAddrs()
 		}
 		src, err = r.sys.Addrs.Primary(in.cfg.Interface, in.cfg.Family(), except)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrTentative) {
 			return fmt.Errorf("vrrp instance %q: %w", in.cfg.Name, err)
 		}
+		in.srcTentative = err != nil
 	}
 	in.setSource(src)
 	return nil
@@ -364,11 +373,23 @@ func (r *Router) applyHolds(now time.Time) {
 	r.holdMu.Lock()
 	holds := r.holds
 	r.holdMu.Unlock()
+	own := func(in *instance) string {
+		if why := holds[in.cfg.Name]; why != "" {
+			return why
+		}
+		if in.srcTentative || !in.src.IsValid() {
+			// Its adverts would fail until DAD ends, and three failed
+			// sends put it (and its sync group) in FAULT: a takeover
+			// from a live master waits. One from a dead master does not.
+			return "its link-local address is missing or still in duplicate address detection"
+		}
+		return ""
+	}
 	for _, in := range r.insts {
-		why := holds[in.cfg.Name]
+		why := own(in)
 		for _, m := range r.groups[in.cfg.Name] {
-			if why == "" && m != in && holds[m.cfg.Name] != "" {
-				why = "sync group member " + m.cfg.Name + ": " + holds[m.cfg.Name]
+			if why == "" && m != in && own(m) != "" {
+				why = "sync group member " + m.cfg.Name + ": " + own(m)
 			}
 		}
 		if (why != "") == in.fsm.Held() && why == in.holdReason {

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"directord/internal/proc"
+	"errors"
 	"io"
 	"net/netip"
 	"time"
@@ -134,9 +135,14 @@ type AddrManager interface {
 	Has(dev string, a netip.Addr) (bool, error)
 	// Primary is the address adverts of family fam go out from on dev:
 	// its first IPv4 address that is not in except, or its link-local
-	// IPv6 address (RFC 9568 §5.1.2.1).
+	// IPv6 address (RFC 9568 §5.1.2.1). An address still in duplicate
+	// address detection comes with ErrTentative.
 	Primary(dev string, fam Family, except []netip.Addr) (netip.Addr, error)
 }
+
+// ErrTentative comes with an advert source that is still in duplicate
+// address detection: the kernel refuses to send from it until DAD ends.
+var ErrTentative = errors.New("the address is still in duplicate address detection")
 
 // Announcer sends gratuitous ARP for addresses on dev.
 type Announcer interface {

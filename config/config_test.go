@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,18 @@ func TestExamplesAreValid(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A program the example names may be missing here (the
-			// operator installs it): Load warns. Nothing else may.
+			// operator installs it, and Load warns), but then the
+			// example ships it next to the file. Nothing else may warn.
+			for _, prog := range examplePrograms(cfg) {
+				if _, err := os.Stat(prog); err == nil {
+					continue
+				}
+				shipped := filepath.Join(filepath.Dir(f), filepath.Base(prog))
+				fi, err := os.Stat(shipped)
+				if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+					t.Errorf("the example runs %s, which is neither on this host nor shipped as an executable %s", prog, shipped)
+				}
+			}
 			for _, w := range cfg.Warnings {
 				if !strings.Contains(w.Summary, "does not exist on this host") {
 					t.Errorf("example has a warning: %s", w.Summary)
@@ -46,6 +58,32 @@ func TestExamplesAreValid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// examplePrograms lists every program a configuration runs: exec checks,
+// track scripts and notify hooks.
+func examplePrograms(cfg *Config) []string {
+	var argvs [][]string
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.HealthCheck != nil {
+				argvs = append(argvs, rs.HealthCheck.Command)
+			}
+		}
+	}
+	for _, in := range cfg.Instances {
+		for _, ts := range in.TrackScripts {
+			argvs = append(argvs, ts.Command)
+		}
+		argvs = append(argvs, in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop)
+	}
+	var out []string
+	for _, a := range argvs {
+		if len(a) > 0 && !slices.Contains(out, a[0]) {
+			out = append(out, a[0])
+		}
+	}
+	return out
 }
 
 // The seed's DR example must be what the how-to describes.

@@ -74,8 +74,9 @@ virtual_server "dns" {
   scheduler_flags = ["one-packet"]
 
   health_check "exec" {
-    # Runs without a shell; the target comes in DIRECTORD_REAL_ADDRESS and
-    # DIRECTORD_REAL_PORT.
+    # Runs without a shell; the target comes in DIRECTORD_CHECK_ADDRESS and
+    # DIRECTORD_CHECK_PORT. The script ships next to this file (check-dns):
+    # install it root-owned at this path.
     command  = ["/usr/lib/directord/check-dns", "example.com"]
     interval = "5s"
     timeout  = "2s"

@@ -174,6 +174,30 @@ virtual_server "f" {
 	}
 }
 
+// dynamic_weight is off unless asked for, and then carried to the check.
+func TestExecDynamicWeight(t *testing.T) {
+	cfg, err := Parse("d.hcl", []byte(`virtual_server "dns" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "exec" {
+    command = ["/bin/true"]
+    dynamic_weight = true
+  }
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "exec" { command = ["/bin/true"] }
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := cfg.VirtualServers[0].RealServers
+	if !rs[0].HealthCheck.DynamicWeight || rs[1].HealthCheck.DynamicWeight {
+		t.Errorf("dynamic_weight: %v and %v, want true and the default false", rs[0].HealthCheck.DynamicWeight, rs[1].HealthCheck.DynamicWeight)
+	}
+}
+
 func TestVIPForms(t *testing.T) {
 	src := `vrrp_instance "v" {
   interface = "eth0"
@@ -397,6 +421,21 @@ virtual_server "b" {
     body_regex = "("
   }
 }`, []diagAt{{"5:20", `status "700" is not an HTTP status code`}, {"6:18", "body_regex does not compile"}}},
+		{"dynamic_weight on a tcp check", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {
+    dynamic_weight = true
+  }
+}`, []diagAt{{"5:22", `dynamic_weight does not apply to a "tcp" check`}}},
+		{"dynamic_weight not a bool", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "exec" {
+    command = ["/bin/true"]
+    dynamic_weight = "yes"
+  }
+}`, []diagAt{{"6:23", "Unsuitable value type"}}},
 		{"HEAD with a body check", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

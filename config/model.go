@@ -270,6 +270,9 @@ type HealthCheck struct {
 	CAFile             string        `json:"ca_file,omitempty"`
 	InsecureSkipVerify bool          `json:"insecure_skip_verify,omitempty"`
 	Command            []string      `json:"command,omitempty"`
+	// DynamicWeight: an exec check's exit status 2–255 sets the real's
+	// weight to status−2 (keepalived's misc_dynamic).
+	DynamicWeight bool `json:"dynamic_weight,omitempty"`
 }
 
 // StatusRange is an inclusive range of HTTP status codes.

@@ -178,6 +178,7 @@ type rawHealthCheck struct {
 	CAFile             *string   `hcl:"ca_file,optional"`
 	InsecureSkipVerify *bool     `hcl:"insecure_skip_verify,optional"`
 	Command            *[]string `hcl:"command,optional"`
+	DynamicWeight      *bool     `hcl:"dynamic_weight,optional"`
 	Body               hcl.Body  `hcl:",body"`
 	DefRange           hcl.Range `hcl:",def_range"`
 	TypeRange          hcl.Range `hcl:"type,label_range"`

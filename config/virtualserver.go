@@ -215,10 +215,10 @@ var fieldsFor = map[string][]string{
 	CheckTCP:   {},
 	CheckHTTP:  {"path", "method", "host", "status", "body_regex", "body_digest"},
 	CheckHTTPS: {"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify"},
-	CheckExec:  {"command"},
+	CheckExec:  {"command", "dynamic_weight"},
 }
 
-var typeSpecific = []string{"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify", "command"}
+var typeSpecific = []string{"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify", "command", "dynamic_weight"}
 
 func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 	b := r.block(rh.Body, rh.DefRange)
@@ -263,6 +263,7 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 		if b.required("command", rh.Command != nil) {
 			hc.Command = b.argv("command", rh.Command)
 		}
+		hc.DynamicWeight = deref(rh.DynamicWeight, false)
 	}
 	return hc
 }

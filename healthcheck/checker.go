@@ -41,6 +41,11 @@ type Result struct {
 	// "timeout", "status 503", "exit status 1".
 	Reason  string        `json:"reason"`
 	Latency time.Duration `json:"latency"`
+	// Dynamic says an up result asks for Weight instead of the real's
+	// configured weight: an exec check with dynamic weight that exited
+	// 2–255 (keepalived's misc_dynamic).
+	Dynamic bool `json:"dynamic,omitempty"`
+	Weight  int  `json:"weight,omitempty"`
 }
 
 // Checker runs one probe against its target. It returns when the probe is
@@ -77,6 +82,9 @@ type Spec struct {
 	InsecureSkipVerify bool
 
 	Command []string
+	// DynamicWeight: an exec check's exit status 2–255 is up at weight
+	// status−2, 1 is down, 0 up at the configured weight.
+	DynamicWeight bool
 	// User runs an exec check (nil: as the daemon).
 	User *proc.User
 }
@@ -100,7 +108,7 @@ func New(s Spec) (Checker, error) {
 	case TypeHTTP, TypeHTTPS:
 		return newHTTPChecker(s)
 	case TypeExec:
-		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User}, nil
+		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User, dynamic: s.DynamicWeight}, nil
 	}
 	return nil, fmt.Errorf("healthcheck: unknown type %q", s.Type)
 }

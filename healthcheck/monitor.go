@@ -40,6 +40,10 @@ type ProbeStatus struct {
 	LastCheck   time.Time `json:"last_check"`
 	Since       time.Time `json:"since"`
 	Checks      uint64    `json:"checks"`
+	// Dynamic and Weight: the weight a dynamic exec check set for an up
+	// real, in place of its configured one.
+	Dynamic bool `json:"dynamic,omitempty"`
+	Weight  int  `json:"weight,omitempty"`
 }
 
 // Options configure a Monitor.
@@ -79,6 +83,10 @@ type probe struct {
 	checker Checker
 	health  health
 	subs    []string
+	// weighted and weight are the dynamic weight of an up probe; see
+	// reweigh.
+	weighted bool
+	weight   int
 
 	next    time.Time
 	index   int // in the queue; -1 when out of it
@@ -225,6 +233,9 @@ func (p *probe) inherit(olds []*probe) {
 		up = up && o.health.up
 	}
 	p.health = newHealth(up, p.spec.Rise, p.spec.Fall)
+	if up && p.spec.DynamicWeight {
+		p.weighted, p.weight = olds[0].weighted, olds[0].weight
+	}
 	first := olds[0]
 	p.since, p.last, p.lastCheck, p.checks = first.since, first.last, first.lastCheck, first.checks
 	if !up {
@@ -324,8 +335,11 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 		m.onResult(p.spec, r.res)
 	}
 	var ev *Event
-	if p.health.apply(r.res.Up) {
+	changed := p.health.apply(r.res.Up)
+	if changed {
 		p.since = now
+	}
+	if p.reweigh(r.res) || changed {
 		ev = &Event{Key: p.key, Spec: p.spec, Subscribers: slices.Clone(p.subs), Up: p.health.up, Result: r.res, At: now}
 	}
 	p.next = r.start.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay))
@@ -339,12 +353,45 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 		if ev.Up {
 			state = "up"
 		}
+		if !changed {
+			state = "weight changed"
+		}
 		m.log.Info("real server "+state, "check", p.spec.Name(), "reason", r.res.Reason, "watchers", ev.Subscribers)
 		select {
 		case m.events <- *ev:
 		case <-ctx.Done():
 		}
 	}
+}
+
+// reweigh keeps an up probe's dynamic weight: the last success's (none
+// after an exit 0, which means the configured weight), kept through
+// failures until fall takes the probe down, and none while down. It
+// reports whether the weight of an up probe changed: the table must
+// follow although the state did not.
+func (p *probe) reweigh(res Result) bool {
+	if !p.health.up {
+		p.weighted, p.weight = false, 0
+		return false
+	}
+	if !res.Up || (p.weighted == res.Dynamic && p.weight == res.Weight) {
+		return false
+	}
+	p.weighted, p.weight = res.Dynamic, res.Weight
+	return true
+}
+
+// Weight reports the dynamic weight of the probe watch ID subscribes to:
+// ok is false unless the probe is up and its last success asked for a
+// weight.
+func (m *Monitor) Weight(id string) (weight int, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.probes[m.subs[id]]
+	if p == nil || !p.health.up || !p.weighted {
+		return 0, false
+	}
+	return p.weight, true
 }
 
 // Up reports the state of the probe watch ID subscribes to.
@@ -386,6 +433,7 @@ func (p *probe) status() ProbeStatus {
 		Name: p.spec.Name(), Type: p.spec.Type, Target: p.spec.Target.String(),
 		Subscribers: slices.Clone(p.subs), Up: p.health.up, Last: p.last,
 		LastCheck: p.lastCheck, Since: p.since, Checks: p.checks,
+		Dynamic: p.weighted, Weight: p.weight,
 	}
 }
 

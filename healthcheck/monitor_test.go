@@ -340,3 +340,61 @@ func TestMonitorChangedCheckKeepsState(t *testing.T) {
 		}
 	})
 }
+
+// resultsChecker returns its results in turn, then the last one forever.
+type resultsChecker struct {
+	mu      sync.Mutex
+	results []Result
+}
+
+func (c *resultsChecker) Check(context.Context) Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.results[0]
+	if len(c.results) > 1 {
+		c.results = c.results[1:]
+	}
+	return r
+}
+
+// A dynamic weight reaches the subscribers as an event although the
+// state does not change; a failure short of fall keeps it, the fall
+// drops it, and an exit 0 goes back to the configured weight.
+func TestMonitorDynamicWeight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := func(n int) Result { return Result{Up: true, Dynamic: true, Weight: n} }
+		plain, fail := Result{Up: true}, Result{}
+		c := &resultsChecker{results: []Result{plain, w(10), w(10), fail, w(20), plain, fail, fail, fail, w(5)}}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(Spec) (Checker, error) { return c, nil }})
+		s := spec(80, func(s *Spec) { s.Type, s.DynamicWeight, s.Rise, s.Fall = TypeExec, true, 1, 3 })
+		if err := m.Update([]Watch{{ID: "dns/r1", Spec: s}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		type seen struct {
+			up     bool
+			weight int
+			ok     bool
+		}
+		var got []seen
+		for len(got) < 5 {
+			ev := <-m.Events()
+			wt, ok := m.Weight("dns/r1")
+			got = append(got, seen{ev.Up, wt, ok})
+		}
+		// plain (no event), 10 (event), 10 (none), fail (none, weight
+		// kept), 20 (event), plain (event: configured), 3 fails (down),
+		// 5 (up at 5).
+		want := []seen{{true, 10, true}, {true, 20, true}, {true, 0, false}, {false, 0, false}, {true, 5, true}}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("event %d: %+v, want %+v (all: %+v)", i, got[i], want[i], got)
+			}
+		}
+		if st, _ := m.StatusOf("dns/r1"); !st.Dynamic || st.Weight != 5 {
+			t.Errorf("status %+v, want dynamic weight 5", st)
+		}
+	})
+}

@@ -41,6 +41,13 @@ func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
 	return out, nil
 }
 
+// weight tells the reconciler the weight an up real's dynamic exec check
+// asked for; ok is false for every other real (the configured weight).
+func (d *Daemon) weight(id string) (uint32, bool) {
+	w, ok := d.monitor.Weight(id)
+	return uint32(w), ok
+}
+
 // ScriptUser is whom hooks, track scripts and exec checks run as: nil
 // (the daemon, root) unless script_user names a user. A user that has
 // gone since the file was loaded is an error, never a silent root.
@@ -84,6 +91,7 @@ func healthSpec(rs *config.RealServer) healthcheck.Spec {
 		CAFile:             hc.CAFile,
 		InsecureSkipVerify: hc.InsecureSkipVerify,
 		Command:            hc.Command,
+		DynamicWeight:      hc.DynamicWeight,
 	}
 	for _, r := range hc.Status {
 		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})

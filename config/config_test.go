@@ -198,6 +198,40 @@ func TestExecDynamicWeight(t *testing.T) {
 	}
 }
 
+// Several health_check blocks: the service's are the default of each
+// real, all of them; a real's own replace them all.
+func TestSeveralChecks(t *testing.T) {
+	cfg, err := Parse("m.hcl", []byte(`virtual_server "web" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "http" {}
+  health_check "exec" { command = ["/bin/true"] }
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "tcp" {}
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := func(hcs []*HealthCheck) (out []string) {
+		for _, hc := range hcs {
+			out = append(out, hc.Type)
+		}
+		return out
+	}
+	vs := cfg.VirtualServers[0]
+	if got := types(vs.RealServers[0].HealthChecks); !slices.Equal(got, []string{"http", "exec"}) {
+		t.Errorf("real with the service's checks: %v, want [http exec]", got)
+	}
+	if got := types(vs.RealServers[1].HealthChecks); !slices.Equal(got, []string{"tcp"}) {
+		t.Errorf("real with its own check: %v, want [tcp]", got)
+	}
+	if vs.RealServers[0].HealthCheck != vs.RealServers[0].HealthChecks[0] || vs.HealthCheck.Type != "http" {
+		t.Errorf("HealthCheck is not the first of HealthChecks")
+	}
+}
+
 func TestVIPForms(t *testing.T) {
 	src := `vrrp_instance "v" {
   interface = "eth0"
@@ -436,6 +470,24 @@ virtual_server "b" {
     dynamic_weight = "yes"
   }
 }`, []diagAt{{"6:23", "Unsuitable value type"}}},
+		{"too many checks", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+` + strings.Repeat("  health_check \"tcp\" {}\n", 17) + `}`, []diagAt{{"20:3", "at most 16 health_check blocks"}}},
+		{"second check of a fwmark real needs connect_port", `virtual_server "a" {
+  fwmark = 1
+  real_server "10.0.0.2" {
+    health_check "tcp" { connect_port = 80 }
+    health_check "exec" { command = ["/bin/true"] }
+    health_check "http" {}
+  }
+}`, []diagAt{{"6:5", "its http check needs connect_port"}}},
+		{"one bad check of several", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {}
+  health_check "http" { status = ["9"] }
+}`, []diagAt{{"5:35", `status "9" is not an HTTP status code`}}},
 		{"HEAD with a body check", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

@@ -203,9 +203,12 @@ type VirtualServer struct {
 	SorryForwarding string `json:"sorry_server_forwarding,omitempty"`
 	// SorryKeepReals leaves the reals still up beside the sorry server
 	// while quorum is lost (directord before 2026-11; keepalived cannot).
-	SorryKeepReals bool         `json:"sorry_server_keep_reals,omitempty"`
-	HealthCheck    *HealthCheck `json:"health_check,omitempty"`
-	RealServers    []RealServer `json:"real_servers"`
+	SorryKeepReals bool `json:"sorry_server_keep_reals,omitempty"`
+	// HealthChecks are the default checks of its reals; HealthCheck is
+	// the first of them (nil when none), kept for readers of one check.
+	HealthCheck  *HealthCheck   `json:"health_check,omitempty"`
+	HealthChecks []*HealthCheck `json:"health_checks,omitempty"`
+	RealServers  []RealServer   `json:"real_servers"`
 }
 
 // Key identifies the service the way the kernel does.
@@ -227,9 +230,12 @@ type RealServer struct {
 	Forwarding     string     `json:"forwarding"`
 	UpperThreshold int        `json:"upper_threshold"`
 	LowerThreshold int        `json:"lower_threshold"`
-	// HealthCheck is the real's own check, or the service's default, or nil
-	// when neither declares one (the real is then always up).
-	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	// HealthChecks are the real's own checks, or else the service's; with
+	// none the real is always up, with several it is up while all are.
+	// HealthCheck is the first of them (nil when none), kept for readers
+	// of one check.
+	HealthCheck  *HealthCheck   `json:"health_check,omitempty"`
+	HealthChecks []*HealthCheck `json:"health_checks,omitempty"`
 	// NotifyUp and NotifyDown run (argv, no shell) when the real's
 	// check flips, as keepalived's real_server notify_up/notify_down.
 	NotifyUp   []string `json:"notify_up,omitempty"`

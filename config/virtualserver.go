@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/hcl/v2"
 )
 
 // Virtual-server and health-check defaults. Scheduler and forwarding follow
@@ -58,12 +56,8 @@ func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
 	}
 	r.sorryServer(b, rv, &vs)
 
-	if len(rv.HealthChecks) > 1 {
-		r.errAt(rv.HealthChecks[1].DefRange, "a virtual_server takes at most one health_check block")
-	}
-	if len(rv.HealthChecks) > 0 {
-		vs.HealthCheck = r.healthCheck(rv.HealthChecks[0])
-	}
+	vs.HealthChecks = r.healthChecks(rv.HealthChecks)
+	vs.HealthCheck = firstCheck(vs.HealthChecks)
 
 	type rkey struct {
 		a netip.Addr
@@ -190,21 +184,21 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 	if rs.UpperThreshold > 0 && rs.LowerThreshold > rs.UpperThreshold {
 		b.errorf("lower_threshold", "lower_threshold (%d) must not exceed upper_threshold (%d)", rs.LowerThreshold, rs.UpperThreshold)
 	}
-	if len(rr.HealthChecks) > 1 {
-		r.errAt(rr.HealthChecks[1].DefRange, "a real_server takes at most one health_check block")
+	// The real's own checks replace all of the service's.
+	rs.HealthChecks = vs.HealthChecks
+	own := len(rr.HealthChecks) > 0
+	if own {
+		rs.HealthChecks = r.healthChecks(rr.HealthChecks)
 	}
-	rs.HealthCheck = vs.HealthCheck
-	def := vs.HealthCheck != nil
-	rng := hcl.Range{}
-	if len(rr.HealthChecks) > 0 {
-		rs.HealthCheck = r.healthCheck(rr.HealthChecks[0])
-		def, rng = false, rr.HealthChecks[0].DefRange
-	}
-	if hc := rs.HealthCheck; hc != nil && rs.Port == 0 && hc.ConnectPort == 0 && hc.Type != CheckExec {
-		if def {
-			rng = rr.DefRange
+	rs.HealthCheck = firstCheck(rs.HealthChecks)
+	for i, hc := range rs.HealthChecks {
+		if hc != nil && rs.Port == 0 && hc.ConnectPort == 0 && hc.Type != CheckExec {
+			rng := rr.DefRange
+			if own {
+				rng = rr.HealthChecks[i].DefRange
+			}
+			r.errAt(rng, "real server %s has no port (fwmark service), so its %s check needs connect_port", rs.Address, hc.Type)
 		}
-		r.errAt(rng, "real server %s has no port (fwmark service), so its %s check needs connect_port", rs.Address, hc.Type)
 	}
 	return rs, true
 }

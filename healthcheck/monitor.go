@@ -13,7 +13,9 @@ import (
 )
 
 // Watch subscribes ID (typically "virtual server/real server") to the
-// probe that Spec defines.
+// probe that Spec defines. Several watches with one ID are several checks
+// of one real: it is up only while all of them are (keepalived's several
+// checkers per real_server).
 type Watch struct {
 	ID   string
 	Spec Spec
@@ -73,7 +75,7 @@ type Monitor struct {
 	mu     sync.Mutex
 	rnd    *rand.Rand
 	probes map[string]*probe
-	subs   map[string]string // watch ID → probe key
+	subs   map[string][]string // watch ID → its probes' keys, in declaration order
 	queue  probeQueue
 }
 
@@ -122,7 +124,7 @@ func NewMonitor(opts Options) *Monitor {
 		jobs:       make(chan job),
 		wake:       make(chan struct{}, 1),
 		probes:     map[string]*probe{},
-		subs:       map[string]string{},
+		subs:       map[string][]string{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -152,14 +154,17 @@ func (m *Monitor) Update(watches []Watch) error {
 		subs []string
 	}
 	wanted := map[string]*want{}
-	subs := map[string]string{}
+	subs := map[string][]string{}
 	for _, w := range watches {
 		k := w.Spec.Key()
+		if slices.Contains(subs[w.ID], k) {
+			continue // the same check twice on one real is one check
+		}
 		if wanted[k] == nil {
 			wanted[k] = &want{spec: w.Spec}
 		}
 		wanted[k].subs = append(wanted[k].subs, w.ID)
-		subs[w.ID] = k
+		subs[w.ID] = append(subs[w.ID], k)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -184,7 +189,12 @@ func (m *Monitor) Update(watches []Watch) error {
 			continue
 		}
 		for _, id := range w.subs {
-			if old := m.probes[m.subs[id]]; old != nil && !slices.Contains(heirs[k], old) {
+			// The check in the same place among the real's checks.
+			i, olds := slices.Index(subs[id], k), m.subs[id]
+			if i >= len(olds) {
+				continue
+			}
+			if old := m.probes[olds[i]]; old != nil && !slices.Contains(heirs[k], old) {
 				heirs[k] = append(heirs[k], old)
 			}
 		}
@@ -381,28 +391,50 @@ func (p *probe) reweigh(res Result) bool {
 	return true
 }
 
-// Weight reports the dynamic weight of the probe watch ID subscribes to:
-// ok is false unless the probe is up and its last success asked for a
-// weight.
+// Weight reports the dynamic weight watch ID asks for: ok is false unless
+// all its probes are up and one of them asked for a weight. With several
+// dynamic checks the lowest weight wins.
 func (m *Monitor) Weight(id string) (weight int, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.probes[m.subs[id]]
-	if p == nil || !p.health.up || !p.weighted {
-		return 0, false
+	ps := m.probesOf(id)
+	for _, p := range ps {
+		if !p.health.up {
+			return 0, false
+		}
+		if p.weighted && (!ok || p.weight < weight) {
+			weight, ok = p.weight, true
+		}
 	}
-	return p.weight, true
+	return weight, ok
 }
 
-// Up reports the state of the probe watch ID subscribes to.
+// Up reports whether all the probes watch ID subscribes to are up.
 func (m *Monitor) Up(id string) (up, known bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.probes[m.subs[id]]
-	if p == nil {
+	ps := m.probesOf(id)
+	if len(ps) == 0 {
 		return false, false
 	}
-	return p.health.up, true
+	for _, p := range ps {
+		if !p.health.up {
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// probesOf lists the probes watch ID subscribes to, in declaration order.
+// The caller holds m.mu.
+func (m *Monitor) probesOf(id string) []*probe {
+	var out []*probe
+	for _, k := range m.subs[id] {
+		if p := m.probes[k]; p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Status describes every probe, sorted by name.
@@ -417,15 +449,40 @@ func (m *Monitor) Status() []ProbeStatus {
 	return out
 }
 
-// StatusOf describes the probe watch ID subscribes to.
+// StatusOf describes the probes watch ID subscribes to as one: up while
+// all are, and then the first probe's result and times; down as the
+// first down probe says. Checks counts the probes of all of them.
 func (m *Monitor) StatusOf(id string) (ProbeStatus, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := m.probes[m.subs[id]]
-	if p == nil {
+	ps := m.probesOf(id)
+	if len(ps) == 0 {
 		return ProbeStatus{}, false
 	}
-	return p.status(), true
+	out := ps[0].status()
+	for _, p := range ps {
+		if !p.health.up && out.Up {
+			checks := out.Checks
+			out = p.status()
+			out.Checks = checks
+		}
+	}
+	for _, p := range ps[1:] {
+		out.Checks += p.checks
+	}
+	return out, true
+}
+
+// StatusesOf describes each probe watch ID subscribes to, in declaration
+// order.
+func (m *Monitor) StatusesOf(id string) []ProbeStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []ProbeStatus
+	for _, p := range m.probesOf(id) {
+		out = append(out, p.status())
+	}
+	return out
 }
 
 func (p *probe) status() ProbeStatus {
@@ -461,7 +518,8 @@ func (q *probeQueue) Pop() any {
 }
 
 // CheckOnce runs each distinct probe of watches once, at most parallel at
-// a time, and returns the result of each watch by ID.
+// a time, and returns the result of each watch by ID: for an ID with
+// several checks, a failing one's if any fails.
 func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]Result, error) {
 	type job struct {
 		spec Spec
@@ -498,7 +556,11 @@ func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]R
 			cancel()
 			mu.Lock()
 			for _, id := range j.ids {
-				out[id] = res
+				// A real with several checks is down as a
+				// failing one says.
+				if prev, seen := out[id]; !seen || (prev.Up && !res.Up) {
+					out[id] = res
+				}
 			}
 			mu.Unlock()
 		}()

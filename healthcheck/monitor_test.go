@@ -398,3 +398,65 @@ func TestMonitorDynamicWeight(t *testing.T) {
 		}
 	})
 }
+
+// Several checks of one real (several watches with one ID): up while all
+// are, each visible on its own, the dynamic weight of the up ones, and a
+// check whose parameters change takes over the state of the one in its
+// place, not of its sibling.
+func TestMonitorSeveralChecksOfOneReal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		results := map[uint16]*resultsChecker{
+			80: {results: []Result{{Up: true, Reason: "connected"}}},
+			81: {results: []Result{{Up: true, Reason: "exit status 0"}, {Reason: "exit status 1"}, {Up: true, Dynamic: true, Weight: 7}}},
+		}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(s Spec) (Checker, error) { return results[s.Target.Port()], nil }})
+		one := func(s *Spec) { s.Rise, s.Fall = 1, 1 }
+		a, b := spec(80, one), spec(81, one)
+		if err := m.Update([]Watch{{ID: "web/r1", Spec: a}, {ID: "web/r1", Spec: b}, {ID: "web/r1", Spec: b}}); err != nil {
+			t.Fatal(err)
+		}
+		if st := m.StatusesOf("web/r1"); len(st) != 2 || st[0].Target != "10.0.0.1:80" || st[1].Target != "10.0.0.1:81" {
+			t.Fatalf("statuses %+v, want the two distinct checks in order", st)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		ev := <-m.Events() // 81's exit 1
+		if ev.Up {
+			t.Fatalf("event %+v, want a down", ev)
+		}
+		if up, known := m.Up("web/r1"); up || !known {
+			t.Errorf("one of two checks down: Up = %v, %v", up, known)
+		}
+		st, _ := m.StatusOf("web/r1")
+		if st.Up || st.Last.Reason != "exit status 1" {
+			t.Errorf("combined status %+v, want down as the failing check says", st)
+		}
+		each := m.StatusesOf("web/r1")
+		if !each[0].Up || each[0].Last.Reason != "connected" || each[1].Up {
+			t.Errorf("each check: %+v", each)
+		}
+		<-m.Events() // 81 up at weight 7
+		if up, _ := m.Up("web/r1"); !up {
+			t.Error("both checks up, the real is not")
+		}
+		if w, ok := m.Weight("web/r1"); !ok || w != 7 {
+			t.Errorf("Weight = %d, %v; want 7", w, ok)
+		}
+		// 81 goes down; then 80's timeout changes: it is a new probe,
+		// heir to 80 (up), not to its down sibling.
+		results[81].mu.Lock()
+		results[81].results = []Result{{Reason: "exit status 1"}}
+		results[81].mu.Unlock()
+		if ev := <-m.Events(); ev.Up {
+			t.Fatalf("event %+v, want 81 down", ev)
+		}
+		a2 := spec(80, one, func(s *Spec) { s.Timeout = 400 * time.Millisecond })
+		if err := m.Update([]Watch{{ID: "web/r1", Spec: a2}, {ID: "web/r1", Spec: b}}); err != nil {
+			t.Fatal(err)
+		}
+		if each := m.StatusesOf("web/r1"); len(each) != 2 || !each[0].Up || each[0].Last.Reason != "connected" {
+			t.Errorf("after the change: %+v, want the new check up with 80's last result", each)
+		}
+	})
+}

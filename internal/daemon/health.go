@@ -14,8 +14,9 @@ func WatchID(vs *config.VirtualServer, rs *config.RealServer) string {
 	return fmt.Sprintf("%s/%s", vs.Name, rs.Endpoint())
 }
 
-// HealthWatches lists one watch per real server that has a check. Reals
-// of several services with identical checks share one probe, since their
+// HealthWatches lists one watch per check of each real server, all under
+// the real's WatchID: the monitor has it up while all are. Reals of
+// several services with identical checks share one probe, since their
 // Specs are equal. Exec checks run as script_user; it fails only when
 // that user cannot be found.
 func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
@@ -28,14 +29,13 @@ func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
 		vs := &cfg.VirtualServers[i]
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
-			if rs.HealthCheck == nil {
-				continue
+			for _, hc := range rs.HealthChecks {
+				s := healthSpec(rs, hc)
+				if s.Type == config.CheckExec {
+					s.User = user
+				}
+				out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: s})
 			}
-			s := healthSpec(rs)
-			if s.Type == config.CheckExec {
-				s.User = user
-			}
-			out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: s})
 		}
 	}
 	return out, nil
@@ -62,8 +62,7 @@ func ScriptUser(cfg *config.Config) (*proc.User, error) {
 	return u, nil
 }
 
-func healthSpec(rs *config.RealServer) healthcheck.Spec {
-	hc := rs.HealthCheck
+func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec {
 	addr, port := rs.Address, rs.Port
 	if hc.ConnectAddress.IsValid() {
 		addr = hc.ConnectAddress

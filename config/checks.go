@@ -1,5 +1,12 @@
 package config
 
+import (
+	"encoding/hex"
+	"regexp"
+	"slices"
+	"strings"
+)
+
 // MaxChecksPerReal bounds the health_check blocks of one virtual_server or
 // real_server: each is a probe per real, and a real is up only while all
 // pass.
@@ -27,4 +34,72 @@ func firstCheck(checks []*HealthCheck) *HealthCheck {
 		return nil
 	}
 	return checks[0]
+}
+
+// fieldsFor lists the attributes each check type accepts beyond the common
+// timing and address ones.
+var fieldsFor = map[string][]string{
+	CheckTCP:   {},
+	CheckHTTP:  {"path", "method", "host", "status", "body_regex", "body_digest"},
+	CheckHTTPS: {"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify"},
+	CheckExec:  {"command", "dynamic_weight"},
+	CheckUDP:   {"payload", "require_reply", "reply_hex", "reply_regex"},
+}
+
+// typeSpecific lists every attribute some check type has and others not.
+func typeSpecific() []string {
+	var out []string
+	for _, fs := range fieldsFor {
+		for _, f := range fs {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkTypeList is the check types for an error message, in the order
+// the README lists them.
+func checkTypeList() string {
+	var q []string
+	for _, t := range []string{CheckTCP, CheckHTTP, CheckHTTPS, CheckExec, CheckUDP} {
+		q = append(q, `"`+t+`"`)
+	}
+	return strings.Join(q, ", ")
+}
+
+// MaxUDPPayload is the largest datagram a udp check may send (IPv4's
+// limit).
+const MaxUDPPayload = 65507
+
+func (r *resolver) udpFields(b blk, rh *rawHealthCheck, hc *HealthCheck) {
+	if rh.Payload != nil {
+		p := strings.ToLower(strings.TrimSpace(*rh.Payload))
+		if v, err := hex.DecodeString(p); err != nil {
+			b.errorf("payload", "payload must be hex bytes (\"0a1b...\"): %v", err)
+		} else if len(v) > MaxUDPPayload {
+			b.errorf("payload", "payload is %d bytes; a datagram carries at most %d", len(v), MaxUDPPayload)
+		}
+		hc.Payload = p
+	}
+	if rh.ReplyHex != nil {
+		p := strings.ToLower(strings.TrimSpace(*rh.ReplyHex))
+		if v, err := hex.DecodeString(p); err != nil || len(v) == 0 {
+			b.errorf("reply_hex", "reply_hex must be hex bytes the reply starts with")
+		}
+		hc.ReplyHex = p
+	}
+	if rh.ReplyRegex != nil {
+		if _, err := regexp.Compile(*rh.ReplyRegex); err != nil {
+			b.errorf("reply_regex", "reply_regex does not compile: %v", err)
+		}
+		hc.ReplyRegex = *rh.ReplyRegex
+	}
+	matched := rh.ReplyHex != nil || rh.ReplyRegex != nil
+	hc.RequireReply = deref(rh.RequireReply, matched)
+	if !hc.RequireReply && matched {
+		b.errorf("require_reply", "require_reply = false contradicts reply_hex or reply_regex, which need a reply")
+	}
 }

@@ -232,6 +232,35 @@ func TestSeveralChecks(t *testing.T) {
 	}
 }
 
+// A udp check: payload and reply_hex as lower-case hex; a reply match
+// implies require_reply.
+func TestUDPCheck(t *testing.T) {
+	cfg, err := Parse("u.hcl", []byte(`virtual_server "ntp" {
+  address = "10.0.0.1"
+  port = 123
+  protocol = "udp"
+  health_check "udp" {
+    payload = "1B00"
+    reply_hex = "1C"
+  }
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "udp" {}
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.VirtualServers[0].RealServers[0].HealthCheck
+	if a.Payload != "1b00" || a.ReplyHex != "1c" || !a.RequireReply {
+		t.Errorf("udp check %+v, want payload 1b00, reply_hex 1c, a reply required", a)
+	}
+	b := cfg.VirtualServers[0].RealServers[1].HealthCheck
+	if b.Payload != "" || b.RequireReply || b.ReplyRegex != "" {
+		t.Errorf("bare udp check %+v, want an empty datagram and no reply required", b)
+	}
+}
+
 func TestVIPForms(t *testing.T) {
 	src := `vrrp_instance "v" {
   interface = "eth0"
@@ -488,6 +517,30 @@ virtual_server "b" {
   health_check "tcp" {}
   health_check "http" { status = ["9"] }
 }`, []diagAt{{"5:35", `status "9" is not an HTTP status code`}}},
+		{"udp: bad payload, regex and a contradiction", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "udp" {
+    payload = "0g"
+    reply_regex = "("
+    require_reply = false
+  }
+}`, []diagAt{{"6:15", "payload must be hex bytes"}, {"7:19", "reply_regex does not compile"}, {"8:21", "require_reply = false contradicts"}}},
+		{"udp: reply_hex empty", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  health_check "udp" {
+    reply_hex = ""
+  }
+}`, []diagAt{{"5:17", "reply_hex must be hex bytes"}}},
+		{"udp field on an http check", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "http" {
+    payload = "00"
+  }
+}`, []diagAt{{"5:15", `payload does not apply to a "http" check`}}},
 		{"HEAD with a body check", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

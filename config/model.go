@@ -251,6 +251,7 @@ const (
 	CheckHTTP  = "http"
 	CheckHTTPS = "https"
 	CheckExec  = "exec"
+	CheckUDP   = "udp"
 )
 
 // HealthCheck is a resolved health_check block.
@@ -276,6 +277,13 @@ type HealthCheck struct {
 	CAFile             string        `json:"ca_file,omitempty"`
 	InsecureSkipVerify bool          `json:"insecure_skip_verify,omitempty"`
 	Command            []string      `json:"command,omitempty"`
+	// Payload is what a udp check sends (hex); RequireReply asks for an
+	// answer, ReplyHex one starting with these bytes (hex), ReplyRegex
+	// one whose text matches.
+	Payload      string `json:"payload,omitempty"`
+	RequireReply bool   `json:"require_reply,omitempty"`
+	ReplyHex     string `json:"reply_hex,omitempty"`
+	ReplyRegex   string `json:"reply_regex,omitempty"`
 	// DynamicWeight: an exec check's exit status 2–255 sets the real's
 	// weight to status−2 (keepalived's misc_dynamic).
 	DynamicWeight bool `json:"dynamic_weight,omitempty"`

@@ -179,6 +179,10 @@ type rawHealthCheck struct {
 	InsecureSkipVerify *bool     `hcl:"insecure_skip_verify,optional"`
 	Command            *[]string `hcl:"command,optional"`
 	DynamicWeight      *bool     `hcl:"dynamic_weight,optional"`
+	Payload            *string   `hcl:"payload,optional"`
+	RequireReply       *bool     `hcl:"require_reply,optional"`
+	ReplyHex           *string   `hcl:"reply_hex,optional"`
+	ReplyRegex         *string   `hcl:"reply_regex,optional"`
 	Body               hcl.Body  `hcl:",body"`
 	DefRange           hcl.Range `hcl:",def_range"`
 	TypeRange          hcl.Range `hcl:"type,label_range"`

@@ -203,25 +203,14 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 	return rs, true
 }
 
-// fieldsFor lists the attributes each check type accepts beyond the common
-// timing and address ones.
-var fieldsFor = map[string][]string{
-	CheckTCP:   {},
-	CheckHTTP:  {"path", "method", "host", "status", "body_regex", "body_digest"},
-	CheckHTTPS: {"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify"},
-	CheckExec:  {"command", "dynamic_weight"},
-}
-
-var typeSpecific = []string{"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify", "command", "dynamic_weight"}
-
 func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 	b := r.block(rh.Body, rh.DefRange)
 	allowed, ok := fieldsFor[rh.Type]
 	if !ok {
-		r.errAt(rh.TypeRange, "unknown health_check type %q (expected \"tcp\", \"http\", \"https\" or \"exec\")", rh.Type)
+		r.errAt(rh.TypeRange, "unknown health_check type %q (expected %s)", rh.Type, checkTypeList())
 		return nil
 	}
-	for _, name := range typeSpecific {
+	for _, name := range typeSpecific() {
 		if b.attr(name) != nil && !slices.Contains(allowed, name) {
 			b.errorf(name, "%s does not apply to a %q check", name, rh.Type)
 		}
@@ -253,6 +242,8 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 	switch rh.Type {
 	case CheckHTTP, CheckHTTPS:
 		r.httpFields(b, rh, hc)
+	case CheckUDP:
+		r.udpFields(b, rh, hc)
 	case CheckExec:
 		if b.required("command", rh.Command != nil) {
 			hc.Command = b.argv("command", rh.Command)

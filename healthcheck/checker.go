@@ -32,6 +32,7 @@ const (
 	TypeHTTP  = "http"
 	TypeHTTPS = "https"
 	TypeExec  = "exec"
+	TypeUDP   = "udp"
 )
 
 // Result is the outcome of one probe.
@@ -81,6 +82,14 @@ type Spec struct {
 	CAFile             string
 	InsecureSkipVerify bool
 
+	// PayloadHex is what a udp check sends, hex-encoded (the Spec stays
+	// comparable text); RequireReply asks for an answer, ReplyHex one
+	// that starts with these bytes, ReplyRegex one whose text matches.
+	PayloadHex   string
+	RequireReply bool
+	ReplyHex     string
+	ReplyRegex   string
+
 	Command []string
 	// DynamicWeight: an exec check's exit status 2–255 is up at weight
 	// status−2, 1 is down, 0 up at the configured weight.
@@ -107,6 +116,8 @@ func New(s Spec) (Checker, error) {
 		return &tcpChecker{target: s.Target, bind: s.Bind}, nil
 	case TypeHTTP, TypeHTTPS:
 		return newHTTPChecker(s)
+	case TypeUDP:
+		return newUDPChecker(s)
 	case TypeExec:
 		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User, dynamic: s.DynamicWeight}, nil
 	}

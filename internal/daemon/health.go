@@ -91,6 +91,10 @@ func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec 
 		InsecureSkipVerify: hc.InsecureSkipVerify,
 		Command:            hc.Command,
 		DynamicWeight:      hc.DynamicWeight,
+		PayloadHex:         hc.Payload,
+		RequireReply:       hc.RequireReply,
+		ReplyHex:           hc.ReplyHex,
+		ReplyRegex:         hc.ReplyRegex,
 	}
 	for _, r := range hc.Status {
 		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})

@@ -44,6 +44,7 @@ var fieldsFor = map[string][]string{
 	CheckHTTPS: {"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify"},
 	CheckExec:  {"command", "dynamic_weight"},
 	CheckUDP:   {"payload", "require_reply", "reply_hex", "reply_regex"},
+	CheckSMTP:  {"helo_name"},
 }
 
 // typeSpecific lists every attribute some check type has and others not.
@@ -64,10 +65,24 @@ func typeSpecific() []string {
 // the README lists them.
 func checkTypeList() string {
 	var q []string
-	for _, t := range []string{CheckTCP, CheckHTTP, CheckHTTPS, CheckExec, CheckUDP} {
+	for _, t := range []string{CheckTCP, CheckHTTP, CheckHTTPS, CheckExec, CheckUDP, CheckSMTP} {
 		q = append(q, `"`+t+`"`)
 	}
 	return strings.Join(q, ", ")
+}
+
+// heloName is a host name or an address literal ("[192.0.2.1]"): nothing
+// that could end the HELO line and start another command.
+var heloName = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,253}[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]+\])$`)
+
+func (r *resolver) smtpFields(b blk, rh *rawHealthCheck, hc *HealthCheck) {
+	if rh.HeloName == nil {
+		return
+	}
+	if !heloName.MatchString(*rh.HeloName) {
+		b.errorf("helo_name", "helo_name %q is not a host name or [address]", *rh.HeloName)
+	}
+	hc.HeloName = *rh.HeloName
 }
 
 // MaxUDPPayload is the largest datagram a udp check may send (IPv4's

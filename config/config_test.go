@@ -541,6 +541,13 @@ virtual_server "b" {
     payload = "00"
   }
 }`, []diagAt{{"5:15", `payload does not apply to a "http" check`}}},
+		{"smtp: helo_name with a line break", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 25
+  health_check "smtp" {
+    helo_name = "lb1\r\nRSET"
+  }
+}`, []diagAt{{"5:17", "is not a host name or [address]"}}},
 		{"HEAD with a body check", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

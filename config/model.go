@@ -252,6 +252,7 @@ const (
 	CheckHTTPS = "https"
 	CheckExec  = "exec"
 	CheckUDP   = "udp"
+	CheckSMTP  = "smtp"
 )
 
 // HealthCheck is a resolved health_check block.
@@ -284,6 +285,9 @@ type HealthCheck struct {
 	RequireReply bool   `json:"require_reply,omitempty"`
 	ReplyHex     string `json:"reply_hex,omitempty"`
 	ReplyRegex   string `json:"reply_regex,omitempty"`
+	// HeloName is what an smtp check says in HELO; empty: the director's
+	// router_id.
+	HeloName string `json:"helo_name,omitempty"`
 	// DynamicWeight: an exec check's exit status 2–255 sets the real's
 	// weight to status−2 (keepalived's misc_dynamic).
 	DynamicWeight bool `json:"dynamic_weight,omitempty"`

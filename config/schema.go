@@ -183,6 +183,7 @@ type rawHealthCheck struct {
 	RequireReply       *bool     `hcl:"require_reply,optional"`
 	ReplyHex           *string   `hcl:"reply_hex,optional"`
 	ReplyRegex         *string   `hcl:"reply_regex,optional"`
+	HeloName           *string   `hcl:"helo_name,optional"`
 	Body               hcl.Body  `hcl:",body"`
 	DefRange           hcl.Range `hcl:",def_range"`
 	TypeRange          hcl.Range `hcl:"type,label_range"`

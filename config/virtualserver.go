@@ -244,6 +244,8 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 		r.httpFields(b, rh, hc)
 	case CheckUDP:
 		r.udpFields(b, rh, hc)
+	case CheckSMTP:
+		r.smtpFields(b, rh, hc)
 	case CheckExec:
 		if b.required("command", rh.Command != nil) {
 			hc.Command = b.argv("command", rh.Command)

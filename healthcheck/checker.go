@@ -2,8 +2,10 @@
 // which of them are up.
 //
 //   - A Checker is one probe against one target that honours its context's
-//     deadline: tcp (connect), http and https (request, status, body) and
-//     exec (a program; exit 0 is up).
+//     deadline: tcp (connect), http and https (request, status, body),
+//     udp (a datagram: an ICMP error is down, a reply may be required and
+//     matched), smtp (banner, HELO, QUIT) and exec (a program; exit 0 is
+//     up, and with dynamic weight 2–255 is up at weight status−2).
 //   - A Monitor schedules probes: interval, timeout, rise/fall, retry
 //     delay, an initial state, and start times spread over the first
 //     interval so thousands of checks never fire together. It emits an
@@ -33,6 +35,7 @@ const (
 	TypeHTTPS = "https"
 	TypeExec  = "exec"
 	TypeUDP   = "udp"
+	TypeSMTP  = "smtp"
 )
 
 // Result is the outcome of one probe.
@@ -90,6 +93,9 @@ type Spec struct {
 	ReplyHex     string
 	ReplyRegex   string
 
+	// HeloName is what an smtp check says in HELO.
+	HeloName string
+
 	Command []string
 	// DynamicWeight: an exec check's exit status 2–255 is up at weight
 	// status−2, 1 is down, 0 up at the configured weight.
@@ -118,6 +124,8 @@ func New(s Spec) (Checker, error) {
 		return newHTTPChecker(s)
 	case TypeUDP:
 		return newUDPChecker(s)
+	case TypeSMTP:
+		return &smtpChecker{target: s.Target, bind: s.Bind, helo: s.HeloName}, nil
 	case TypeExec:
 		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User, dynamic: s.DynamicWeight}, nil
 	}

@@ -31,6 +31,9 @@ func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
 			rs := &vs.RealServers[j]
 			for _, hc := range rs.HealthChecks {
 				s := healthSpec(rs, hc)
+				if s.Type == config.CheckSMTP && s.HeloName == "" {
+					s.HeloName = cfg.Director.RouterID
+				}
 				if s.Type == config.CheckExec {
 					s.User = user
 				}
@@ -95,6 +98,7 @@ func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec 
 		RequireReply:       hc.RequireReply,
 		ReplyHex:           hc.ReplyHex,
 		ReplyRegex:         hc.ReplyRegex,
+		HeloName:           hc.HeloName,
 	}
 	for _, r := range hc.Status {
 		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})

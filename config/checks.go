@@ -45,6 +45,7 @@ var fieldsFor = map[string][]string{
 	CheckExec:  {"command", "dynamic_weight"},
 	CheckUDP:   {"payload", "require_reply", "reply_hex", "reply_regex"},
 	CheckSMTP:  {"helo_name"},
+	CheckDNS:   {"query_name", "query_type", "rcode", "answer"},
 }
 
 // typeSpecific lists every attribute some check type has and others not.
@@ -65,7 +66,7 @@ func typeSpecific() []string {
 // the README lists them.
 func checkTypeList() string {
 	var q []string
-	for _, t := range []string{CheckTCP, CheckHTTP, CheckHTTPS, CheckExec, CheckUDP, CheckSMTP} {
+	for _, t := range []string{CheckTCP, CheckHTTP, CheckHTTPS, CheckExec, CheckUDP, CheckSMTP, CheckDNS} {
 		q = append(q, `"`+t+`"`)
 	}
 	return strings.Join(q, ", ")
@@ -83,6 +84,56 @@ func (r *resolver) smtpFields(b blk, rh *rawHealthCheck, hc *HealthCheck) {
 		b.errorf("helo_name", "helo_name %q is not a host name or [address]", *rh.HeloName)
 	}
 	hc.HeloName = *rh.HeloName
+}
+
+// DNSQueryTypes are the query types a dns check may ask (keepalived's
+// and a few more); DNSRcodes the replies it may want.
+var (
+	DNSQueryTypes = []string{"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA"}
+	DNSRcodes     = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"}
+)
+
+// dnsLabel is one label of a query name: letters, digits, hyphens and
+// underscores (SRV's "_sip"), at most 63.
+var dnsLabel = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
+
+func (r *resolver) dnsFields(b blk, rh *rawHealthCheck, hc *HealthCheck) {
+	// keepalived's DNS_CHECK defaults: the root's SOA.
+	hc.QueryName = deref(rh.QueryName, ".")
+	if !validQueryName(hc.QueryName) {
+		b.errorf("query_name", "query_name %q is not a domain name", hc.QueryName)
+	}
+	hc.QueryType = strings.ToUpper(deref(rh.QueryType, "SOA"))
+	if !slices.Contains(DNSQueryTypes, hc.QueryType) {
+		b.errorf("query_type", "query_type must be one of %s, not %q", strings.Join(DNSQueryTypes, ", "), hc.QueryType)
+	}
+	hc.Rcode = strings.ToUpper(deref(rh.Rcode, "NOERROR"))
+	if !slices.Contains(DNSRcodes, hc.Rcode) {
+		b.errorf("rcode", "rcode must be one of %s, not %q", strings.Join(DNSRcodes, ", "), hc.Rcode)
+	}
+	hc.Answer = strings.TrimSpace(deref(rh.Answer, ""))
+	if rh.Answer != nil && hc.Answer == "" {
+		b.errorf("answer", "answer must not be empty")
+	}
+	if hc.Answer != "" && hc.Rcode != "NOERROR" {
+		b.errorf("answer", "an answer comes only with rcode NOERROR, not %s", hc.Rcode)
+	}
+}
+
+func validQueryName(name string) bool {
+	if name == "." {
+		return true
+	}
+	n := strings.TrimSuffix(name, ".")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(n, ".") {
+		if !dnsLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxUDPPayload is the largest datagram a udp check may send (IPv4's

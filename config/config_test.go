@@ -261,6 +261,36 @@ func TestUDPCheck(t *testing.T) {
 	}
 }
 
+// A dns check: keepalived's defaults (". SOA"), names and codes in
+// upper case.
+func TestDNSCheck(t *testing.T) {
+	cfg, err := Parse("d.hcl", []byte(`virtual_server "dns" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "dns" {}
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "dns" {
+      query_name = "www.example.com"
+      query_type = "aaaa"
+      answer = "2001:db8::10"
+    }
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.VirtualServers[0].RealServers[0].HealthCheck
+	if a.QueryName != "." || a.QueryType != "SOA" || a.Rcode != "NOERROR" || a.Answer != "" {
+		t.Errorf("default dns check %+v, want . SOA NOERROR", a)
+	}
+	b := cfg.VirtualServers[0].RealServers[1].HealthCheck
+	if b.QueryName != "www.example.com" || b.QueryType != "AAAA" || b.Answer != "2001:db8::10" {
+		t.Errorf("dns check %+v", b)
+	}
+}
+
 func TestVIPForms(t *testing.T) {
 	src := `vrrp_instance "v" {
   interface = "eth0"
@@ -548,6 +578,25 @@ virtual_server "b" {
     helo_name = "lb1\r\nRSET"
   }
 }`, []diagAt{{"5:17", "is not a host name or [address]"}}},
+		{"dns: bad name, type and rcode", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "dns" {
+    query_name = "a..example"
+    query_type = "AXFR"
+    rcode = "MAYBE"
+  }
+}`, []diagAt{{"6:18", "query_name \"a..example\" is not a domain name"}, {"7:18", "query_type must be one of"}, {"8:13", "rcode must be one of"}}},
+		{"dns: an answer with NXDOMAIN", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  health_check "dns" {
+    query_name = "gone.example.com"
+    rcode = "NXDOMAIN"
+    answer = "192.0.2.1"
+  }
+}`, []diagAt{{"7:14", "an answer comes only with rcode NOERROR"}}},
 		{"HEAD with a body check", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

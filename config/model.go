@@ -253,6 +253,7 @@ const (
 	CheckExec  = "exec"
 	CheckUDP   = "udp"
 	CheckSMTP  = "smtp"
+	CheckDNS   = "dns"
 )
 
 // HealthCheck is a resolved health_check block.
@@ -288,6 +289,12 @@ type HealthCheck struct {
 	// HeloName is what an smtp check says in HELO; empty: the director's
 	// router_id.
 	HeloName string `json:"helo_name,omitempty"`
+	// A dns check asks QueryName of QueryType and wants Rcode and, if
+	// set, an answer record whose data is Answer.
+	QueryName string `json:"query_name,omitempty"`
+	QueryType string `json:"query_type,omitempty"`
+	Rcode     string `json:"rcode,omitempty"`
+	Answer    string `json:"answer,omitempty"`
 	// DynamicWeight: an exec check's exit status 2–255 sets the real's
 	// weight to status−2 (keepalived's misc_dynamic).
 	DynamicWeight bool `json:"dynamic_weight,omitempty"`

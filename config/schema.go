@@ -184,6 +184,10 @@ type rawHealthCheck struct {
 	ReplyHex           *string   `hcl:"reply_hex,optional"`
 	ReplyRegex         *string   `hcl:"reply_regex,optional"`
 	HeloName           *string   `hcl:"helo_name,optional"`
+	QueryName          *string   `hcl:"query_name,optional"`
+	QueryType          *string   `hcl:"query_type,optional"`
+	Rcode              *string   `hcl:"rcode,optional"`
+	Answer             *string   `hcl:"answer,optional"`
 	Body               hcl.Body  `hcl:",body"`
 	DefRange           hcl.Range `hcl:",def_range"`
 	TypeRange          hcl.Range `hcl:"type,label_range"`

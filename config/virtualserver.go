@@ -246,6 +246,8 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 		r.udpFields(b, rh, hc)
 	case CheckSMTP:
 		r.smtpFields(b, rh, hc)
+	case CheckDNS:
+		r.dnsFields(b, rh, hc)
 	case CheckExec:
 		if b.required("command", rh.Command != nil) {
 			hc.Command = b.argv("command", rh.Command)

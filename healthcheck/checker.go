@@ -4,7 +4,7 @@
 //   - A Checker is one probe against one target that honours its context's
 //     deadline: tcp (connect), http and https (request, status, body),
 //     udp (a datagram: an ICMP error is down, a reply may be required and
-//     matched), smtp (banner, HELO, QUIT) and exec (a program; exit 0 is
+//     matched), smtp (banner, HELO, QUIT), dns (rcode, an answer) and exec (a program; exit 0 is
 //     up, and with dynamic weight 2–255 is up at weight status−2).
 //   - A Monitor schedules probes: interval, timeout, rise/fall, retry
 //     delay, an initial state, and start times spread over the first
@@ -36,6 +36,7 @@ const (
 	TypeExec  = "exec"
 	TypeUDP   = "udp"
 	TypeSMTP  = "smtp"
+	TypeDNS   = "dns"
 )
 
 // Result is the outcome of one probe.
@@ -96,6 +97,11 @@ type Spec struct {
 	// HeloName is what an smtp check says in HELO.
 	HeloName string
 
+	// A dns check asks QueryName (default ".") of QueryType (default
+	// SOA) and wants Rcode (default NOERROR) and, if set, an answer
+	// record whose data is Answer.
+	QueryName, QueryType, Rcode, Answer string
+
 	Command []string
 	// DynamicWeight: an exec check's exit status 2–255 is up at weight
 	// status−2, 1 is down, 0 up at the configured weight.
@@ -124,6 +130,8 @@ func New(s Spec) (Checker, error) {
 		return newHTTPChecker(s)
 	case TypeUDP:
 		return newUDPChecker(s)
+	case TypeDNS:
+		return newDNSChecker(s)
 	case TypeSMTP:
 		return &smtpChecker{target: s.Target, bind: s.Bind, helo: s.HeloName}, nil
 	case TypeExec:

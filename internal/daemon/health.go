@@ -99,6 +99,10 @@ func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec 
 		ReplyHex:           hc.ReplyHex,
 		ReplyRegex:         hc.ReplyRegex,
 		HeloName:           hc.HeloName,
+		QueryName:          hc.QueryName,
+		QueryType:          hc.QueryType,
+		Rcode:              hc.Rcode,
+		Answer:             hc.Answer,
 	}
 	for _, r := range hc.Status {
 		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})

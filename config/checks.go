@@ -46,6 +46,7 @@ var fieldsFor = map[string][]string{
 	CheckUDP:   {"payload", "require_reply", "reply_hex", "reply_regex"},
 	CheckSMTP:  {"helo_name"},
 	CheckDNS:   {"query_name", "query_type", "rcode", "answer"},
+	CheckICMP:  {"count"},
 }
 
 // typeSpecific lists every attribute some check type has and others not.
@@ -66,7 +67,7 @@ func typeSpecific() []string {
 // the README lists them.
 func checkTypeList() string {
 	var q []string
-	for _, t := range []string{CheckTCP, CheckHTTP, CheckHTTPS, CheckExec, CheckUDP, CheckSMTP, CheckDNS} {
+	for _, t := range []string{CheckTCP, CheckHTTP, CheckHTTPS, CheckExec, CheckUDP, CheckSMTP, CheckDNS, CheckICMP} {
 		q = append(q, `"`+t+`"`)
 	}
 	return strings.Join(q, ", ")
@@ -134,6 +135,18 @@ func validQueryName(name string) bool {
 		}
 	}
 	return true
+}
+
+// portless reports whether a check type ignores ports: it needs no
+// connect_port for a fwmark real, and refuses one.
+func portless(typ string) bool { return typ == CheckExec || typ == CheckICMP }
+
+func (r *resolver) icmpFields(b blk, rh *rawHealthCheck, hc *HealthCheck) {
+	// keepalived's PING_CHECK sends one echo request.
+	hc.Count = b.intIn("count", rh.Count, 1, 1, 100)
+	if rh.ConnectPort != nil {
+		b.errorf("connect_port", "an icmp check has no port")
+	}
 }
 
 // MaxUDPPayload is the largest datagram a udp check may send (IPv4's

@@ -291,6 +291,26 @@ func TestDNSCheck(t *testing.T) {
 	}
 }
 
+// An icmp check: one echo by default (keepalived's PING_CHECK), and no
+// connect_port needed for a fwmark real.
+func TestICMPCheck(t *testing.T) {
+	cfg, err := Parse("i.hcl", []byte(`virtual_server "f" {
+  fwmark = 5
+  health_check "icmp" {}
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "icmp" { count = 3 }
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := cfg.VirtualServers[0].RealServers
+	if rs[0].HealthCheck.Count != 1 || rs[1].HealthCheck.Count != 3 {
+		t.Errorf("counts %d and %d, want 1 and 3", rs[0].HealthCheck.Count, rs[1].HealthCheck.Count)
+	}
+}
+
 func TestVIPForms(t *testing.T) {
 	src := `vrrp_instance "v" {
   interface = "eth0"
@@ -504,8 +524,16 @@ virtual_server "b" {
 		{"unknown check type", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80
-  health_check "icmp" {}
-}`, []diagAt{{"4:16", `unknown health_check type "icmp"`}}},
+  health_check "ping" {}
+}`, []diagAt{{"4:16", `unknown health_check type "ping"`}}},
+		{"icmp: count and a port", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "icmp" {
+    count = 0
+    connect_port = 80
+  }
+}`, []diagAt{{"5:13", "count must be between 1 and 100, not 0"}, {"6:20", "an icmp check has no port"}}},
 		{"bad status and regex", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

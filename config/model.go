@@ -254,6 +254,7 @@ const (
 	CheckUDP   = "udp"
 	CheckSMTP  = "smtp"
 	CheckDNS   = "dns"
+	CheckICMP  = "icmp"
 )
 
 // HealthCheck is a resolved health_check block.
@@ -295,6 +296,8 @@ type HealthCheck struct {
 	QueryType string `json:"query_type,omitempty"`
 	Rcode     string `json:"rcode,omitempty"`
 	Answer    string `json:"answer,omitempty"`
+	// Count is how many echo requests an icmp check sends at most.
+	Count int `json:"count,omitempty"`
 	// DynamicWeight: an exec check's exit status 2–255 sets the real's
 	// weight to status−2 (keepalived's misc_dynamic).
 	DynamicWeight bool `json:"dynamic_weight,omitempty"`

@@ -188,6 +188,7 @@ type rawHealthCheck struct {
 	QueryType          *string   `hcl:"query_type,optional"`
 	Rcode              *string   `hcl:"rcode,optional"`
 	Answer             *string   `hcl:"answer,optional"`
+	Count              *int      `hcl:"count,optional"`
 	Body               hcl.Body  `hcl:",body"`
 	DefRange           hcl.Range `hcl:",def_range"`
 	TypeRange          hcl.Range `hcl:"type,label_range"`

@@ -192,7 +192,7 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 	}
 	rs.HealthCheck = firstCheck(rs.HealthChecks)
 	for i, hc := range rs.HealthChecks {
-		if hc != nil && rs.Port == 0 && hc.ConnectPort == 0 && hc.Type != CheckExec {
+		if hc != nil && rs.Port == 0 && hc.ConnectPort == 0 && !portless(hc.Type) {
 			rng := rr.DefRange
 			if own {
 				rng = rr.HealthChecks[i].DefRange
@@ -248,6 +248,8 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 		r.smtpFields(b, rh, hc)
 	case CheckDNS:
 		r.dnsFields(b, rh, hc)
+	case CheckICMP:
+		r.icmpFields(b, rh, hc)
 	case CheckExec:
 		if b.required("command", rh.Command != nil) {
 			hc.Command = b.argv("command", rh.Command)

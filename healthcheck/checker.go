@@ -4,7 +4,7 @@
 //   - A Checker is one probe against one target that honours its context's
 //     deadline: tcp (connect), http and https (request, status, body),
 //     udp (a datagram: an ICMP error is down, a reply may be required and
-//     matched), smtp (banner, HELO, QUIT), dns (rcode, an answer) and exec (a program; exit 0 is
+//     matched), smtp (banner, HELO, QUIT), dns (rcode, an answer), icmp (echo) and exec (a program; exit 0 is
 //     up, and with dynamic weight 2–255 is up at weight status−2).
 //   - A Monitor schedules probes: interval, timeout, rise/fall, retry
 //     delay, an initial state, and start times spread over the first
@@ -37,6 +37,7 @@ const (
 	TypeUDP   = "udp"
 	TypeSMTP  = "smtp"
 	TypeDNS   = "dns"
+	TypeICMP  = "icmp"
 )
 
 // Result is the outcome of one probe.
@@ -102,6 +103,9 @@ type Spec struct {
 	// record whose data is Answer.
 	QueryName, QueryType, Rcode, Answer string
 
+	// Count is how many echo requests an icmp check sends at most.
+	Count int
+
 	Command []string
 	// DynamicWeight: an exec check's exit status 2–255 is up at weight
 	// status−2, 1 is down, 0 up at the configured weight.
@@ -130,6 +134,8 @@ func New(s Spec) (Checker, error) {
 		return newHTTPChecker(s)
 	case TypeUDP:
 		return newUDPChecker(s)
+	case TypeICMP:
+		return &icmpChecker{target: s.Target.Addr(), bind: s.Bind, count: s.Count}, nil
 	case TypeDNS:
 		return newDNSChecker(s)
 	case TypeSMTP:

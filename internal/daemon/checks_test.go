@@ -59,3 +59,31 @@ virtual_server "mail" {
 		t.Errorf("smtp spec %+v, want HELO checker.example.test", s)
 	}
 }
+
+// An icmp check has no port: one host's reals under two services are one
+// probe, and the count reaches the Spec.
+func TestHealthWatchesICMPSharesAcrossPorts(t *testing.T) {
+	cfg, err := config.Parse("i.hcl", []byte(`
+virtual_server "web" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "icmp" { count = 2 }
+  real_server "10.0.0.2" {}
+}
+virtual_server "mail" {
+  address = "10.0.0.1"
+  port = 25
+  health_check "icmp" { count = 2 }
+  real_server "10.0.0.2" {}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := HealthWatches(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 2 || ws[0].Spec.Key() != ws[1].Spec.Key() || ws[0].Spec.Count != 2 || ws[0].Spec.Target.Port() != 0 {
+		t.Errorf("watches %+v, want one icmp probe of 2 echoes to 10.0.0.2 for both services", ws)
+	}
+}

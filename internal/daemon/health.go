@@ -73,6 +73,11 @@ func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec 
 	if hc.ConnectPort != 0 {
 		port = hc.ConnectPort
 	}
+	if hc.Type == config.CheckICMP {
+		// No port (in Target or Real): the reals of one host under
+		// several services are one probe.
+		port = 0
+	}
 	s := healthcheck.Spec{
 		Type:               hc.Type,
 		Target:             netip.AddrPortFrom(addr, port),
@@ -103,6 +108,10 @@ func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec 
 		QueryType:          hc.QueryType,
 		Rcode:              hc.Rcode,
 		Answer:             hc.Answer,
+		Count:              hc.Count,
+	}
+	if hc.Type == config.CheckICMP {
+		s.Real = netip.AddrPortFrom(rs.Address, 0)
 	}
 	for _, r := range hc.Status {
 		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})

@@ -29,7 +29,11 @@ func TestICMPInNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := func(target string, count int) Spec {
-		return Spec{Type: TypeICMP, Target: netip.AddrPortFrom(netip.MustParseAddr(target), 0), Count: count, Timeout: 600 * time.Millisecond}
+		timeout := 2 * time.Second // a loaded machine, and the first echo waits for ARP or ND
+		if count > 1 {
+			timeout = 600 * time.Millisecond
+		}
+		return Spec{Type: TypeICMP, Target: netip.AddrPortFrom(netip.MustParseAddr(target), 0), Count: count, Timeout: timeout}
 	}
 	got := map[string]Result{}
 	err := lan.Hosts["cli"].NS.Do(func() error {
@@ -45,7 +49,7 @@ func TestICMPInNamespaces(t *testing.T) {
 	expect(t, got["fd77::2"], true, "echo reply (1 sent)")
 	expect(t, got["10.77.0.3"], false, "timeout: no echo reply (3 sent)")
 	expect(t, got["fd77::3"], false, "timeout: no echo reply (2 sent)")
-	if l := got["10.77.0.3"].Latency; l < 500*time.Millisecond || l > 2*time.Second {
+	if l := got["10.77.0.3"].Latency; l < 500*time.Millisecond || l > 1500*time.Millisecond {
 		t.Errorf("timeout after %s, want about 600ms", l)
 	}
 	expect(t, got["10.200.0.1"], false, "unreachable")

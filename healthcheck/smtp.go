@@ -12,6 +12,10 @@ import (
 	"time"
 )
 
+// MaxSMTPReply bounds what an smtp check reads of a session: banner and
+// HELO reply together.
+const MaxSMTPReply = 64 << 10
+
 // smtpChecker is keepalived's SMTP_CHECK: connect, a 2xx banner, HELO,
 // a 2xx reply, QUIT. Multi-line replies ("250-...") are read whole.
 type smtpChecker struct {
@@ -32,7 +36,13 @@ func (c *smtpChecker) Check(ctx context.Context) Result {
 		}
 		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
-		tp := textproto.NewConn(conn)
+		// A server that never ends its line must not grow our memory
+		// until the timeout: replies are read up to MaxSMTPReply.
+		tp := textproto.NewConn(struct {
+			io.Reader
+			io.Writer
+			io.Closer
+		}{&cappedReader{r: conn, left: MaxSMTPReply}, conn, conn})
 		if code, msg, err := tp.ReadResponse(2); err != nil {
 			return Result{Reason: smtpReason("banner", code, msg, err)}
 		}
@@ -66,6 +76,8 @@ func smtpReason(step string, code int, msg string, err error) string {
 		return fmt.Sprintf("%s: %d %s", step, pe.Code, oneLine(pe.Msg))
 	case errors.As(err, &ne) && ne.Timeout():
 		return step + ": timeout"
+	case errors.Is(err, errReplyTooLong):
+		return fmt.Sprintf("%s: %v", step, err)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return step + ": connection closed"
 	case code != 0:
@@ -78,4 +90,26 @@ func smtpReason(step string, code int, msg string, err error) string {
 func oneLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s[:min(len(s), 120)]
+}
+
+var errReplyTooLong = fmt.Errorf("replies longer than %d bytes", MaxSMTPReply)
+
+// cappedReader reads at most left bytes, then fails with
+// errReplyTooLong (where io.LimitReader's EOF would read as the server
+// closing).
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errReplyTooLong
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }

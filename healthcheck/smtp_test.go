@@ -78,6 +78,7 @@ func TestSMTPInNamespaces(t *testing.T) {
 		"10.77.0.2:27": {banner: "220 ready\r\n", helo: "501 bad HELO\r\n"},
 		"10.77.0.2:28": {},
 		"10.77.0.2:29": {banner: "220 ready\r\n"},
+		"10.77.0.2:31": {banner: "220 " + strings.Repeat("x", 100<<10)},
 	}
 	err := lan.Hosts["srv"].NS.Do(func() error {
 		for addr, r := range responders {
@@ -95,8 +96,14 @@ func TestSMTPInNamespaces(t *testing.T) {
 	}
 	got := map[string]Result{}
 	err = lan.Hosts["cli"].NS.Do(func() error {
-		for _, a := range []string{"10.77.0.2:25", "10.77.0.2:26", "10.77.0.2:27", "10.77.0.2:28", "10.77.0.2:29", "10.77.0.2:30"} {
-			got[a] = check(t, Spec{Type: TypeSMTP, Target: addrPort(t, a), HeloName: "lb1.example.test", Timeout: 300 * time.Millisecond})
+		for _, a := range []string{"10.77.0.2:25", "10.77.0.2:26", "10.77.0.2:27", "10.77.0.2:28", "10.77.0.2:29", "10.77.0.2:30", "10.77.0.2:31"} {
+			// Short for the silent server, long enough for the others
+			// on a loaded machine (the first SYN waits for ARP too).
+			timeout := 2 * time.Second
+			if a == "10.77.0.2:28" {
+				timeout = 300 * time.Millisecond
+			}
+			got[a] = check(t, Spec{Type: TypeSMTP, Target: addrPort(t, a), HeloName: "lb1.example.test", Timeout: timeout})
 		}
 		return nil
 	})
@@ -109,6 +116,12 @@ func TestSMTPInNamespaces(t *testing.T) {
 	expect(t, got["10.77.0.2:28"], false, "banner: timeout")
 	expect(t, got["10.77.0.2:29"], false, "HELO: connection closed")
 	expect(t, got["10.77.0.2:30"], false, "refused")
+	// 100 KiB without a line end: read up to the limit, not to the
+	// timeout.
+	expect(t, got["10.77.0.2:31"], false, "banner: replies longer than 65536 bytes")
+	if l := got["10.77.0.2:31"].Latency; l > 250*time.Millisecond {
+		t.Errorf("an endless banner took %s, want it cut at the read limit", l)
+	}
 	deadline := time.Now().Add(time.Second)
 	for len(good.commands()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -66,8 +66,8 @@ func examplePrograms(cfg *Config) []string {
 	var argvs [][]string
 	for _, vs := range cfg.VirtualServers {
 		for _, rs := range vs.RealServers {
-			if rs.HealthCheck != nil {
-				argvs = append(argvs, rs.HealthCheck.Command)
+			for _, hc := range rs.HealthChecks {
+				argvs = append(argvs, hc.Command)
 			}
 		}
 	}

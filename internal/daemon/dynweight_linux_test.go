@@ -2,11 +2,15 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,14 +92,47 @@ virtual_server "dns" {
 	// Exec checks in the one-CPU guest take a good part of a second.
 	waitListing(t, fmt.Sprintf(real2, 10), 10*time.Second)
 	waitListing(t, `^\s+-> 127\.0\.0\.3:53\s+Route\s+5\s`, 5*time.Second)
-	for _, step := range []struct{ code, weight int }{{0, 3}, {22, 20}, {1, 0}, {255, 253}, {2, 0}, {0, 3}} {
+	for _, step := range []struct {
+		code, weight int
+		up           bool
+	}{{0, 3, true}, {22, 20, true}, {1, 0, false}, {255, 253, true}, {2, 0, true}, {0, 3, true}} {
 		setCode(step.code)
 		waitListing(t, fmt.Sprintf(real2, step.weight), 5*time.Second)
-		t.Logf("exit %d: weight %d in ipvsadm -Ln", step.code, step.weight)
+		// Weight 0 is both exit 1 (down) and exit 2 (up at 0): the
+		// status tells them apart.
+		rs := realStatus(t, filepath.Join(dir, "s.sock"), "127.0.0.2:53")
+		if rs.Up != step.up || rs.Last == nil || !strings.HasPrefix(rs.Last.Reason, fmt.Sprintf("exit status %d", step.code)) {
+			t.Fatalf("exit %d: status %+v, want up %v", step.code, rs, step.up)
+		}
+		t.Logf("exit %d: weight %d in ipvsadm -Ln, up %v (%s)", step.code, step.weight, rs.Up, rs.Last.Reason)
 	}
 	waitListing(t, `^\s+-> 127\.0\.0\.3:53\s+Route\s+5\s`, 5*time.Second)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// realStatus is the status document's entry for one real server.
+func realStatus(t *testing.T, sock, real string) daemon.RealServerStatus {
+	t.Helper()
+	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://directord/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc daemon.StatusDoc
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range doc.RealServers {
+		if rs.RealServer == real {
+			return rs
+		}
+	}
+	t.Fatalf("no real server %s in the status", real)
+	return daemon.RealServerStatus{}
 }

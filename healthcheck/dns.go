@@ -2,7 +2,6 @@ package healthcheck
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -58,9 +57,9 @@ func (c *dnsChecker) Check(ctx context.Context) Result {
 			cl.Dialer.LocalAddr = &net.UDPAddr{IP: c.bind.AsSlice()}
 		}
 		r, _, err := cl.ExchangeContext(ctx, m, c.target.String())
+		// Over UDP miekg/dns waits past a reply with another ID (a late
+		// answer to an earlier probe): silence then is a timeout.
 		switch {
-		case errors.Is(err, dns.ErrId):
-			return Result{Reason: "reply to another query"}
 		case err != nil:
 			return Result{Reason: dialReason(ctx, err)}
 		case r.Rcode != c.rcode:

@@ -31,6 +31,8 @@ func zone(w dns.ResponseWriter, req *dns.Msg) {
 		add("example.test. 60 IN MX 10 Mail.Example.Test.")
 	case q.Name == "." && q.Qtype == dns.TypeSOA:
 		add(". 60 IN SOA ns.test. admin.test. 1 3600 600 86400 60")
+	case q.Name == "wrongid.example.test.":
+		m.Id++
 	case q.Name == "gone.example.test.":
 		m.Rcode = dns.RcodeNameError
 	default:
@@ -80,6 +82,7 @@ func TestDNSInNamespaces(t *testing.T) {
 			s("10.77.0.2:53", func(sp *Spec) { sp.QueryName, sp.QueryType = "broken.example.test", "TXT" }),
 			s("10.77.0.2:55", func(*Spec) {}),
 			s("10.77.0.2:54", func(sp *Spec) { sp.Timeout = 300 * time.Millisecond }),
+			s("10.77.0.2:53", func(sp *Spec) { sp.QueryName, sp.Timeout = "wrongid.example.test", 300*time.Millisecond }),
 		} {
 			got = append(got, check(t, sp))
 		}
@@ -100,6 +103,8 @@ func TestDNSInNamespaces(t *testing.T) {
 	if got[8].Latency < 250*time.Millisecond || got[8].Latency > time.Second {
 		t.Errorf("timeout after %s, want about 300ms", got[8].Latency)
 	}
+	// A reply with another ID is not the answer: it is waited past.
+	expect(t, got[9], false, "timeout")
 }
 
 func TestDNSSpecRefused(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -29,23 +29,6 @@ type Event struct {
 	Up          bool
 	Result      Result // the result that completed the rise or fall
 	At          time.Time
-}
-
-// ProbeStatus is a probe as the status view shows it.
-type ProbeStatus struct {
-	Name        string    `json:"name"`
-	Type        string    `json:"type"`
-	Target      string    `json:"target"`
-	Subscribers []string  `json:"subscribers"`
-	Up          bool      `json:"up"`
-	Last        Result    `json:"last"`
-	LastCheck   time.Time `json:"last_check"`
-	Since       time.Time `json:"since"`
-	Checks      uint64    `json:"checks"`
-	// Dynamic and Weight: the weight a dynamic exec check set for an up
-	// real, in place of its configured one.
-	Dynamic bool `json:"dynamic,omitempty"`
-	Weight  int  `json:"weight,omitempty"`
 }
 
 // Options configure a Monitor.
@@ -179,26 +162,7 @@ func (m *Monitor) Update(watches []Watch) error {
 		}
 		fresh[k] = c
 	}
-	// A probe whose parameters changed (interval, path...) is a new
-	// probe; it takes over the state of the probes its watchers had, or
-	// a dead real would come back at full weight until fall failures
-	// later.
-	heirs := map[string][]*probe{}
-	for k, w := range wanted {
-		if m.probes[k] != nil {
-			continue
-		}
-		for _, id := range w.subs {
-			// The check in the same place among the real's checks.
-			i, olds := slices.Index(subs[id], k), m.subs[id]
-			if i >= len(olds) {
-				continue
-			}
-			if old := m.probes[olds[i]]; old != nil && !slices.Contains(heirs[k], old) {
-				heirs[k] = append(heirs[k], old)
-			}
-		}
-	}
+	heirs := m.heirs(fresh, subs)
 	now := time.Now()
 	for k, p := range m.probes {
 		if wanted[k] == nil {
@@ -229,6 +193,29 @@ func (m *Monitor) Update(watches []Watch) error {
 	default:
 	}
 	return nil
+}
+
+// heirs finds, for each new probe, the probes it replaces: a probe whose
+// parameters changed (interval, path...) is a new probe; it takes over
+// the state of the probes its watchers had in the same place among their
+// checks, or a dead real would come back at full weight until fall
+// failures later. The caller holds m.mu.
+func (m *Monitor) heirs(fresh map[string]Checker, subs map[string][]string) map[string][]*probe {
+	heirs := map[string][]*probe{}
+	// In watch ID order, so the first heir (whose counters are kept) is
+	// the same every time.
+	for _, id := range slices.Sorted(maps.Keys(subs)) {
+		keys, olds := subs[id], m.subs[id]
+		for i, k := range keys {
+			if _, isNew := fresh[k]; !isNew || i >= len(olds) {
+				continue
+			}
+			if old := m.probes[olds[i]]; old != nil && !slices.Contains(heirs[k], old) {
+				heirs[k] = append(heirs[k], old)
+			}
+		}
+	}
+	return heirs
 }
 
 // inherit takes the state of the probes p replaces: down if any of them
@@ -437,63 +424,6 @@ func (m *Monitor) probesOf(id string) []*probe {
 	return out
 }
 
-// Status describes every probe, sorted by name.
-func (m *Monitor) Status() []ProbeStatus {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]ProbeStatus, 0, len(m.probes))
-	for _, p := range m.probes {
-		out = append(out, p.status())
-	}
-	slices.SortFunc(out, func(a, b ProbeStatus) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
-// StatusOf describes the probes watch ID subscribes to as one: up while
-// all are, and then the first probe's result and times; down as the
-// first down probe says. Checks counts the probes of all of them.
-func (m *Monitor) StatusOf(id string) (ProbeStatus, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ps := m.probesOf(id)
-	if len(ps) == 0 {
-		return ProbeStatus{}, false
-	}
-	out := ps[0].status()
-	for _, p := range ps {
-		if !p.health.up && out.Up {
-			checks := out.Checks
-			out = p.status()
-			out.Checks = checks
-		}
-	}
-	for _, p := range ps[1:] {
-		out.Checks += p.checks
-	}
-	return out, true
-}
-
-// StatusesOf describes each probe watch ID subscribes to, in declaration
-// order.
-func (m *Monitor) StatusesOf(id string) []ProbeStatus {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []ProbeStatus
-	for _, p := range m.probesOf(id) {
-		out = append(out, p.status())
-	}
-	return out
-}
-
-func (p *probe) status() ProbeStatus {
-	return ProbeStatus{
-		Name: p.spec.Name(), Type: p.spec.Type, Target: p.spec.Target.String(),
-		Subscribers: slices.Clone(p.subs), Up: p.health.up, Last: p.last,
-		LastCheck: p.lastCheck, Since: p.since, Checks: p.checks,
-		Dynamic: p.weighted, Weight: p.weight,
-	}
-}
-
 // probeQueue is a min-heap of probes by next run.
 type probeQueue []*probe
 
@@ -515,74 +445,4 @@ func (q *probeQueue) Pop() any {
 	p.index = -1
 	*q = old[:len(old)-1]
 	return p
-}
-
-// CheckOnce runs each distinct probe of watches once, at most parallel at
-// a time, and returns the result of each watch by ID: for an ID with
-// several checks, a failing one's if any fails.
-func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]Result, error) {
-	type job struct {
-		spec Spec
-		ids  []string
-	}
-	jobs := map[string]*job{}
-	for _, w := range watches {
-		k := w.Spec.Key()
-		if jobs[k] == nil {
-			jobs[k] = &job{spec: w.Spec}
-		}
-		jobs[k].ids = append(jobs[k].ids, w.ID)
-	}
-	checkers := map[string]Checker{}
-	for k, j := range jobs {
-		c, err := New(j.spec)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", j.spec.Name(), err)
-		}
-		checkers[k] = c
-	}
-	out := map[string]Result{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, parallel))
-	for k, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, j.spec.Timeout)
-			res := checkers[k].Check(cctx)
-			cancel()
-			mu.Lock()
-			for _, id := range j.ids {
-				// A real with several checks is down as a
-				// failing one says.
-				if prev, seen := out[id]; !seen || (prev.Up && !res.Up) {
-					out[id] = res
-				}
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out, nil
-}
-
-// Validate builds a checker for every distinct probe of watches and
-// throws them away: it finds what Update would refuse (an unreadable
-// ca_file) without changing anything.
-func Validate(watches []Watch) error {
-	seen := map[string]bool{}
-	for _, w := range watches {
-		k := w.Spec.Key()
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if _, err := New(w.Spec); err != nil {
-			return fmt.Errorf("%s: %w", w.Spec.Name(), err)
-		}
-	}
-	return nil
 }

@@ -21,14 +21,19 @@ type Watch struct {
 	Spec Spec
 }
 
-// Event is a change of a probe's state, decided by rise or fall.
+// Event is a change of a probe's state, decided by rise or fall, or of
+// the dynamic weight of an up probe.
 type Event struct {
 	Key         string
 	Spec        Spec
 	Subscribers []string
-	Up          bool
-	Result      Result // the result that completed the rise or fall
-	At          time.Time
+	// Flipped are the subscribers whose real this event takes up or down:
+	// those whose other checks are all up. It is empty for a change of
+	// weight alone, and when another check keeps the real down.
+	Flipped []string
+	Up      bool
+	Result  Result // the result that completed the rise or fall
+	At      time.Time
 }
 
 // Options configure a Monitor.
@@ -338,6 +343,9 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 	}
 	if p.reweigh(r.res) || changed {
 		ev = &Event{Key: p.key, Spec: p.spec, Subscribers: slices.Clone(p.subs), Up: p.health.up, Result: r.res, At: now}
+		if changed {
+			ev.Flipped = m.flipped(p)
+		}
 	}
 	p.next = r.start.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay))
 	if p.next.Before(now) {
@@ -359,6 +367,22 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 		case <-ctx.Done():
 		}
 	}
+}
+
+// flipped lists the subscribers of p whose other probes are all up: p's
+// change of state is their real's. The caller holds m.mu.
+func (m *Monitor) flipped(p *probe) []string {
+	var out []string
+	for _, id := range p.subs {
+		others := true
+		for _, o := range m.probesOf(id) {
+			others = others && (o == p || o.health.up)
+		}
+		if others {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // reweigh keeps an up probe's dynamic weight: the last success's (none

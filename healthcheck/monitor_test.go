@@ -460,3 +460,46 @@ func TestMonitorSeveralChecksOfOneReal(t *testing.T) {
 		}
 	})
 }
+
+// Event.Flipped names a real only when its state changes: not for a
+// change of dynamic weight, not for its second check going down while
+// the first is down, and again when the last failing check comes up.
+func TestMonitorEventFlipped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := func(n int) Result { return Result{Up: true, Dynamic: true, Weight: n} }
+		results := map[uint16]*resultsChecker{
+			// a: weight 10, down, down, up, up...
+			80: {results: []Result{w(10), {}, {}, {Up: true}}},
+			// b: up, up, down, down, down, up...
+			81: {results: []Result{{Up: true}, {Up: true}, {}, {}, {}, {Up: true}}},
+		}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(s Spec) (Checker, error) { return results[s.Target.Port()], nil }})
+		one := func(s *Spec) { s.Rise, s.Fall, s.DynamicWeight = 1, 1, true }
+		// Each round at most one of the two has an event, so their
+		// order within a round does not matter.
+		if err := m.Update([]Watch{{ID: "r", Spec: spec(80, one)}, {ID: "r", Spec: spec(81, one)}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		type seen struct {
+			port    uint16
+			up      bool
+			flipped int
+		}
+		var got []seen
+		for len(got) < 5 {
+			ev := <-m.Events()
+			got = append(got, seen{ev.Spec.Target.Port(), ev.Up, len(ev.Flipped)})
+		}
+		// a weight 10 (no flip); a down (flip); b down (a is down: no
+		// flip); a up (b still down: no flip); b up (flip).
+		want := []seen{{80, true, 0}, {80, false, 1}, {81, false, 0}, {80, true, 0}, {81, true, 1}}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("events %+v, want %+v", got, want)
+			}
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,18 @@ func TestExamplesAreValid(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A program the example names may be missing here (the
-			// operator installs it): Load warns. Nothing else may.
+			// operator installs it, and Load warns), but then the
+			// example ships it next to the file. Nothing else may warn.
+			for _, prog := range examplePrograms(cfg) {
+				if _, err := os.Stat(prog); err == nil {
+					continue
+				}
+				shipped := filepath.Join(filepath.Dir(f), filepath.Base(prog))
+				fi, err := os.Stat(shipped)
+				if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+					t.Errorf("the example runs %s, which is neither on this host nor shipped as an executable %s", prog, shipped)
+				}
+			}
 			for _, w := range cfg.Warnings {
 				if !strings.Contains(w.Summary, "does not exist on this host") {
 					t.Errorf("example has a warning: %s", w.Summary)
@@ -46,6 +58,32 @@ func TestExamplesAreValid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// examplePrograms lists every program a configuration runs: exec checks,
+// track scripts and notify hooks.
+func examplePrograms(cfg *Config) []string {
+	var argvs [][]string
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			for _, hc := range rs.HealthChecks {
+				argvs = append(argvs, hc.Command)
+			}
+		}
+	}
+	for _, in := range cfg.Instances {
+		for _, ts := range in.TrackScripts {
+			argvs = append(argvs, ts.Command)
+		}
+		argvs = append(argvs, in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop)
+	}
+	var out []string
+	for _, a := range argvs {
+		if len(a) > 0 && !slices.Contains(out, a[0]) {
+			out = append(out, a[0])
+		}
+	}
+	return out
 }
 
 // The seed's DR example must be what the how-to describes.
@@ -133,6 +171,143 @@ virtual_server "f" {
 	}
 	if cfg.IPVS.DriftCheck.D() != time.Minute || cfg.IPVS.ClearOnStop {
 		t.Errorf("ipvs defaults: %+v", cfg.IPVS)
+	}
+}
+
+// dynamic_weight is off unless asked for, and then carried to the check.
+func TestExecDynamicWeight(t *testing.T) {
+	cfg, err := Parse("d.hcl", []byte(`virtual_server "dns" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "exec" {
+    command = ["/bin/true"]
+    dynamic_weight = true
+  }
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "exec" { command = ["/bin/true"] }
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := cfg.VirtualServers[0].RealServers
+	if !rs[0].HealthCheck.DynamicWeight || rs[1].HealthCheck.DynamicWeight {
+		t.Errorf("dynamic_weight: %v and %v, want true and the default false", rs[0].HealthCheck.DynamicWeight, rs[1].HealthCheck.DynamicWeight)
+	}
+}
+
+// Several health_check blocks: the service's are the default of each
+// real, all of them; a real's own replace them all.
+func TestSeveralChecks(t *testing.T) {
+	cfg, err := Parse("m.hcl", []byte(`virtual_server "web" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "http" {}
+  health_check "exec" { command = ["/bin/true"] }
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "tcp" {}
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := func(hcs []*HealthCheck) (out []string) {
+		for _, hc := range hcs {
+			out = append(out, hc.Type)
+		}
+		return out
+	}
+	vs := cfg.VirtualServers[0]
+	if got := types(vs.RealServers[0].HealthChecks); !slices.Equal(got, []string{"http", "exec"}) {
+		t.Errorf("real with the service's checks: %v, want [http exec]", got)
+	}
+	if got := types(vs.RealServers[1].HealthChecks); !slices.Equal(got, []string{"tcp"}) {
+		t.Errorf("real with its own check: %v, want [tcp]", got)
+	}
+	if vs.RealServers[0].HealthCheck != vs.RealServers[0].HealthChecks[0] || vs.HealthCheck.Type != "http" {
+		t.Errorf("HealthCheck is not the first of HealthChecks")
+	}
+}
+
+// A udp check: payload and reply_hex as lower-case hex; a reply match
+// implies require_reply.
+func TestUDPCheck(t *testing.T) {
+	cfg, err := Parse("u.hcl", []byte(`virtual_server "ntp" {
+  address = "10.0.0.1"
+  port = 123
+  protocol = "udp"
+  health_check "udp" {
+    payload = "1B00"
+    reply_hex = "1C"
+  }
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "udp" {}
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.VirtualServers[0].RealServers[0].HealthCheck
+	if a.Payload != "1b00" || a.ReplyHex != "1c" || !a.RequireReply {
+		t.Errorf("udp check %+v, want payload 1b00, reply_hex 1c, a reply required", a)
+	}
+	b := cfg.VirtualServers[0].RealServers[1].HealthCheck
+	if b.Payload != "" || b.RequireReply || b.ReplyRegex != "" {
+		t.Errorf("bare udp check %+v, want an empty datagram and no reply required", b)
+	}
+}
+
+// A dns check: keepalived's defaults (". SOA"), names and codes in
+// upper case.
+func TestDNSCheck(t *testing.T) {
+	cfg, err := Parse("d.hcl", []byte(`virtual_server "dns" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "dns" {}
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "dns" {
+      query_name = "www.example.com"
+      query_type = "aaaa"
+      answer = "2001:db8::10"
+    }
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.VirtualServers[0].RealServers[0].HealthCheck
+	if a.QueryName != "." || a.QueryType != "SOA" || a.Rcode != "NOERROR" || a.Answer != "" {
+		t.Errorf("default dns check %+v, want . SOA NOERROR", a)
+	}
+	b := cfg.VirtualServers[0].RealServers[1].HealthCheck
+	if b.QueryName != "www.example.com" || b.QueryType != "AAAA" || b.Answer != "2001:db8::10" {
+		t.Errorf("dns check %+v", b)
+	}
+}
+
+// An icmp check: one echo by default (keepalived's PING_CHECK), and no
+// connect_port needed for a fwmark real.
+func TestICMPCheck(t *testing.T) {
+	cfg, err := Parse("i.hcl", []byte(`virtual_server "f" {
+  fwmark = 5
+  health_check "icmp" {}
+  real_server "10.0.0.2" {}
+  real_server "10.0.0.3" {
+    health_check "icmp" { count = 3 }
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := cfg.VirtualServers[0].RealServers
+	if rs[0].HealthCheck.Count != 1 || rs[1].HealthCheck.Count != 3 {
+		t.Errorf("counts %d and %d, want 1 and 3", rs[0].HealthCheck.Count, rs[1].HealthCheck.Count)
 	}
 }
 
@@ -355,8 +530,16 @@ virtual_server "b" {
 		{"unknown check type", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80
-  health_check "icmp" {}
-}`, []diagAt{{"4:16", `unknown health_check type "icmp"`}}},
+  health_check "ping" {}
+}`, []diagAt{{"4:16", `unknown health_check type "ping"`}}},
+		{"icmp: count and a port", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "icmp" {
+    count = 0
+    connect_port = 80
+  }
+}`, []diagAt{{"5:13", "count must be between 1 and 100, not 0"}, {"6:20", "an icmp check has no port"}}},
 		{"bad status and regex", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80
@@ -365,6 +548,89 @@ virtual_server "b" {
     body_regex = "("
   }
 }`, []diagAt{{"5:20", `status "700" is not an HTTP status code`}, {"6:18", "body_regex does not compile"}}},
+		{"dynamic_weight on a tcp check", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {
+    dynamic_weight = true
+  }
+}`, []diagAt{{"5:22", `dynamic_weight does not apply to a "tcp" check`}}},
+		{"dynamic_weight not a bool", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "exec" {
+    command = ["/bin/true"]
+    dynamic_weight = "yes"
+  }
+}`, []diagAt{{"6:23", "Unsuitable value type"}}},
+		{"too many checks", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+` + strings.Repeat("  health_check \"tcp\" {}\n", 17) + `}`, []diagAt{{"20:3", "at most 16 health_check blocks"}}},
+		{"second check of a fwmark real needs connect_port", `virtual_server "a" {
+  fwmark = 1
+  real_server "10.0.0.2" {
+    health_check "tcp" { connect_port = 80 }
+    health_check "exec" { command = ["/bin/true"] }
+    health_check "http" {}
+  }
+}`, []diagAt{{"6:5", "its http check needs connect_port"}}},
+		{"one bad check of several", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {}
+  health_check "http" { status = ["9"] }
+}`, []diagAt{{"5:35", `status "9" is not an HTTP status code`}}},
+		{"udp: bad payload, regex and a contradiction", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "udp" {
+    payload = "0g"
+    reply_regex = "("
+    require_reply = false
+  }
+}`, []diagAt{{"6:15", "payload must be hex bytes"}, {"7:19", "reply_regex does not compile"}, {"8:21", "require_reply = false contradicts"}}},
+		{"udp: reply_hex empty", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  health_check "udp" {
+    reply_hex = ""
+  }
+}`, []diagAt{{"5:17", "reply_hex must be hex bytes"}}},
+		{"udp field on an http check", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "http" {
+    payload = "00"
+  }
+}`, []diagAt{{"5:15", `payload does not apply to a "http" check`}}},
+		{"smtp: helo_name with a line break", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 25
+  health_check "smtp" {
+    helo_name = "lb1\r\nRSET"
+  }
+}`, []diagAt{{"5:17", "is not a host name or [address]"}}},
+		{"dns: bad name, type and rcode", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  protocol = "udp"
+  health_check "dns" {
+    query_name = "a..example"
+    query_type = "AXFR"
+    rcode = "MAYBE"
+  }
+}`, []diagAt{{"6:18", "query_name \"a..example\" is not a domain name"}, {"7:18", "query_type must be one of"}, {"8:13", "rcode must be one of"}}},
+		{"dns: an answer with NXDOMAIN", `virtual_server "a" {
+  address = "10.0.0.1"
+  port = 53
+  health_check "dns" {
+    query_name = "gone.example.com"
+    rcode = "NXDOMAIN"
+    answer = "192.0.2.1"
+  }
+}`, []diagAt{{"7:14", "an answer comes only with rcode NOERROR"}}},
 		{"HEAD with a body check", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80

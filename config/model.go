@@ -203,9 +203,12 @@ type VirtualServer struct {
 	SorryForwarding string `json:"sorry_server_forwarding,omitempty"`
 	// SorryKeepReals leaves the reals still up beside the sorry server
 	// while quorum is lost (directord before 2026-11; keepalived cannot).
-	SorryKeepReals bool         `json:"sorry_server_keep_reals,omitempty"`
-	HealthCheck    *HealthCheck `json:"health_check,omitempty"`
-	RealServers    []RealServer `json:"real_servers"`
+	SorryKeepReals bool `json:"sorry_server_keep_reals,omitempty"`
+	// HealthChecks are the default checks of its reals; HealthCheck is
+	// the first of them (nil when none), kept for readers of one check.
+	HealthCheck  *HealthCheck   `json:"health_check,omitempty"`
+	HealthChecks []*HealthCheck `json:"health_checks,omitempty"`
+	RealServers  []RealServer   `json:"real_servers"`
 }
 
 // Key identifies the service the way the kernel does.
@@ -227,9 +230,12 @@ type RealServer struct {
 	Forwarding     string     `json:"forwarding"`
 	UpperThreshold int        `json:"upper_threshold"`
 	LowerThreshold int        `json:"lower_threshold"`
-	// HealthCheck is the real's own check, or the service's default, or nil
-	// when neither declares one (the real is then always up).
-	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	// HealthChecks are the real's own checks, or else the service's; with
+	// none the real is always up, with several it is up while all are.
+	// HealthCheck is the first of them (nil when none), kept for readers
+	// of one check.
+	HealthCheck  *HealthCheck   `json:"health_check,omitempty"`
+	HealthChecks []*HealthCheck `json:"health_checks,omitempty"`
 	// NotifyUp and NotifyDown run (argv, no shell) when the real's
 	// check flips, as keepalived's real_server notify_up/notify_down.
 	NotifyUp   []string `json:"notify_up,omitempty"`
@@ -245,6 +251,10 @@ const (
 	CheckHTTP  = "http"
 	CheckHTTPS = "https"
 	CheckExec  = "exec"
+	CheckUDP   = "udp"
+	CheckSMTP  = "smtp"
+	CheckDNS   = "dns"
+	CheckICMP  = "icmp"
 )
 
 // HealthCheck is a resolved health_check block.
@@ -270,6 +280,27 @@ type HealthCheck struct {
 	CAFile             string        `json:"ca_file,omitempty"`
 	InsecureSkipVerify bool          `json:"insecure_skip_verify,omitempty"`
 	Command            []string      `json:"command,omitempty"`
+	// Payload is what a udp check sends (hex); RequireReply asks for an
+	// answer, ReplyHex one starting with these bytes (hex), ReplyRegex
+	// one whose text matches.
+	Payload      string `json:"payload,omitempty"`
+	RequireReply bool   `json:"require_reply,omitempty"`
+	ReplyHex     string `json:"reply_hex,omitempty"`
+	ReplyRegex   string `json:"reply_regex,omitempty"`
+	// HeloName is what an smtp check says in HELO; empty: the director's
+	// router_id.
+	HeloName string `json:"helo_name,omitempty"`
+	// A dns check asks QueryName of QueryType and wants Rcode and, if
+	// set, an answer record whose data is Answer.
+	QueryName string `json:"query_name,omitempty"`
+	QueryType string `json:"query_type,omitempty"`
+	Rcode     string `json:"rcode,omitempty"`
+	Answer    string `json:"answer,omitempty"`
+	// Count is how many echo requests an icmp check sends at most.
+	Count int `json:"count,omitempty"`
+	// DynamicWeight: an exec check's exit status 2–255 sets the real's
+	// weight to status−2 (keepalived's misc_dynamic).
+	DynamicWeight bool `json:"dynamic_weight,omitempty"`
 }
 
 // StatusRange is an inclusive range of HTTP status codes.

@@ -178,6 +178,17 @@ type rawHealthCheck struct {
 	CAFile             *string   `hcl:"ca_file,optional"`
 	InsecureSkipVerify *bool     `hcl:"insecure_skip_verify,optional"`
 	Command            *[]string `hcl:"command,optional"`
+	DynamicWeight      *bool     `hcl:"dynamic_weight,optional"`
+	Payload            *string   `hcl:"payload,optional"`
+	RequireReply       *bool     `hcl:"require_reply,optional"`
+	ReplyHex           *string   `hcl:"reply_hex,optional"`
+	ReplyRegex         *string   `hcl:"reply_regex,optional"`
+	HeloName           *string   `hcl:"helo_name,optional"`
+	QueryName          *string   `hcl:"query_name,optional"`
+	QueryType          *string   `hcl:"query_type,optional"`
+	Rcode              *string   `hcl:"rcode,optional"`
+	Answer             *string   `hcl:"answer,optional"`
+	Count              *int      `hcl:"count,optional"`
 	Body               hcl.Body  `hcl:",body"`
 	DefRange           hcl.Range `hcl:",def_range"`
 	TypeRange          hcl.Range `hcl:"type,label_range"`

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/hcl/v2"
 )
 
 // Virtual-server and health-check defaults. Scheduler and forwarding follow
@@ -58,12 +56,8 @@ func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
 	}
 	r.sorryServer(b, rv, &vs)
 
-	if len(rv.HealthChecks) > 1 {
-		r.errAt(rv.HealthChecks[1].DefRange, "a virtual_server takes at most one health_check block")
-	}
-	if len(rv.HealthChecks) > 0 {
-		vs.HealthCheck = r.healthCheck(rv.HealthChecks[0])
-	}
+	vs.HealthChecks = r.healthChecks(rv.HealthChecks)
+	vs.HealthCheck = firstCheck(vs.HealthChecks)
 
 	type rkey struct {
 		a netip.Addr
@@ -190,44 +184,33 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 	if rs.UpperThreshold > 0 && rs.LowerThreshold > rs.UpperThreshold {
 		b.errorf("lower_threshold", "lower_threshold (%d) must not exceed upper_threshold (%d)", rs.LowerThreshold, rs.UpperThreshold)
 	}
-	if len(rr.HealthChecks) > 1 {
-		r.errAt(rr.HealthChecks[1].DefRange, "a real_server takes at most one health_check block")
+	// The real's own checks replace all of the service's.
+	rs.HealthChecks = vs.HealthChecks
+	own := len(rr.HealthChecks) > 0
+	if own {
+		rs.HealthChecks = r.healthChecks(rr.HealthChecks)
 	}
-	rs.HealthCheck = vs.HealthCheck
-	def := vs.HealthCheck != nil
-	rng := hcl.Range{}
-	if len(rr.HealthChecks) > 0 {
-		rs.HealthCheck = r.healthCheck(rr.HealthChecks[0])
-		def, rng = false, rr.HealthChecks[0].DefRange
-	}
-	if hc := rs.HealthCheck; hc != nil && rs.Port == 0 && hc.ConnectPort == 0 && hc.Type != CheckExec {
-		if def {
-			rng = rr.DefRange
+	rs.HealthCheck = firstCheck(rs.HealthChecks)
+	for i, hc := range rs.HealthChecks {
+		if hc != nil && rs.Port == 0 && hc.ConnectPort == 0 && !portless(hc.Type) {
+			rng := rr.DefRange
+			if own {
+				rng = rr.HealthChecks[i].DefRange
+			}
+			r.errAt(rng, "real server %s has no port (fwmark service), so its %s check needs connect_port", rs.Address, hc.Type)
 		}
-		r.errAt(rng, "real server %s has no port (fwmark service), so its %s check needs connect_port", rs.Address, hc.Type)
 	}
 	return rs, true
 }
-
-// fieldsFor lists the attributes each check type accepts beyond the common
-// timing and address ones.
-var fieldsFor = map[string][]string{
-	CheckTCP:   {},
-	CheckHTTP:  {"path", "method", "host", "status", "body_regex", "body_digest"},
-	CheckHTTPS: {"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify"},
-	CheckExec:  {"command"},
-}
-
-var typeSpecific = []string{"path", "method", "host", "status", "body_regex", "body_digest", "tls_server_name", "ca_file", "insecure_skip_verify", "command"}
 
 func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 	b := r.block(rh.Body, rh.DefRange)
 	allowed, ok := fieldsFor[rh.Type]
 	if !ok {
-		r.errAt(rh.TypeRange, "unknown health_check type %q (expected \"tcp\", \"http\", \"https\" or \"exec\")", rh.Type)
+		r.errAt(rh.TypeRange, "unknown health_check type %q (expected %s)", rh.Type, checkTypeList())
 		return nil
 	}
-	for _, name := range typeSpecific {
+	for _, name := range typeSpecific() {
 		if b.attr(name) != nil && !slices.Contains(allowed, name) {
 			b.errorf(name, "%s does not apply to a %q check", name, rh.Type)
 		}
@@ -259,10 +242,19 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 	switch rh.Type {
 	case CheckHTTP, CheckHTTPS:
 		r.httpFields(b, rh, hc)
+	case CheckUDP:
+		r.udpFields(b, rh, hc)
+	case CheckSMTP:
+		r.smtpFields(b, rh, hc)
+	case CheckDNS:
+		r.dnsFields(b, rh, hc)
+	case CheckICMP:
+		r.icmpFields(b, rh, hc)
 	case CheckExec:
 		if b.required("command", rh.Command != nil) {
 			hc.Command = b.argv("command", rh.Command)
 		}
+		hc.DynamicWeight = deref(rh.DynamicWeight, false)
 	}
 	return hc
 }

@@ -2,8 +2,10 @@
 // which of them are up.
 //
 //   - A Checker is one probe against one target that honours its context's
-//     deadline: tcp (connect), http and https (request, status, body) and
-//     exec (a program; exit 0 is up).
+//     deadline: tcp (connect), http and https (request, status, body),
+//     udp (a datagram: an ICMP error is down, a reply may be required and
+//     matched), smtp (banner, HELO, QUIT), dns (rcode, an answer), icmp (echo) and exec (a program; exit 0 is
+//     up, and with dynamic weight 2–255 is up at weight status−2).
 //   - A Monitor schedules probes: interval, timeout, rise/fall, retry
 //     delay, an initial state, and start times spread over the first
 //     interval so thousands of checks never fire together. It emits an
@@ -32,6 +34,10 @@ const (
 	TypeHTTP  = "http"
 	TypeHTTPS = "https"
 	TypeExec  = "exec"
+	TypeUDP   = "udp"
+	TypeSMTP  = "smtp"
+	TypeDNS   = "dns"
+	TypeICMP  = "icmp"
 )
 
 // Result is the outcome of one probe.
@@ -41,6 +47,11 @@ type Result struct {
 	// "timeout", "status 503", "exit status 1".
 	Reason  string        `json:"reason"`
 	Latency time.Duration `json:"latency"`
+	// Dynamic says an up result asks for Weight instead of the real's
+	// configured weight: an exec check with dynamic weight that exited
+	// 2–255 (keepalived's misc_dynamic).
+	Dynamic bool `json:"dynamic,omitempty"`
+	Weight  int  `json:"weight,omitempty"`
 }
 
 // Checker runs one probe against its target. It returns when the probe is
@@ -76,7 +87,29 @@ type Spec struct {
 	CAFile             string
 	InsecureSkipVerify bool
 
+	// PayloadHex is what a udp check sends, hex-encoded (the Spec stays
+	// comparable text); RequireReply asks for an answer, ReplyHex one
+	// that starts with these bytes, ReplyRegex one whose text matches.
+	PayloadHex   string
+	RequireReply bool
+	ReplyHex     string
+	ReplyRegex   string
+
+	// HeloName is what an smtp check says in HELO.
+	HeloName string
+
+	// A dns check asks QueryName (default ".") of QueryType (default
+	// SOA) and wants Rcode (default NOERROR) and, if set, an answer
+	// record whose data is Answer.
+	QueryName, QueryType, Rcode, Answer string
+
+	// Count is how many echo requests an icmp check sends at most.
+	Count int
+
 	Command []string
+	// DynamicWeight: an exec check's exit status 2–255 is up at weight
+	// status−2, 1 is down, 0 up at the configured weight.
+	DynamicWeight bool
 	// User runs an exec check (nil: as the daemon).
 	User *proc.User
 }
@@ -99,8 +132,16 @@ func New(s Spec) (Checker, error) {
 		return &tcpChecker{target: s.Target, bind: s.Bind}, nil
 	case TypeHTTP, TypeHTTPS:
 		return newHTTPChecker(s)
+	case TypeUDP:
+		return newUDPChecker(s)
+	case TypeICMP:
+		return &icmpChecker{target: s.Target.Addr(), bind: s.Bind, count: s.Count}, nil
+	case TypeDNS:
+		return newDNSChecker(s)
+	case TypeSMTP:
+		return &smtpChecker{target: s.Target, bind: s.Bind, helo: s.HeloName}, nil
 	case TypeExec:
-		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User}, nil
+		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User, dynamic: s.DynamicWeight}, nil
 	}
 	return nil, fmt.Errorf("healthcheck: unknown type %q", s.Type)
 }

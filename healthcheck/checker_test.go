@@ -277,3 +277,37 @@ func TestExecHungIsKilled(t *testing.T) {
 		t.Errorf("the check's child %d outlived the timeout", pid)
 	}
 }
+
+// With dynamic weight (keepalived's misc_dynamic) exit 0 is up at the
+// configured weight, 1 is down, 2–255 up at weight status−2; without it
+// every non-zero status is down.
+func TestExecDynamicWeight(t *testing.T) {
+	real := addrPort(t, "10.0.0.5:8080")
+	for _, tt := range []struct {
+		code     int
+		dynamic  bool
+		up, dyn  bool
+		weight   int
+		inReason string
+	}{
+		{0, true, true, false, 0, "exit status 0"},
+		{1, true, false, false, 0, "exit status 1"},
+		{2, true, true, true, 0, "exit status 2: weight 0"},
+		{12, true, true, true, 10, "exit status 12: weight 10"},
+		{255, true, true, true, 253, "exit status 255: weight 253"},
+		{12, false, false, false, 0, "exit status 12"},
+	} {
+		r := check(t, Spec{Type: TypeExec, Real: real, Target: real, DynamicWeight: tt.dynamic,
+			Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(tt.code)}})
+		if r.Up != tt.up || r.Dynamic != tt.dyn || r.Weight != tt.weight || r.Reason != tt.inReason {
+			t.Errorf("exit %d, dynamic %v: %+v; want up %v, dynamic %v, weight %d, reason %q",
+				tt.code, tt.dynamic, r, tt.up, tt.dyn, tt.weight, tt.inReason)
+		}
+	}
+	// A death by signal is down, whatever dynamic says.
+	r := check(t, Spec{Type: TypeExec, Real: real, Target: real, DynamicWeight: true,
+		Command: []string{"/bin/sh", "-c", "kill -9 $$"}})
+	if r.Up {
+		t.Errorf("killed by a signal: %+v", r)
+	}
+}

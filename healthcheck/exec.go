@@ -13,13 +13,20 @@ import (
 )
 
 // execChecker runs a program, without a shell, in its own process group;
-// exit 0 is up. The target is in its environment.
+// exit 0 is up. With dynamic, 2–255 is up too, at weight status−2, and
+// only 1 (or a death by signal, a timeout) is down. The target is in its
+// environment.
 type execChecker struct {
 	argv         []string
 	real, target netip.AddrPort
 	timeout      time.Duration
 	user         *proc.User
+	dynamic      bool
 }
+
+// MaxDynamicWeight is the highest weight a dynamic exec check can ask
+// for: exit status 255 − 2, as in keepalived.
+const MaxDynamicWeight = 253
 
 func (c *execChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
@@ -40,6 +47,9 @@ func (c *execChecker) Check(ctx context.Context) Result {
 			return Result{Reason: "timeout: killed"}
 		case err != nil:
 			return Result{Reason: err.Error()}
+		case c.dynamic && res.ExitCode >= 2 && res.ExitCode <= MaxDynamicWeight+2:
+			w := res.ExitCode - 2
+			return Result{Up: true, Dynamic: true, Weight: w, Reason: fmt.Sprintf("exit status %d: weight %d", res.ExitCode, w)}
 		case res.ExitCode != 0:
 			return Result{Reason: fmt.Sprintf("exit status %d%s", res.ExitCode, firstLine(string(out.Bytes())))}
 		}

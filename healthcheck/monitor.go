@@ -5,41 +5,35 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
 
 // Watch subscribes ID (typically "virtual server/real server") to the
-// probe that Spec defines.
+// probe that Spec defines. Several watches with one ID are several checks
+// of one real: it is up only while all of them are (keepalived's several
+// checkers per real_server).
 type Watch struct {
 	ID   string
 	Spec Spec
 }
 
-// Event is a change of a probe's state, decided by rise or fall.
+// Event is a change of a probe's state, decided by rise or fall, or of
+// the dynamic weight of an up probe.
 type Event struct {
 	Key         string
 	Spec        Spec
 	Subscribers []string
-	Up          bool
-	Result      Result // the result that completed the rise or fall
-	At          time.Time
-}
-
-// ProbeStatus is a probe as the status view shows it.
-type ProbeStatus struct {
-	Name        string    `json:"name"`
-	Type        string    `json:"type"`
-	Target      string    `json:"target"`
-	Subscribers []string  `json:"subscribers"`
-	Up          bool      `json:"up"`
-	Last        Result    `json:"last"`
-	LastCheck   time.Time `json:"last_check"`
-	Since       time.Time `json:"since"`
-	Checks      uint64    `json:"checks"`
+	// Flipped are the subscribers whose real this event takes up or down:
+	// those whose other checks are all up. It is empty for a change of
+	// weight alone, and when another check keeps the real down.
+	Flipped []string
+	Up      bool
+	Result  Result // the result that completed the rise or fall
+	At      time.Time
 }
 
 // Options configure a Monitor.
@@ -69,7 +63,7 @@ type Monitor struct {
 	mu     sync.Mutex
 	rnd    *rand.Rand
 	probes map[string]*probe
-	subs   map[string]string // watch ID → probe key
+	subs   map[string][]string // watch ID → its probes' keys, in declaration order
 	queue  probeQueue
 }
 
@@ -79,6 +73,10 @@ type probe struct {
 	checker Checker
 	health  health
 	subs    []string
+	// weighted and weight are the dynamic weight of an up probe; see
+	// reweigh.
+	weighted bool
+	weight   int
 
 	next    time.Time
 	index   int // in the queue; -1 when out of it
@@ -114,7 +112,7 @@ func NewMonitor(opts Options) *Monitor {
 		jobs:       make(chan job),
 		wake:       make(chan struct{}, 1),
 		probes:     map[string]*probe{},
-		subs:       map[string]string{},
+		subs:       map[string][]string{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -144,14 +142,17 @@ func (m *Monitor) Update(watches []Watch) error {
 		subs []string
 	}
 	wanted := map[string]*want{}
-	subs := map[string]string{}
+	subs := map[string][]string{}
 	for _, w := range watches {
 		k := w.Spec.Key()
+		if slices.Contains(subs[w.ID], k) {
+			continue // the same check twice on one real is one check
+		}
 		if wanted[k] == nil {
 			wanted[k] = &want{spec: w.Spec}
 		}
 		wanted[k].subs = append(wanted[k].subs, w.ID)
-		subs[w.ID] = k
+		subs[w.ID] = append(subs[w.ID], k)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -166,21 +167,7 @@ func (m *Monitor) Update(watches []Watch) error {
 		}
 		fresh[k] = c
 	}
-	// A probe whose parameters changed (interval, path...) is a new
-	// probe; it takes over the state of the probes its watchers had, or
-	// a dead real would come back at full weight until fall failures
-	// later.
-	heirs := map[string][]*probe{}
-	for k, w := range wanted {
-		if m.probes[k] != nil {
-			continue
-		}
-		for _, id := range w.subs {
-			if old := m.probes[m.subs[id]]; old != nil && !slices.Contains(heirs[k], old) {
-				heirs[k] = append(heirs[k], old)
-			}
-		}
-	}
+	heirs := m.heirs(fresh, subs)
 	now := time.Now()
 	for k, p := range m.probes {
 		if wanted[k] == nil {
@@ -213,6 +200,29 @@ func (m *Monitor) Update(watches []Watch) error {
 	return nil
 }
 
+// heirs finds, for each new probe, the probes it replaces: a probe whose
+// parameters changed (interval, path...) is a new probe; it takes over
+// the state of the probes its watchers had in the same place among their
+// checks, or a dead real would come back at full weight until fall
+// failures later. The caller holds m.mu.
+func (m *Monitor) heirs(fresh map[string]Checker, subs map[string][]string) map[string][]*probe {
+	heirs := map[string][]*probe{}
+	// In watch ID order, so the first heir (whose counters are kept) is
+	// the same every time.
+	for _, id := range slices.Sorted(maps.Keys(subs)) {
+		keys, olds := subs[id], m.subs[id]
+		for i, k := range keys {
+			if _, isNew := fresh[k]; !isNew || i >= len(olds) {
+				continue
+			}
+			if old := m.probes[olds[i]]; old != nil && !slices.Contains(heirs[k], old) {
+				heirs[k] = append(heirs[k], old)
+			}
+		}
+	}
+	return heirs
+}
+
 // inherit takes the state of the probes p replaces: down if any of them
 // was down, up if all were up; counters and the last result of the
 // first. The rise and fall counts start again under p's own settings.
@@ -225,6 +235,9 @@ func (p *probe) inherit(olds []*probe) {
 		up = up && o.health.up
 	}
 	p.health = newHealth(up, p.spec.Rise, p.spec.Fall)
+	if up && p.spec.DynamicWeight {
+		p.weighted, p.weight = olds[0].weighted, olds[0].weight
+	}
 	first := olds[0]
 	p.since, p.last, p.lastCheck, p.checks = first.since, first.last, first.lastCheck, first.checks
 	if !up {
@@ -324,9 +337,15 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 		m.onResult(p.spec, r.res)
 	}
 	var ev *Event
-	if p.health.apply(r.res.Up) {
+	changed := p.health.apply(r.res.Up)
+	if changed {
 		p.since = now
+	}
+	if p.reweigh(r.res) || changed {
 		ev = &Event{Key: p.key, Spec: p.spec, Subscribers: slices.Clone(p.subs), Up: p.health.up, Result: r.res, At: now}
+		if changed {
+			ev.Flipped = m.flipped(p)
+		}
 	}
 	p.next = r.start.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay))
 	if p.next.Before(now) {
@@ -339,6 +358,9 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 		if ev.Up {
 			state = "up"
 		}
+		if !changed {
+			state = "weight changed"
+		}
 		m.log.Info("real server "+state, "check", p.spec.Name(), "reason", r.res.Reason, "watchers", ev.Subscribers)
 		select {
 		case m.events <- *ev:
@@ -347,46 +369,83 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 	}
 }
 
-// Up reports the state of the probe watch ID subscribes to.
-func (m *Monitor) Up(id string) (up, known bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.probes[m.subs[id]]
-	if p == nil {
-		return false, false
+// flipped lists the subscribers of p whose other probes are all up: p's
+// change of state is their real's. The caller holds m.mu.
+func (m *Monitor) flipped(p *probe) []string {
+	var out []string
+	for _, id := range p.subs {
+		others := true
+		for _, o := range m.probesOf(id) {
+			others = others && (o == p || o.health.up)
+		}
+		if others {
+			out = append(out, id)
+		}
 	}
-	return p.health.up, true
-}
-
-// Status describes every probe, sorted by name.
-func (m *Monitor) Status() []ProbeStatus {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]ProbeStatus, 0, len(m.probes))
-	for _, p := range m.probes {
-		out = append(out, p.status())
-	}
-	slices.SortFunc(out, func(a, b ProbeStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// StatusOf describes the probe watch ID subscribes to.
-func (m *Monitor) StatusOf(id string) (ProbeStatus, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.probes[m.subs[id]]
-	if p == nil {
-		return ProbeStatus{}, false
+// reweigh keeps an up probe's dynamic weight: the last success's (none
+// after an exit 0, which means the configured weight), kept through
+// failures until fall takes the probe down, and none while down. It
+// reports whether the weight of an up probe changed: the table must
+// follow although the state did not.
+func (p *probe) reweigh(res Result) bool {
+	if !p.health.up {
+		p.weighted, p.weight = false, 0
+		return false
 	}
-	return p.status(), true
+	if !res.Up || (p.weighted == res.Dynamic && p.weight == res.Weight) {
+		return false
+	}
+	p.weighted, p.weight = res.Dynamic, res.Weight
+	return true
 }
 
-func (p *probe) status() ProbeStatus {
-	return ProbeStatus{
-		Name: p.spec.Name(), Type: p.spec.Type, Target: p.spec.Target.String(),
-		Subscribers: slices.Clone(p.subs), Up: p.health.up, Last: p.last,
-		LastCheck: p.lastCheck, Since: p.since, Checks: p.checks,
+// Weight reports the dynamic weight watch ID asks for: ok is false unless
+// all its probes are up and one of them asked for a weight. With several
+// dynamic checks the lowest weight wins.
+func (m *Monitor) Weight(id string) (weight int, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := m.probesOf(id)
+	for _, p := range ps {
+		if !p.health.up {
+			return 0, false
+		}
+		if p.weighted && (!ok || p.weight < weight) {
+			weight, ok = p.weight, true
+		}
 	}
+	return weight, ok
+}
+
+// Up reports whether all the probes watch ID subscribes to are up.
+func (m *Monitor) Up(id string) (up, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := m.probesOf(id)
+	if len(ps) == 0 {
+		return false, false
+	}
+	for _, p := range ps {
+		if !p.health.up {
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// probesOf lists the probes watch ID subscribes to, in declaration order.
+// The caller holds m.mu.
+func (m *Monitor) probesOf(id string) []*probe {
+	var out []*probe
+	for _, k := range m.subs[id] {
+		if p := m.probes[k]; p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // probeQueue is a min-heap of probes by next run.
@@ -410,69 +469,4 @@ func (q *probeQueue) Pop() any {
 	p.index = -1
 	*q = old[:len(old)-1]
 	return p
-}
-
-// CheckOnce runs each distinct probe of watches once, at most parallel at
-// a time, and returns the result of each watch by ID.
-func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]Result, error) {
-	type job struct {
-		spec Spec
-		ids  []string
-	}
-	jobs := map[string]*job{}
-	for _, w := range watches {
-		k := w.Spec.Key()
-		if jobs[k] == nil {
-			jobs[k] = &job{spec: w.Spec}
-		}
-		jobs[k].ids = append(jobs[k].ids, w.ID)
-	}
-	checkers := map[string]Checker{}
-	for k, j := range jobs {
-		c, err := New(j.spec)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", j.spec.Name(), err)
-		}
-		checkers[k] = c
-	}
-	out := map[string]Result{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, parallel))
-	for k, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, j.spec.Timeout)
-			res := checkers[k].Check(cctx)
-			cancel()
-			mu.Lock()
-			for _, id := range j.ids {
-				out[id] = res
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out, nil
-}
-
-// Validate builds a checker for every distinct probe of watches and
-// throws them away: it finds what Update would refuse (an unreadable
-// ca_file) without changing anything.
-func Validate(watches []Watch) error {
-	seen := map[string]bool{}
-	for _, w := range watches {
-		k := w.Spec.Key()
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if _, err := New(w.Spec); err != nil {
-			return fmt.Errorf("%s: %w", w.Spec.Name(), err)
-		}
-	}
-	return nil
 }

@@ -340,3 +340,166 @@ func TestMonitorChangedCheckKeepsState(t *testing.T) {
 		}
 	})
 }
+
+// resultsChecker returns its results in turn, then the last one forever.
+type resultsChecker struct {
+	mu      sync.Mutex
+	results []Result
+}
+
+func (c *resultsChecker) Check(context.Context) Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.results[0]
+	if len(c.results) > 1 {
+		c.results = c.results[1:]
+	}
+	return r
+}
+
+// A dynamic weight reaches the subscribers as an event although the
+// state does not change; a failure short of fall keeps it, the fall
+// drops it, and an exit 0 goes back to the configured weight.
+func TestMonitorDynamicWeight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := func(n int) Result { return Result{Up: true, Dynamic: true, Weight: n} }
+		plain, fail := Result{Up: true}, Result{}
+		c := &resultsChecker{results: []Result{plain, w(10), w(10), fail, w(20), plain, fail, fail, fail, w(5)}}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(Spec) (Checker, error) { return c, nil }})
+		s := spec(80, func(s *Spec) { s.Type, s.DynamicWeight, s.Rise, s.Fall = TypeExec, true, 1, 3 })
+		if err := m.Update([]Watch{{ID: "dns/r1", Spec: s}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		type seen struct {
+			up     bool
+			weight int
+			ok     bool
+		}
+		var got []seen
+		for len(got) < 5 {
+			ev := <-m.Events()
+			wt, ok := m.Weight("dns/r1")
+			got = append(got, seen{ev.Up, wt, ok})
+		}
+		// plain (no event), 10 (event), 10 (none), fail (none, weight
+		// kept), 20 (event), plain (event: configured), 3 fails (down),
+		// 5 (up at 5).
+		want := []seen{{true, 10, true}, {true, 20, true}, {true, 0, false}, {false, 0, false}, {true, 5, true}}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("event %d: %+v, want %+v (all: %+v)", i, got[i], want[i], got)
+			}
+		}
+		if st, _ := m.StatusOf("dns/r1"); !st.Dynamic || st.Weight != 5 {
+			t.Errorf("status %+v, want dynamic weight 5", st)
+		}
+	})
+}
+
+// Several checks of one real (several watches with one ID): up while all
+// are, each visible on its own, the dynamic weight of the up ones, and a
+// check whose parameters change takes over the state of the one in its
+// place, not of its sibling.
+func TestMonitorSeveralChecksOfOneReal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		results := map[uint16]*resultsChecker{
+			80: {results: []Result{{Up: true, Reason: "connected"}}},
+			81: {results: []Result{{Up: true, Reason: "exit status 0"}, {Reason: "exit status 1"}, {Up: true, Dynamic: true, Weight: 7}}},
+		}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(s Spec) (Checker, error) { return results[s.Target.Port()], nil }})
+		one := func(s *Spec) { s.Rise, s.Fall = 1, 1 }
+		a, b := spec(80, one), spec(81, one)
+		if err := m.Update([]Watch{{ID: "web/r1", Spec: a}, {ID: "web/r1", Spec: b}, {ID: "web/r1", Spec: b}}); err != nil {
+			t.Fatal(err)
+		}
+		if st := m.StatusesOf("web/r1"); len(st) != 2 || st[0].Target != "10.0.0.1:80" || st[1].Target != "10.0.0.1:81" {
+			t.Fatalf("statuses %+v, want the two distinct checks in order", st)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		ev := <-m.Events() // 81's exit 1
+		if ev.Up {
+			t.Fatalf("event %+v, want a down", ev)
+		}
+		if up, known := m.Up("web/r1"); up || !known {
+			t.Errorf("one of two checks down: Up = %v, %v", up, known)
+		}
+		st, _ := m.StatusOf("web/r1")
+		if st.Up || st.Last.Reason != "exit status 1" {
+			t.Errorf("combined status %+v, want down as the failing check says", st)
+		}
+		each := m.StatusesOf("web/r1")
+		if !each[0].Up || each[0].Last.Reason != "connected" || each[1].Up {
+			t.Errorf("each check: %+v", each)
+		}
+		<-m.Events() // 81 up at weight 7
+		if up, _ := m.Up("web/r1"); !up {
+			t.Error("both checks up, the real is not")
+		}
+		if w, ok := m.Weight("web/r1"); !ok || w != 7 {
+			t.Errorf("Weight = %d, %v; want 7", w, ok)
+		}
+		// 81 goes down; then 80's timeout changes: it is a new probe,
+		// heir to 80 (up), not to its down sibling.
+		results[81].mu.Lock()
+		results[81].results = []Result{{Reason: "exit status 1"}}
+		results[81].mu.Unlock()
+		if ev := <-m.Events(); ev.Up {
+			t.Fatalf("event %+v, want 81 down", ev)
+		}
+		a2 := spec(80, one, func(s *Spec) { s.Timeout = 400 * time.Millisecond })
+		if err := m.Update([]Watch{{ID: "web/r1", Spec: a2}, {ID: "web/r1", Spec: b}}); err != nil {
+			t.Fatal(err)
+		}
+		if each := m.StatusesOf("web/r1"); len(each) != 2 || !each[0].Up || each[0].Last.Reason != "connected" {
+			t.Errorf("after the change: %+v, want the new check up with 80's last result", each)
+		}
+	})
+}
+
+// Event.Flipped names a real only when its state changes: not for a
+// change of dynamic weight, not for its second check going down while
+// the first is down, and again when the last failing check comes up.
+func TestMonitorEventFlipped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := func(n int) Result { return Result{Up: true, Dynamic: true, Weight: n} }
+		results := map[uint16]*resultsChecker{
+			// a: weight 10, down, down, up, up...
+			80: {results: []Result{w(10), {}, {}, {Up: true}}},
+			// b: up, up, down, down, down, up...
+			81: {results: []Result{{Up: true}, {Up: true}, {}, {}, {}, {Up: true}}},
+		}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(s Spec) (Checker, error) { return results[s.Target.Port()], nil }})
+		one := func(s *Spec) { s.Rise, s.Fall, s.DynamicWeight = 1, 1, true }
+		// Each round at most one of the two has an event, so their
+		// order within a round does not matter.
+		if err := m.Update([]Watch{{ID: "r", Spec: spec(80, one)}, {ID: "r", Spec: spec(81, one)}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		type seen struct {
+			port    uint16
+			up      bool
+			flipped int
+		}
+		var got []seen
+		for len(got) < 5 {
+			ev := <-m.Events()
+			got = append(got, seen{ev.Spec.Target.Port(), ev.Up, len(ev.Flipped)})
+		}
+		// a weight 10 (no flip); a down (flip); b down (a is down: no
+		// flip); a up (b still down: no flip); b up (flip).
+		want := []seen{{80, true, 0}, {80, false, 1}, {81, false, 0}, {80, true, 0}, {81, true, 1}}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("events %+v, want %+v", got, want)
+			}
+		}
+	})
+}

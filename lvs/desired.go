@@ -4,6 +4,11 @@ package lvs
 // up. Reals without a health check must be reported up.
 type HealthFunc func(check string) bool
 
+// WeightFunc gives the weight an up real asks for in place of its
+// configured one (an exec check's dynamic weight); ok false keeps the
+// configured weight.
+type WeightFunc func(check string) (weight uint32, ok bool)
+
 // QuorumLost records, per service, whether quorum is currently lost. It is
 // state, not a pure function of health, because of hysteresis.
 type QuorumLost map[ServiceKey]bool
@@ -12,13 +17,19 @@ type QuorumLost map[ServiceKey]bool
 type ServiceState struct {
 	Key         ServiceKey `json:"-"`
 	Name        string     `json:"name"`
-	AliveWeight int        `json:"alive_weight"` // sum of the configured weights of reals that are up
+	AliveWeight int        `json:"alive_weight"` // sum of the weights (dynamic ones included) of reals that are up
 	QuorumLost  bool       `json:"quorum_lost"`  // the sorry server, if any, is in use
 }
 
 // Desired computes the table vss call for with the given health. prev is the quorum state of the previous computation (nil at
 // start); the new one is returned with a per-service explanation.
 func Desired(vss []VirtualService, up HealthFunc, prev QuorumLost) (Table, QuorumLost, []ServiceState) {
+	return DesiredWeighted(vss, up, nil, prev)
+}
+
+// DesiredWeighted is Desired with the weights of up reals asked of weight
+// (nil: the configured weights).
+func DesiredWeighted(vss []VirtualService, up HealthFunc, weight WeightFunc, prev QuorumLost) (Table, QuorumLost, []ServiceState) {
 	t := Table{}
 	lost := QuorumLost{}
 	var states []ServiceState
@@ -26,12 +37,18 @@ func Desired(vss []VirtualService, up HealthFunc, prev QuorumLost) (Table, Quoru
 		vs := &vss[i]
 		k := vs.Service.ServiceKey
 		e := &Entry{Service: vs.Service, Dests: map[DestKey]Destination{}}
-		// Health is asked once per real, so a pass sees one answer.
+		// Health and weight are asked once per real, so a pass sees one
+		// answer.
 		isUp := make([]bool, len(vs.Reals))
+		weights := make([]uint32, len(vs.Reals))
 		alive := 0
 		for j, rl := range vs.Reals {
+			weights[j] = rl.Dest.Weight
 			if isUp[j] = up(rl.Check); isUp[j] {
-				alive += int(rl.Dest.Weight)
+				if w, ok := dynamicWeight(weight, rl.Check); ok {
+					weights[j] = w
+				}
+				alive += int(weights[j])
 			}
 		}
 		isLost := quorumLost(vs, alive, prev, k)
@@ -43,6 +60,7 @@ func Desired(vss []VirtualService, up HealthFunc, prev QuorumLost) (Table, Quoru
 			d := rl.Dest
 			switch {
 			case isUp[j] && !replaced:
+				d.Weight = weights[j]
 			case vs.OnFailure == Remove:
 				continue
 			default:
@@ -58,6 +76,13 @@ func Desired(vss []VirtualService, up HealthFunc, prev QuorumLost) (Table, Quoru
 		states = append(states, ServiceState{Key: k, Name: vs.Name, AliveWeight: alive, QuorumLost: isLost})
 	}
 	return t, lost, states
+}
+
+func dynamicWeight(weight WeightFunc, check string) (uint32, bool) {
+	if weight == nil {
+		return 0, false
+	}
+	return weight(check)
 }
 
 // quorumLost applies keepalived's quorum rule: lost below quorum −

@@ -16,6 +16,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Health answers for each real; every real is up when nil.
 	Health HealthFunc
+	// Weight, if set, may replace an up real's configured weight.
+	Weight WeightFunc
 	// RetryAfter is the first delay before a failed write is retried;
 	// it doubles up to a minute. One second when zero.
 	RetryAfter time.Duration
@@ -46,6 +48,7 @@ type Reconciler struct {
 	k        Kernel
 	log      *slog.Logger
 	health   HealthFunc
+	weight   WeightFunc
 	retry0   time.Duration
 	onStates func([]ServiceState)
 	onWrite  func(Op, string, error)
@@ -72,6 +75,7 @@ func New(k Kernel, opts Options) *Reconciler {
 		k:        k,
 		log:      opts.Logger,
 		health:   opts.Health,
+		weight:   opts.Weight,
 		retry0:   opts.RetryAfter,
 		onStates: opts.OnStates,
 		onWrite:  opts.OnWrite,
@@ -209,7 +213,7 @@ func (r *Reconciler) pass(why string) {
 		}
 		r.believed = t
 	}
-	desired, lost, states := Desired(r.spec.Services, r.health, r.lost)
+	desired, lost, states := DesiredWeighted(r.spec.Services, r.health, r.weight, r.lost)
 	r.lost, r.states = lost, states
 	if r.onStates != nil {
 		r.onStates(states)

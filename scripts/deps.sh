@@ -3,16 +3,17 @@
 # root): User-Mode Linux (the guest kernel with IPVS), keepalived and
 # ipvsadm (the reference peer and table reader), tcpdump, tshark (an
 # independent dissector of what tcpdump records), iproute2, nftables,
-# systemd (systemd-analyze checks the unit file) and prometheus (its
+# systemd (systemd-analyze checks the unit file), prometheus (its
 # promtool checks and unit-tests the alerting rules in dist/, and a test
-# runs the server on them); then the Go modules through the module proxy.
+# runs the server on them) and dig (the nat example's check-dns script);
+# then the Go modules through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
             tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd \
-            promtool:prometheus; do
+            promtool:prometheus dig:bind9-dnsutils; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

@@ -74,8 +74,9 @@ virtual_server "dns" {
   scheduler_flags = ["one-packet"]
 
   health_check "exec" {
-    # Runs without a shell; the target comes in DIRECTORD_REAL_ADDRESS and
-    # DIRECTORD_REAL_PORT.
+    # Runs without a shell; the target comes in DIRECTORD_CHECK_ADDRESS and
+    # DIRECTORD_CHECK_PORT. The script ships next to this file (check-dns):
+    # install it root-owned at this path.
     command  = ["/usr/lib/directord/check-dns", "example.com"]
     interval = "5s"
     timeout  = "2s"
@@ -83,6 +84,31 @@ virtual_server "dns" {
 
   real_server "10.0.0.31" {}
   real_server "10.0.0.32" {}
+}
+
+virtual_server "smtp" {
+  address    = "203.0.113.10"
+  port       = 25
+  protocol   = "tcp"
+  scheduler  = "wlc"
+  forwarding = "nat"
+
+  # Two checks, both of which must pass: the mail server speaks SMTP, and
+  # its host answers pings (as keepalived's SMTP_CHECK and PING_CHECK
+  # under one real_server).
+  health_check "smtp" {
+    helo_name = "nat-lb1.example.com"
+    interval  = "5s"
+    timeout   = "2s"
+  }
+  health_check "icmp" {
+    count    = 3
+    interval = "5s"
+    timeout  = "1500ms"
+  }
+
+  real_server "10.0.0.41" {}
+  real_server "10.0.0.42" {}
 }
 
 ipvs {

@@ -288,7 +288,7 @@ func (d *Daemon) closeLVS(stopBG context.CancelFunc) {
 
 // startLVS adopts and programs the table and starts reconciling.
 func (d *Daemon) startLVS(cfg *config.Config) error {
-	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, OnStates: d.onStates, OnWrite: d.onWrite})
+	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, Weight: d.weight, OnStates: d.onStates, OnWrite: d.onWrite})
 	if err := r.Start(IPVSSpec(cfg)); err != nil {
 		return fmt.Errorf("IPVS: %w", err)
 	}

@@ -76,7 +76,9 @@ func (s *streamSlots) Release() {
 // publishHealth reports a check's flip once per real server it decides
 // (a check shared by services decides each of them).
 func (d *Daemon) publishHealth(ev healthcheck.Event) {
-	for _, id := range ev.Subscribers {
+	// A real's flips only: not a change of dynamic weight, nor one check
+	// of several going down while another already is.
+	for _, id := range ev.Flipped {
 		vs, rs, _ := strings.Cut(id, "/")
 		e := events.Event{Time: ev.At, Kind: events.KindHealth, VirtualServer: vs, RealServer: rs,
 			Check: ev.Spec.Name(), Up: events.Bool(ev.Up), Reason: ev.Result.Reason}

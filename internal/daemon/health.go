@@ -14,8 +14,9 @@ func WatchID(vs *config.VirtualServer, rs *config.RealServer) string {
 	return fmt.Sprintf("%s/%s", vs.Name, rs.Endpoint())
 }
 
-// HealthWatches lists one watch per real server that has a check. Reals
-// of several services with identical checks share one probe, since their
+// HealthWatches lists one watch per check of each real server, all under
+// the real's WatchID: the monitor has it up while all are. Reals of
+// several services with identical checks share one probe, since their
 // Specs are equal. Exec checks run as script_user; it fails only when
 // that user cannot be found.
 func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
@@ -28,17 +29,26 @@ func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
 		vs := &cfg.VirtualServers[i]
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
-			if rs.HealthCheck == nil {
-				continue
+			for _, hc := range rs.HealthChecks {
+				s := healthSpec(rs, hc)
+				if s.Type == config.CheckSMTP && s.HeloName == "" {
+					s.HeloName = cfg.Director.RouterID
+				}
+				if s.Type == config.CheckExec {
+					s.User = user
+				}
+				out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: s})
 			}
-			s := healthSpec(rs)
-			if s.Type == config.CheckExec {
-				s.User = user
-			}
-			out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: s})
 		}
 	}
 	return out, nil
+}
+
+// weight tells the reconciler the weight an up real's dynamic exec check
+// asked for; ok is false for every other real (the configured weight).
+func (d *Daemon) weight(id string) (uint32, bool) {
+	w, ok := d.monitor.Weight(id)
+	return uint32(w), ok
 }
 
 // ScriptUser is whom hooks, track scripts and exec checks run as: nil
@@ -55,14 +65,18 @@ func ScriptUser(cfg *config.Config) (*proc.User, error) {
 	return u, nil
 }
 
-func healthSpec(rs *config.RealServer) healthcheck.Spec {
-	hc := rs.HealthCheck
+func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec {
 	addr, port := rs.Address, rs.Port
 	if hc.ConnectAddress.IsValid() {
 		addr = hc.ConnectAddress
 	}
 	if hc.ConnectPort != 0 {
 		port = hc.ConnectPort
+	}
+	if hc.Type == config.CheckICMP {
+		// No port (in Target or Real): the reals of one host under
+		// several services are one probe.
+		port = 0
 	}
 	s := healthcheck.Spec{
 		Type:               hc.Type,
@@ -84,6 +98,20 @@ func healthSpec(rs *config.RealServer) healthcheck.Spec {
 		CAFile:             hc.CAFile,
 		InsecureSkipVerify: hc.InsecureSkipVerify,
 		Command:            hc.Command,
+		DynamicWeight:      hc.DynamicWeight,
+		PayloadHex:         hc.Payload,
+		RequireReply:       hc.RequireReply,
+		ReplyHex:           hc.ReplyHex,
+		ReplyRegex:         hc.ReplyRegex,
+		HeloName:           hc.HeloName,
+		QueryName:          hc.QueryName,
+		QueryType:          hc.QueryType,
+		Rcode:              hc.Rcode,
+		Answer:             hc.Answer,
+		Count:              hc.Count,
+	}
+	if hc.Type == config.CheckICMP {
+		s.Real = netip.AddrPortFrom(rs.Address, 0)
 	}
 	for _, r := range hc.Status {
 		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})

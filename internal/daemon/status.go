@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
+	"directord/config"
 	"directord/healthcheck"
 	"directord/lvs"
 	"directord/vrrp"
@@ -57,6 +59,10 @@ type RealServerStatus struct {
 	LastCheck     time.Time           `json:"last_check,omitzero"`
 	Since         time.Time           `json:"since,omitzero"`
 	Checks        uint64              `json:"checks"`
+	// Probes are the real's checks one by one (Check joins their types
+	// with "+", and the fields above combine them: down as a failing
+	// one says).
+	Probes []healthcheck.ProbeStatus `json:"probes,omitempty"`
 }
 
 // IPVSStatus is the kernel's table as it reports it, and what the
@@ -146,8 +152,9 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 		for j := range v.RealServers {
 			rs := &v.RealServers[j]
 			st := RealServerStatus{VirtualServer: v.Name, RealServer: rs.Endpoint().String(), Check: "none", Up: true, Weight: rs.Weight}
-			if rs.HealthCheck != nil {
-				st.Check = rs.HealthCheck.Type
+			if len(rs.HealthChecks) > 0 {
+				st.Check = checkTypes(rs.HealthChecks)
+				st.Probes = d.monitor.StatusesOf(WatchID(v, rs))
 				if ps, ok := d.monitor.StatusOf(WatchID(v, rs)); ok {
 					st.Up, st.LastCheck, st.Since, st.Checks = ps.Up, ps.LastCheck, ps.Since, ps.Checks
 					if ps.Checks > 0 {
@@ -214,4 +221,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// checkTypes names a real's checks: "http", or "http+exec" for several.
+func checkTypes(hcs []*config.HealthCheck) string {
+	types := make([]string, len(hcs))
+	for i, hc := range hcs {
+		types[i] = hc.Type
+	}
+	return strings.Join(types, "+")
 }

@@ -122,7 +122,7 @@ func renderStatus(w io.Writer, d *daemon.StatusDoc, now time.Time) {
 		fmt.Fprintln(w)
 		for _, s := range ip.Services {
 			if s.QuorumLost {
-				fmt.Fprintf(w, "  %s: quorum lost (alive weight %d): sorry server in use\n", s.Name, s.AliveWeight)
+				fmt.Fprintf(w, "  %s: quorum lost (alive weight %d): its sorry server, if it has one, serves\n", s.Name, s.AliveWeight)
 			}
 		}
 		if ip.Error != "" {

@@ -71,23 +71,24 @@ func (p *pair) close() {
 	p.lab.Close()
 }
 
-// layout is a lab's hosts, the seed's or the seed's with IPv6, and the
-// timings its directors run with.
+// layout is a lab's hosts, the seed's or the seed's with IPv6, the
+// timings its directors run with and the clients' pace.
 type layout struct {
 	dirs     []lab.HostSpec
 	reals    []lab.RealSpec
 	settings lab.Settings
+	every    time.Duration
 }
 
 func seedLayout() layout {
 	dirs, reals, _ := lab.Seed()
-	return layout{dirs, reals, lab.DefaultSettings}
+	return layout{dirs, reals, lab.DefaultSettings, requestEvery}
 }
 
 func dualStackLayout() layout {
 	dirs, reals, _ := lab.Seed()
 	dirs, reals = lab.DualStack(dirs, reals)
-	return layout{dirs, reals, lab.DualStackSettings}
+	return layout{dirs, reals, lab.DualStackSettings, requestEvery}
 }
 
 // clients are the layout's clients by family, as the reports name them.

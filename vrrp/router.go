@@ -235,6 +235,11 @@ func (r *Router) register(in *instance) {
 		}
 	}
 	for _, v := range c.VIPs {
+		if FamilyOf(v.Prefix.Addr()) == IPv6 {
+			// The ARP socket needs an IPv4 address on dev; neighbour
+			// advertisements open their own on first use.
+			continue
+		}
 		if err := r.sys.ARP.Prepare(in.dev(v)); err != nil {
 			in.log.Warn("cannot open the gratuitous ARP socket yet", "dev", in.dev(v), "err", err)
 		}

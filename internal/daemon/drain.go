@@ -159,7 +159,7 @@ func (d *Daemon) change(ctx context.Context, vsName, rsName, what string, fn fun
 		return RealServerStatus{}, refuse(http.StatusInternalServerError, "%s not applied: %w", what, err)
 	}
 	d.state.Store(&next)
-	d.log.Info("real server "+what, "real", id, "drained", o.Drained, "weight_override", o.Weight,
+	d.log.Info("real server "+what, "real", id, "drained", o.Drained, "weight_override", weightString(o.Weight),
 		"effective_weight", effectiveWeight(rs.Weight, o, d.maintenance()[id]))
 	d.pushSpec(ctx, cfg)
 	return d.RealStatus(ctx, vsName, rs.Endpoint().String())
@@ -173,6 +173,14 @@ func (d *Daemon) pushSpec(ctx context.Context, cfg *config.Config) {
 			d.log.Error("IPVS: the reconciler did not take the new weights", "err", err)
 		}
 	}
+}
+
+// weightString is an override for the log: the number, or "none".
+func weightString(w *int) string {
+	if w == nil {
+		return "none"
+	}
+	return fmt.Sprint(*w)
 }
 
 func (d *Daemon) runtime() runtimeState {
@@ -203,7 +211,7 @@ func (d *Daemon) loadRuntime(cfg *config.Config) {
 	d.state.Store(&st)
 	d.pruneRuntime(cfg)
 	for id, o := range d.runtime() {
-		d.log.Info("runtime override restored", "real", id, "drained", o.Drained, "weight_override", o.Weight)
+		d.log.Info("runtime override restored", "real", id, "drained", o.Drained, "weight_override", weightString(o.Weight))
 	}
 }
 

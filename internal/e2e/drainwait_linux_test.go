@@ -75,6 +75,11 @@ func TestDrainWaitRealConnections(t *testing.T) {
 			// deadline, or rs3's check a probe (all weights 0: the
 			// director refuses); what is tested here comes after.
 			t.Logf("connection %d: %v; again", i+1, err)
+			if try == 1 {
+				// What each director thinks: a check flapping, or both masters.
+				cliAt(sock, "status")
+				cliAt(sock2, "status")
+			}
 			time.Sleep(time.Second)
 			c, real, err = echoDial(s.lab.Client, s.srcs[i%len(s.srcs)], s.dst)
 		}

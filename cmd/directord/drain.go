@@ -149,7 +149,7 @@ func exitFor(code int) int {
 
 // describeReal is one line about a real's weights and connections.
 func describeReal(st daemon.RealServerStatus) string {
-	state := "weight"
+	state := "in service"
 	switch {
 	case st.Drained && st.Maintenance:
 		state = "drained (and by a maintenance file)"

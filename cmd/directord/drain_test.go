@@ -52,8 +52,8 @@ func TestDrainCommands(t *testing.T) {
 	}{
 		{[]string{"drain", "web", "10.0.0.3"}, "web 10.0.0.3:80: drained, effective weight 0 (configured 2); in the kernel: weight 0, 0 active, 0 inactive connections\n"},
 		{[]string{"weight", "web", "10.0.0.3:80", "7"}, "web 10.0.0.3:80: drained, effective weight 0 (configured 2, runtime 7); in the kernel: weight 0, 0 active, 0 inactive connections\n"},
-		{[]string{"undrain", "web", "10.0.0.3"}, "web 10.0.0.3:80: weight, effective weight 7 (configured 2, runtime 7); in the kernel: weight 7, 0 active, 0 inactive connections\n"},
-		{[]string{"weight", "web", "10.0.0.3", "reset"}, "web 10.0.0.3:80: weight, effective weight 2 (configured 2); in the kernel: weight 2, 0 active, 0 inactive connections\n"},
+		{[]string{"undrain", "web", "10.0.0.3"}, "web 10.0.0.3:80: in service, effective weight 7 (configured 2, runtime 7); in the kernel: weight 7, 0 active, 0 inactive connections\n"},
+		{[]string{"weight", "web", "10.0.0.3", "reset"}, "web 10.0.0.3:80: in service, effective weight 2 (configured 2); in the kernel: weight 2, 0 active, 0 inactive connections\n"},
 	} {
 		code, out, errs := cli(t, append(c.args, "--socket", d.Socket)...)
 		if code != 0 || out != c.want {

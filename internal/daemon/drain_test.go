@@ -437,3 +437,39 @@ func TestMaintenanceDir(t *testing.T) {
 		t.Errorf("a world-writable maintenance_dir drained: %q", got)
 	}
 }
+
+// An exec check's dynamic weight (keepalived's misc_dynamic) gives way
+// to a drain and to an operator's weight, and is back once both are gone.
+func TestDrainWinsOverDynamicWeight(t *testing.T) {
+	host := vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("192.0.2.1/24"))
+	d := daemontest.Start(t, `virtual_server "web" {
+  address = "192.0.2.10"
+  port = 80
+  real_server "10.0.0.2" {
+    weight = 3
+    health_check "exec" {
+      command = ["/bin/sh", "-c", "exit 7"]
+      dynamic_weight = true
+      interval = "100ms"
+      timeout = "90ms"
+      rise = 1
+      fall = 1
+    }
+  }
+}
+`, host)
+	l := &drainLab{Daemon: d}
+	l.waitWeights(t, "10.0.0.2:80=5") // exit 7: weight 7 − 2
+	if got, want := summary(l.real(t, "10.0.0.2:80")), "weight 3 runtime - drained false maintenance false effective 5"; got != want {
+		t.Errorf("dynamic weight in status: %q, want %q", got, want)
+	}
+	l.change(t, "/v1/drain", `{"virtual_server":"web","real_server":"10.0.0.2"}`)
+	l.waitWeights(t, "10.0.0.2:80=0")
+	l.change(t, "/v1/weight", `{"virtual_server":"web","real_server":"10.0.0.2","weight":9}`)
+	time.Sleep(200 * time.Millisecond) // checks keep coming every 100 ms
+	l.waitWeights(t, "10.0.0.2:80=0")
+	l.change(t, "/v1/undrain", `{"virtual_server":"web","real_server":"10.0.0.2"}`)
+	l.waitWeights(t, "10.0.0.2:80=9")
+	l.change(t, "/v1/weight", `{"virtual_server":"web","real_server":"10.0.0.2","weight":null}`)
+	l.waitWeights(t, "10.0.0.2:80=5")
+}

@@ -359,6 +359,9 @@ func TestInvalidConfigs(t *testing.T) {
 		{"unknown attribute", `director {
   colour = "blue"
 }`, []diagAt{{"2:3", "Unsupported argument"}}},
+		{"relative maintenance_dir", `director {
+  maintenance_dir = "maint"
+}`, []diagAt{{"2:21", "maintenance_dir must be an absolute path"}}},
 		{"unknown block", `frobnicate {}`, []diagAt{{"1:1", "Unsupported block type"}}},
 		{"IPv6 global unicast peer without unicast_src", `vrrp_instance "v" {
   interface = "eth0"
@@ -939,5 +942,58 @@ func TestIPv6Instance(t *testing.T) {
 `))
 	if err != nil || len(cfg.Warnings) != 0 {
 		t.Fatalf("link-local first: %v %+v", err, cfg.Warnings)
+	}
+}
+
+// maintenance_dir is kept clean; Load refuses one that another user can
+// write to at its position, and warns about a missing one (nothing is
+// drained until it exists); Parse reads nothing from the host.
+func TestMaintenanceDir(t *testing.T) {
+	cfg, err := Parse("m.hcl", []byte("director {\n  maintenance_dir = \"/var/lib/directord/maint/\"\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Director.MaintenanceDir != "/var/lib/directord/maint" {
+		t.Errorf("maintenance_dir = %q", cfg.Director.MaintenanceDir)
+	}
+	if cfg, err := Parse("m.hcl", nil); err != nil || cfg.Director.MaintenanceDir != "" {
+		t.Errorf("default maintenance_dir = %q, %v; want unset", cfg.Director.MaintenanceDir, err)
+	}
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	load := func(maint string) []string {
+		t.Helper()
+		path := filepath.Join(dir, "d.hcl")
+		if err := os.WriteFile(path, []byte("director {\n  maintenance_dir = \""+maint+"\"\n}\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		var diags hcl.Diagnostics
+		var de *DiagnosticsError
+		switch {
+		case errors.As(err, &de):
+			diags = de.Diags
+		case err != nil:
+			t.Fatal(err)
+		default:
+			diags = cfg.Warnings
+		}
+		var got []string
+		for _, d := range diags {
+			got = append(got, fmt.Sprintf("%d:%d %s", d.Subject.Start.Line, d.Subject.Start.Column, d.Summary))
+		}
+		return got
+	}
+	if got := load(open); len(got) != 1 || !strings.HasPrefix(got[0], "2:21 maintenance_dir: insecure path: "+open+" is writable by everyone") {
+		t.Errorf("world-writable maintenance_dir: %q", got)
+	}
+	if got := load("/nonexistent/maint"); len(got) != 1 || got[0] != "2:21 maintenance_dir: /nonexistent/maint does not exist on this host" {
+		t.Errorf("missing maintenance_dir: %q", got)
 	}
 }

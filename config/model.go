@@ -45,6 +45,9 @@ type Director struct {
 	// ScriptUser runs notify hooks, track scripts and exec checks as
 	// this user instead of root (keepalived's script_user).
 	ScriptUser string `json:"script_user,omitempty"`
+	// MaintenanceDir drains a real server while a file named after it
+	// exists there (ldirectord's maintenancedir).
+	MaintenanceDir string `json:"maintenance_dir,omitempty"`
 }
 
 // VRRPInstance is one virtual router on one interface.

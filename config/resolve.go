@@ -1,6 +1,7 @@
 package config
 
 import (
+	"directord/internal/privdir"
 	"directord/internal/proc"
 	"errors"
 	"fmt"
@@ -279,7 +280,31 @@ func (r *resolver) director(rd *rawDirector) Director {
 			}
 		}
 	}
+	if rd.MaintDir != nil {
+		d.MaintenanceDir = b.maintenanceDir(*rd.MaintDir)
+	}
 	d.LogFormat = b.enum("log_format", rd.LogFormat, "text", "text", "json")
 	d.LogLevel = b.enum("log_level", rd.LogLevel, "info", "debug", "info", "warn", "error")
 	return d
+}
+
+// maintenanceDir checks maintenance_dir: the daemon drains reals on what
+// it finds there, so a directory another user can write to would let
+// that user drain them. A missing one is a warning: nothing is drained
+// until it exists.
+func (b blk) maintenanceDir(dir string) string {
+	if !filepath.IsAbs(dir) {
+		b.errorf("maintenance_dir", "maintenance_dir must be an absolute path")
+		return ""
+	}
+	dir = filepath.Clean(dir)
+	if b.r.host {
+		switch err := privdir.CheckPath(dir); {
+		case errors.Is(err, fs.ErrNotExist):
+			b.r.warnAt(b.where("maintenance_dir"), "maintenance_dir: %s does not exist on this host", dir)
+		case err != nil:
+			b.errorf("maintenance_dir", "maintenance_dir: %v", err)
+		}
+	}
+	return dir
 }

@@ -23,6 +23,7 @@ type rawDirector struct {
 	LogFormat     *string   `hcl:"log_format,optional"`
 	LogLevel      *string   `hcl:"log_level,optional"`
 	ScriptUser    *string   `hcl:"script_user,optional"`
+	MaintDir      *string   `hcl:"maintenance_dir,optional"`
 	Body          hcl.Body  `hcl:",body"`
 	DefRange      hcl.Range `hcl:",def_range"`
 }

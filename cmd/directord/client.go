@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,15 +54,31 @@ func firstLine(s string) string {
 
 // call makes one request to the daemon and decodes its JSON answer into v.
 func call(ctx context.Context, socket, method, path string, v any) (int, error) {
+	return callWith(ctx, socket, method, path, nil, v)
+}
+
+// callWith is call with a request body: in as JSON, unless nil.
+func callWith(ctx context.Context, socket, method, path string, in, v any) (int, error) {
 	c := http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 		}},
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://directord"+path, nil)
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://directord"+path, body)
 	if err != nil {
 		return 0, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.Do(req)
 	if err != nil {

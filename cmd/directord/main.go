@@ -82,14 +82,17 @@ IPVS table is kept equal to the declared virtual services.`,
 	root.SetErr(stderr)
 	root.AddCommand(
 		newCheckCmd(),
+		newDrainCmd(),
 		newEventsCmd(),
 		newLabCmd(),
 		newReloadCmd(),
 		newRealserverCmd(),
 		newRunCmd(),
 		newStatusCmd(),
+		newUndrainCmd(),
 		newValidateCmd(),
 		newVersionCmd(),
+		newWeightCmd(),
 	)
 	return root
 }

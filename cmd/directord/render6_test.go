@@ -38,8 +38,8 @@ func TestStatusCommandIPv6(t *testing.T) {
 	for _, re := range []string{
 		// VRRP: the master is the link-local source, plain.
 		`(?m)^web6\s+eth0\s+61\s+MASTER\s+150/150\s+fe80::1\s`,
-		`(?m)^web6\s+\[2001:db8::10\]:80\s+http\s+up\s+1\s+[0-9.]+ms\s+status 200\s`,
-		`(?m)^web6\s+\[2001:db8::11\]:80\s+tcp\s+DOWN\s+1\s+[0-9.]+ms\s+refused\s`,
+		`(?m)^web6\s+\[2001:db8::10\]:80\s+http\s+up\s+1\s+-\s+1\s+0\s+[0-9.]+ms\s+status 200\s`,
+		`(?m)^web6\s+\[2001:db8::11\]:80\s+tcp\s+DOWN\s+1\s+-\s+0\s+0\s+[0-9.]+ms\s+refused\s`,
 		// The table as ipvsadm -Ln prints IPv6: right-aligned cells.
 		`(?m)^\s*TCP  \[2001:db8::100\]:80\s+wrr\s`,
 		`(?m)^\s*-> \[2001:db8::10\]:80\s+1\s`,

@@ -93,7 +93,7 @@ func renderStatus(w io.Writer, d *daemon.StatusDoc, now time.Time) {
 	if len(d.RealServers) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "VIRTUAL SERVER\tREAL SERVER\tCHECK\tHEALTH\tWEIGHT\tLATENCY\tLAST RESULT\tSINCE")
+		fmt.Fprintln(tw, "VIRTUAL SERVER\tREAL SERVER\tCHECK\tHEALTH\tWEIGHT\tRUNTIME\tEFFECTIVE\tACTIVE\tLATENCY\tLAST RESULT\tSINCE")
 		for _, rs := range d.RealServers {
 			health := "up"
 			if !rs.Up {
@@ -107,7 +107,12 @@ func renderStatus(w io.Writer, d *daemon.StatusDoc, now time.Time) {
 			if !rs.Since.IsZero() {
 				since = now.Sub(rs.Since).Round(time.Second).String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", rs.VirtualServer, rs.RealServer, rs.Check, health, rs.Weight, latency, reason, since)
+			active := "-"
+			if rs.InTable != nil {
+				active = fmt.Sprint(rs.InTable.ActiveConns)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", rs.VirtualServer, rs.RealServer, rs.Check, health,
+				rs.Weight, runtimeColumn(rs), rs.EffectiveWeight, active, latency, reason, since)
 		}
 		tw.Flush()
 	}
@@ -131,6 +136,25 @@ func renderStatus(w io.Writer, d *daemon.StatusDoc, now time.Time) {
 		renderSync(w, ip.Sync)
 		renderTable(w, ip.Table)
 	}
+}
+
+// runtimeColumn says what an operator or maintenance_dir changed:
+// "drained", "maintenance", a runtime weight, or "-".
+func runtimeColumn(rs daemon.RealServerStatus) string {
+	var parts []string
+	if rs.Drained {
+		parts = append(parts, "drained")
+	}
+	if rs.Maintenance {
+		parts = append(parts, "maintenance")
+	}
+	if rs.RuntimeWeight != nil {
+		parts = append(parts, fmt.Sprintf("weight %d", *rs.RuntimeWeight))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
 }
 
 // renderSync prints the connection sync daemons and settings.

@@ -18,6 +18,7 @@ import (
 // table in ipvsadm's shape.
 func TestRenderStatus(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	five := 5
 	doc := &daemon.StatusDoc{
 		RouterID: "lb1", PID: 42, Version: "directord test", Started: now.Add(-90 * time.Second),
 		Config:     daemon.ConfigInfo{Path: "/etc/directord/directord.hcl", SHA256: "0123456789abcdef0123"},
@@ -30,6 +31,7 @@ func TestRenderStatus(t *testing.T) {
 		}}},
 		RealServers: []daemon.RealServerStatus{
 			{VirtualServer: "web", RealServer: "192.168.11.12:80", Check: "http", Up: true, Weight: 2,
+				Drained: true, RuntimeWeight: &five, InTable: &daemon.DestInTable{ActiveConns: 7},
 				Last: &healthcheck.Result{Up: true, Reason: "status 200", Latency: 1500 * time.Microsecond}, Since: now.Add(-60 * time.Second)},
 			{VirtualServer: "web", RealServer: "192.168.11.13:80", Check: "http", Up: false, Weight: 4,
 				Last: &healthcheck.Result{Reason: "refused"}, Since: now.Add(-5 * time.Second)},
@@ -53,7 +55,9 @@ func TestRenderStatus(t *testing.T) {
 		"last reload 2026-01-02 03:03:55 FAILED, still running the previous configuration: invalid configuration: x.hcl:3:4: bad (reloads: 2 succeeded, 1 failed)",
 		"    Error: x.hcl:3:4: bad",
 		"web            eth0       51    MASTER  140/150   192.168.11.11  1s      12    0         2        1m20s ago (master_down)",
-		"web             192.168.11.13:80  http   DOWN    4       0.0ms    refused      5s",
+		"VIRTUAL SERVER  REAL SERVER       CHECK  HEALTH  WEIGHT  RUNTIME           EFFECTIVE  ACTIVE  LATENCY  LAST RESULT  SINCE",
+		"web             192.168.11.12:80  http   up      2       drained,weight 5  0          7       1.5ms    status 200   1m0s",
+		"web             192.168.11.13:80  http   DOWN    4       -                 0          -       0.0ms    refused      5s",
 		"IPVS: 3 writes, 0 errors, 0 drift repairs",
 		"connection sync: following VRRP, master daemon wanted",
 		"  running: master on eth1, syncid 51, group 224.0.0.81 port 8848 ttl 1, maxlen 1472",

@@ -79,7 +79,16 @@ type Daemon struct {
 	// ready is set once Run has started everything: a reload asked
 	// through the socket before that is refused (503), since Run is
 	// still opening what the reload would change.
-	ready         atomic.Bool
+	ready atomic.Bool
+	// reloading is set while a reload runs: an operator's change is
+	// refused then rather than queued behind it.
+	reloading atomic.Bool
+	// state is the operators' overrides (drain, weight), as in the
+	// state file; maint the reals a maintenance_dir file drains. Both
+	// change under reloadMu and are read by status at any time.
+	state         atomic.Pointer[runtimeState]
+	maint         atomic.Pointer[map[string]bool]
+	maintErr      string // the last maintenance_dir error logged (under reloadMu)
 	reloadsOK     atomic.Uint64
 	reloadsFailed atomic.Uint64
 	lastReload    atomic.Pointer[ReloadResult]
@@ -154,7 +163,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.watches = p.watches
 	go d.hooks.loop(bg)
+	d.loadRuntime(cfg)
+	d.scanMaintenance(cfg)
 	go d.monitor.Run(bg)
+	go d.watchMaintenance(bg)
 	go d.forwardHealth(bg)
 	if err := d.startIPVS(cfg); err != nil {
 		return err
@@ -288,8 +300,8 @@ func (d *Daemon) closeLVS(stopBG context.CancelFunc) {
 
 // startLVS adopts and programs the table and starts reconciling.
 func (d *Daemon) startLVS(cfg *config.Config) error {
-	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, Weight: d.weight, OnStates: d.onStates, OnWrite: d.onWrite})
-	if err := r.Start(IPVSSpec(cfg)); err != nil {
+	r := lvs.New(d.kernel, lvs.Options{Logger: d.log.With("subsystem", "ipvs"), Health: d.health, Weight: d.runtimeWeight, OnStates: d.onStates, OnWrite: d.onWrite})
+	if err := r.Start(d.ipvsSpec(cfg)); err != nil {
 		return fmt.Errorf("IPVS: %w", err)
 	}
 	go r.Run(d.bg)

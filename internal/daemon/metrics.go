@@ -70,6 +70,8 @@ func newMetrics(d *Daemon) *metrics {
 	desc("directord_vrrp_vips_restored_total", "VIPs removed by someone else while master and put back.", "instance")
 	desc("directord_vrrp_garps_sent_total", "Gratuitous ARP packets sent.", "instance")
 	desc("directord_real_server_up", "1 when the real server's health check says up.", "virtual_server", "real_server")
+	desc("directord_real_server_weight", "Weight of a real server: configured, runtime (an operator's override; absent without one) and effective (asked of the kernel: 0 while drained or down).", "virtual_server", "real_server", "source")
+	desc("directord_real_server_drained", "1 while a real server is drained, by an operator or a maintenance_dir file.", "virtual_server", "real_server", "by")
 	desc("directord_ipvs_writes_total", "IPVS netlink writes made by the reconciler.")
 	desc("directord_ipvs_write_errors_total", "IPVS netlink writes that failed.")
 	desc("directord_ipvs_drift_repairs_total", "IPVS writes that repaired changes made by hand.")
@@ -157,6 +159,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		emit("directord_real_server_up", gauge, v, rs.VirtualServer, rs.RealServer)
+		m.collectWeights(emit, rs)
 	}
 	if doc.IPVS == nil {
 		return
@@ -203,6 +206,24 @@ func instanceFamily(in vrrp.InstanceStatus) string {
 		}
 	}
 	return "ipv4"
+}
+
+func (m *metrics) collectWeights(emit func(string, prometheus.ValueType, float64, ...string), rs RealServerStatus) {
+	w := func(source string, v int) {
+		emit("directord_real_server_weight", prometheus.GaugeValue, float64(v), rs.VirtualServer, rs.RealServer, source)
+	}
+	w("configured", rs.Weight)
+	w("effective", rs.EffectiveWeight)
+	if rs.RuntimeWeight != nil {
+		w("runtime", *rs.RuntimeWeight)
+	}
+	for by, on := range map[string]bool{"operator": rs.Drained, "maintenance": rs.Maintenance} {
+		v := 0.0
+		if on {
+			v = 1
+		}
+		emit("directord_real_server_drained", prometheus.GaugeValue, v, rs.VirtualServer, rs.RealServer, by)
+	}
 }
 
 func (m *metrics) collectSync(emit func(string, prometheus.ValueType, float64, ...string), sy *lvs.SyncStatus) {

@@ -37,6 +37,8 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 // only ctx's values.
 func (d *Daemon) Reload(ctx context.Context) ReloadResult {
 	ctx = context.WithoutCancel(ctx)
+	d.reloading.Store(true)
+	defer d.reloading.Store(false)
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	notify(d.log, "RELOADING=1", "MONOTONIC_USEC="+monotonicUsec())
@@ -111,9 +113,10 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// the new table (a write the kernel refuses is retried and shown in
 	// the status, as at start).
 	d.watches = p.watches
+	d.pruneRuntime(cfg)
 	d.cfg.Store(cfg)
 	if r := d.recon.Load(); r != nil {
-		if err := r.Reload(ctx, IPVSSpec(cfg)); err != nil {
+		if err := r.Reload(ctx, d.ipvsSpec(cfg)); err != nil {
 			d.log.Error("IPVS: the reconciler did not take the new configuration", "err", err)
 		}
 	} else if d.kernel != nil && len(cfg.VirtualServers) > 0 {

@@ -50,19 +50,37 @@ type ReloadCounts struct {
 
 // RealServerStatus is one real server of one virtual server.
 type RealServerStatus struct {
-	VirtualServer string              `json:"virtual_server"`
-	RealServer    string              `json:"real_server"`
-	Check         string              `json:"check"`
-	Up            bool                `json:"up"`
-	Weight        int                 `json:"weight"`
-	Last          *healthcheck.Result `json:"last,omitempty"`
-	LastCheck     time.Time           `json:"last_check,omitzero"`
-	Since         time.Time           `json:"since,omitzero"`
-	Checks        uint64              `json:"checks"`
+	VirtualServer string `json:"virtual_server"`
+	RealServer    string `json:"real_server"`
+	Check         string `json:"check"`
+	Up            bool   `json:"up"`
+	// Weight is the configured weight; RuntimeWeight an operator's
+	// override of it (directord weight); Drained an operator's drain,
+	// Maintenance a maintenance_dir file's. EffectiveWeight is the
+	// weight directord asks the kernel for: 0 while drained or down.
+	Weight          int  `json:"weight"`
+	RuntimeWeight   *int `json:"runtime_weight,omitempty"`
+	Drained         bool `json:"drained"`
+	Maintenance     bool `json:"maintenance"`
+	EffectiveWeight int  `json:"effective_weight"`
+	// InTable is the destination as the kernel's table has it (nil when
+	// it is not there: removed on failure, or the table is unreadable).
+	InTable   *DestInTable        `json:"in_table,omitempty"`
+	Last      *healthcheck.Result `json:"last,omitempty"`
+	LastCheck time.Time           `json:"last_check,omitzero"`
+	Since     time.Time           `json:"since,omitzero"`
+	Checks    uint64              `json:"checks"`
 	// Probes are the real's checks one by one (Check joins their types
 	// with "+", and the fields above combine them: down as a failing
 	// one says).
 	Probes []healthcheck.ProbeStatus `json:"probes,omitempty"`
+}
+
+// DestInTable is a real's destination as the kernel reports it.
+type DestInTable struct {
+	Weight        uint32 `json:"weight"`
+	ActiveConns   uint32 `json:"active_connections"`
+	InactiveConns uint32 `json:"inactive_connections"`
 }
 
 // IPVSStatus is the kernel's table as it reports it, and what the
@@ -98,6 +116,10 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
 	mux.HandleFunc("POST /v1/reload", d.handleReload)
 	mux.HandleFunc("GET /v1/events", d.handleEvents)
+	mux.HandleFunc("POST /v1/drain", d.handleChange)
+	mux.HandleFunc("POST /v1/undrain", d.handleChange)
+	mux.HandleFunc("POST /v1/weight", d.handleChange)
+	mux.HandleFunc("GET /v1/real", d.handleReal)
 	srv := newServer(mux, serverIdleTimeout)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -147,25 +169,6 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 		VRRP:       vs,
 	}
 	doc.LastReload = d.lastReload.Load()
-	for i := range cfg.VirtualServers {
-		v := &cfg.VirtualServers[i]
-		for j := range v.RealServers {
-			rs := &v.RealServers[j]
-			st := RealServerStatus{VirtualServer: v.Name, RealServer: rs.Endpoint().String(), Check: "none", Up: true, Weight: rs.Weight}
-			if len(rs.HealthChecks) > 0 {
-				st.Check = checkTypes(rs.HealthChecks)
-				st.Probes = d.monitor.StatusesOf(WatchID(v, rs))
-				if ps, ok := d.monitor.StatusOf(WatchID(v, rs)); ok {
-					st.Up, st.LastCheck, st.Since, st.Checks = ps.Up, ps.LastCheck, ps.Since, ps.Checks
-					if ps.Checks > 0 {
-						last := ps.Last
-						st.Last = &last
-					}
-				}
-			}
-			doc.RealServers = append(doc.RealServers, st)
-		}
-	}
 	if r := d.recon.Load(); r != nil {
 		is := &IPVSStatus{}
 		is.Reconciler, is.Services, err = r.Stats(ctx)
@@ -177,6 +180,16 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 		}
 		doc.IPVS = is
 	}
+	var table []lvs.ServiceStats
+	if doc.IPVS != nil {
+		table = doc.IPVS.Table
+	}
+	for i := range cfg.VirtualServers {
+		v := &cfg.VirtualServers[i]
+		for j := range v.RealServers {
+			doc.RealServers = append(doc.RealServers, d.realStatus(v, &v.RealServers[j], table))
+		}
+	}
 	if m := d.sync.Load(); m != nil {
 		if doc.IPVS == nil {
 			doc.IPVS = &IPVSStatus{}
@@ -185,6 +198,61 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 		doc.IPVS.Sync = &st
 	}
 	return doc, nil
+}
+
+// realStatus is one real's health, weights and, from table, its
+// destination in the kernel.
+func (d *Daemon) realStatus(v *config.VirtualServer, rs *config.RealServer, table []lvs.ServiceStats) RealServerStatus {
+	id := WatchID(v, rs)
+	st := RealServerStatus{VirtualServer: v.Name, RealServer: rs.Endpoint().String(), Check: "none", Up: true, Weight: rs.Weight}
+	if len(rs.HealthChecks) > 0 {
+		st.Check = checkTypes(rs.HealthChecks)
+		st.Probes = d.monitor.StatusesOf(id)
+		if ps, ok := d.monitor.StatusOf(id); ok {
+			st.Up, st.LastCheck, st.Since, st.Checks = ps.Up, ps.LastCheck, ps.Since, ps.Checks
+			if ps.Checks > 0 {
+				last := ps.Last
+				st.Last = &last
+			}
+		}
+	}
+	o, maint := d.runtime()[id], d.maintenance()[id]
+	st.RuntimeWeight, st.Drained, st.Maintenance = o.Weight, o.Drained, maint
+	if st.Up {
+		st.EffectiveWeight = rs.Weight
+		if w, ok := d.runtimeWeight(id); ok {
+			st.EffectiveWeight = int(w)
+		}
+	}
+	key, dk := ServiceFor(v).ServiceKey, lvs.DestKey{Addr: rs.Address, Port: rs.Port}
+	for _, s := range table {
+		if s.Key != key {
+			continue
+		}
+		for _, dst := range s.Dests {
+			if dst.Key == dk {
+				st.InTable = &DestInTable{Weight: dst.Weight, ActiveConns: dst.ActiveConns, InactiveConns: dst.InactiveConns}
+			}
+		}
+	}
+	return st
+}
+
+// RealStatus is the status of one real server of one virtual server,
+// named as for Drain, with its destination read from the kernel.
+func (d *Daemon) RealStatus(ctx context.Context, vsName, rsName string) (RealServerStatus, error) {
+	cfg := d.config()
+	v, rs, err := lookupReal(cfg, vsName, rsName)
+	if err != nil {
+		return RealServerStatus{}, err
+	}
+	var table []lvs.ServiceStats
+	if r := d.recon.Load(); r != nil {
+		if table, err = r.Table(ctx); err != nil {
+			return RealServerStatus{}, refuse(http.StatusServiceUnavailable, "cannot read the IPVS table: %w", err)
+		}
+	}
+	return d.realStatus(v, rs, table), nil
 }
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ type Daemon struct {
 	Socket string
 	Host   *vrrptest.Host
 	Kernel *lvstest.Kernel
+
+	conns *connKernel
+	stop  func(testing.TB)
 }
 
 // Start parses src, points its status socket into a temporary directory,
@@ -42,16 +46,50 @@ func Start(tb testing.TB, src string, host *vrrptest.Host) *Daemon {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// A short path: a unix socket's name is limited to 108 bytes, and
-	// t.TempDir() under a long test name can exceed it.
-	dir, err := os.MkdirTemp("", "dd-sock-")
+	return run(tb, cfg, Setup{}, host)
+}
+
+// Setup says where StartFile's daemon keeps what outlives it.
+type Setup struct {
+	// Socket is the status socket (and the state file beside it); a new
+	// temporary one when empty. A daemon started again on the same
+	// socket finds the first one's state.
+	Socket string
+	// Kernel is the IPVS table; a new empty one when nil. Pass the first
+	// daemon's to restart on the table it left, as on a real kernel.
+	Kernel *lvstest.Kernel
+}
+
+// StartFile runs the configuration file at path, as `directord run`
+// does (Load checks it against the host; reloads read it again), with
+// s's socket and table.
+func StartFile(tb testing.TB, path string, s Setup, host *vrrptest.Host) *Daemon {
+	tb.Helper()
+	cfg, err := config.Load(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(dir) })
-	cfg.Director.StatusSocket = filepath.Join(dir, "d.sock")
-	k := lvstest.NewKernel(nil)
-	d := &Daemon{Socket: cfg.Director.StatusSocket, Host: host, Kernel: k}
+	return run(tb, cfg, s, host)
+}
+
+func run(tb testing.TB, cfg *config.Config, s Setup, host *vrrptest.Host) *Daemon {
+	tb.Helper()
+	if s.Socket == "" {
+		// A short path: a unix socket's name is limited to 108 bytes,
+		// and t.TempDir() under a long test name can exceed it.
+		dir, err := os.MkdirTemp("", "dd-sock-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { os.RemoveAll(dir) })
+		s.Socket = filepath.Join(dir, "d.sock")
+	}
+	if s.Kernel == nil {
+		s.Kernel = lvstest.NewKernel(nil)
+	}
+	cfg.Director.StatusSocket = s.Socket
+	k := &connKernel{Kernel: s.Kernel, conns: map[lvs.DestKey]uint32{}}
+	d := &Daemon{Socket: s.Socket, Host: host, Kernel: s.Kernel, conns: k}
 	d.Daemon = daemon.New(cfg, daemon.Options{
 		VRRP:     host.System(),
 		OpenIPVS: func() (lvs.Kernel, error) { return k, nil },
@@ -64,17 +102,21 @@ func Start(tb testing.TB, src string, host *vrrptest.Host) *Daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("daemon: %v", err)
+	var once sync.Once
+	d.stop = func(tb testing.TB) {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					tb.Errorf("daemon: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				tb.Error("the daemon did not stop within 5 s")
 			}
-		case <-time.After(5 * time.Second):
-			tb.Error("the daemon did not stop within 5 s")
-		}
-	})
+		})
+	}
+	tb.Cleanup(func() { d.stop(tb) })
 	d.Wait(tb, 5*time.Second, func(daemon.StatusDoc) bool { return true })
 	return d
 }
@@ -93,6 +135,12 @@ func interfaces(tb testing.TB) []string {
 		names = append(names, i.Name)
 	}
 	return names
+}
+
+// Stop stops the daemon as SIGTERM does and waits for it.
+func (d *Daemon) Stop(tb testing.TB) {
+	tb.Helper()
+	d.stop(tb)
 }
 
 // StatusJSON is the body of GET /v1/status, as the daemon wrote it.

@@ -159,8 +159,10 @@ func (d *Daemon) change(ctx context.Context, vsName, rsName, what string, fn fun
 		return RealServerStatus{}, refuse(http.StatusInternalServerError, "%s not applied: %w", what, err)
 	}
 	d.state.Store(&next)
+	eff := effectiveWeight(rs.Weight, o, d.maintenance()[id])
 	d.log.Info("real server "+what, "real", id, "drained", o.Drained, "weight_override", weightString(o.Weight),
-		"effective_weight", effectiveWeight(rs.Weight, o, d.maintenance()[id]))
+		"effective_weight", eff)
+	d.publishDrain(what, id, eff)
 	d.pushSpec(ctx, cfg)
 	return d.RealStatus(ctx, vsName, rs.Endpoint().String())
 }

@@ -87,6 +87,18 @@ func (d *Daemon) publishHealth(ev healthcheck.Event) {
 	}
 }
 
+// publishDrain reports an operator's drain, undrain or weight, or a
+// maintenance file's, for the real with WatchID id; weight is the
+// effective weight (-1: not known here, the kernel write follows).
+func (d *Daemon) publishDrain(op, id string, weight int) {
+	vs, rs, _ := strings.Cut(id, "/")
+	e := events.Event{Kind: events.KindDrain, Op: op, VirtualServer: vs, RealServer: rs}
+	if weight >= 0 {
+		e.Weight = events.Int(weight)
+	}
+	d.events.Publish(e)
+}
+
 // onWrite reports each IPVS write, and each failed one apart, so that
 // an operator can alert on failures alone.
 func (d *Daemon) onWrite(op lvs.Op, why string, err error) {

@@ -109,6 +109,14 @@ virtual_server "web" {
 	if q.VirtualServer != "web" || q.Up == nil || *q.Up {
 		t.Errorf("quorum event %+v: want web lost", q)
 	}
+	// An operator's drain: its event, then the write it makes.
+	if code, body := post(t, d.Socket, "/v1/drain", `{"virtual_server":"web","real_server":"10.0.0.10"}`); code != http.StatusOK {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	dr := next("drain", func(e events.Event) bool { return e.Kind == events.KindDrain })
+	if dr.Op != "drain" || dr.VirtualServer != "web" || dr.RealServer != "10.0.0.10:80" || dr.Weight == nil || *dr.Weight != 0 {
+		t.Errorf("drain event %+v: want drain of web 10.0.0.10:80 to weight 0", dr)
+	}
 	// The test's configuration has no file to read again: the reload
 	// fails, and the event says so.
 	_ = reload(d.Socket)

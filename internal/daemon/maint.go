@@ -76,11 +76,13 @@ func (d *Daemon) scanMaintenance(cfg *config.Config) bool {
 	for id := range now {
 		if !was[id] {
 			d.log.Info("real server drained by a maintenance file", "real", id, "dir", cfg.Director.MaintenanceDir)
+			d.publishDrain("maintenance", id, 0)
 		}
 	}
 	for id := range was {
 		if !now[id] {
 			d.log.Info("real server's maintenance file gone", "real", id)
+			d.publishDrain("maintenance_end", id, -1)
 		}
 	}
 	d.maint.Store(&now)

@@ -65,10 +65,11 @@ It needs no configuration file and is idempotent.`,
 				}
 				fmt.Fprintln(out, upReport(addrs, dev))
 			case "down":
-				if err := realserver.Down(); err != nil {
+				u, err := realserver.Down()
+				if err != nil {
 					return &exitError{code: exitFailure, err: err}
 				}
-				fmt.Fprintln(out, "real server down: VIPs removed and ARP settings restored")
+				fmt.Fprintln(out, downReport(u))
 			case "status":
 				addrs, err := parse()
 				if err != nil {
@@ -117,4 +118,23 @@ func upReport(vips []netip.Addr, dev string) string {
 		return s + "; no ARP settings (IPv6 needs none)"
 	}
 	return fmt.Sprintf("%s, arp_ignore=%d, arp_announce=%d", s, realserver.ArpIgnore, realserver.ArpAnnounce)
+}
+
+// downReport says what down took back, and nothing it did not.
+func downReport(u realserver.Undone) string {
+	if u.Dev == "" {
+		return "real server down: nothing to undo (up was not run here)"
+	}
+	var ps []string
+	for _, p := range u.Removed {
+		ps = append(ps, p.String())
+	}
+	s := "real server down: removed " + strings.Join(ps, ", ") + " from " + u.Dev
+	if len(ps) == 0 {
+		s = "real server down: no VIP left to remove from " + u.Dev
+	}
+	if u.Sysctls == 0 {
+		return s + "; no ARP settings to restore"
+	}
+	return fmt.Sprintf("%s; %d ARP settings restored", s, u.Sysctls)
 }

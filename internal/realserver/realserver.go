@@ -258,33 +258,58 @@ func infiniteLifetime() int {
 
 // Down removes the VIPs Up added and puts back the sysctl values it
 // replaced. Without a state file it does nothing.
-func Down() error {
+func Down() (Undone, error) {
+	var u Undone
 	s, path, err := loadState()
 	if err != nil {
-		return err
+		return u, err
 	}
 	if s.Dev == "" {
-		return nil
+		return u, nil
 	}
+	u.Dev = s.Dev
 	var errs []error
 	if link, err := netlink.LinkByName(s.Dev); err == nil {
 		for _, p := range s.Added {
 			err := netlink.AddrDel(link, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}})
 			if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 				errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+				continue
 			}
+			u.Removed = append(u.Removed, p)
 		}
 	}
 	for name, v := range s.Previous {
 		iface, key, _ := strings.Cut(name, "/")
+		// Only what Up saves: an ARP setting of an interface, to a
+		// number. The file is root's, but a name from it never walks
+		// out of /proc/sys/net/ipv4/conf.
+		if (key != "arp_ignore" && key != "arp_announce") || iface == "" || strings.ContainsAny(iface, "/\x00") || iface == "." || iface == ".." {
+			errs = append(errs, fmt.Errorf("state file: %q is not an ARP setting up saves", name))
+			continue
+		}
+		if _, err := strconv.Atoi(v); err != nil {
+			errs = append(errs, fmt.Errorf("state file: %s = %q is not a number", name, v))
+			continue
+		}
 		if err := os.WriteFile(sysctlPath(iface, key), []byte(v), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("restore %s: %w", name, err))
+			continue
 		}
+		u.Sysctls++
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return u, errors.Join(errs...)
 	}
-	return os.Remove(path)
+	return u, os.Remove(path)
+}
+
+// Undone is what Down took back: the VIPs removed from Dev and how many
+// ARP settings it restored.
+type Undone struct {
+	Dev     string
+	Removed []netip.Prefix
+	Sysctls int
 }
 
 // Check is one line of Status.

@@ -190,9 +190,9 @@ func (h rsHost) checkAdded(dev string, before map[string][]string, want ...strin
 
 // checkDown runs down and fails unless dev and the sysctls are as they
 // were before up, and the state file is gone.
-func (h rsHost) checkDown(dev string, before map[string][]string, sysBefore map[string]string) {
+func (h rsHost) checkDown(dev string, before map[string][]string, sysBefore map[string]string) string {
 	h.t.Helper()
-	h.mustRun("realserver", "down")
+	out := h.mustRun("realserver", "down")
 	added, removed := diff(before, h.addrs(dev))
 	if len(added) > 0 || len(removed) > 0 {
 		h.t.Errorf("after down, %s gained %q and lost %q", dev, added, removed)
@@ -203,6 +203,7 @@ func (h rsHost) checkDown(dev string, before map[string][]string, sysBefore map[
 	if h.stateFile() {
 		h.t.Error("down left its state file")
 	}
+	return out
 }
 
 // An IPv6-only VIP: a /128 on lo, nodad, bound to at once, no ARP
@@ -227,7 +228,9 @@ func TestUpDownIPv6Only(t *testing.T) {
 	if !strings.Contains(st, "VIP 2001:db8::100 on lo") || strings.Contains(st, "arp_") {
 		t.Errorf("status for an IPv6-only VIP:\n%s", st)
 	}
-	h.checkDown("lo", before, sysBefore)
+	if out := h.checkDown("lo", before, sysBefore); !strings.Contains(out, "removed 2001:db8::100/128 from lo; no ARP settings to restore") {
+		t.Errorf("down's report: %q, want the /128 removed and no ARP settings claimed", out)
+	}
 }
 
 // An IPv4 and an IPv6 VIP together: both on lo, and the IPv4 one needs
@@ -333,4 +336,24 @@ func TestStaleStateOfADeadNamespace(t *testing.T) {
 	h.mustRun("realserver", "up", "--vip", "2001:db8::100")
 	h.checkAdded("lo", before, "inet6 2001:db8::100/128")
 	h.checkDown("lo", before, sysBefore)
+}
+
+// down restores only ARP settings of interfaces: a state file naming
+// anything else is refused, not written under /proc/sys.
+func TestDownRefusesForeignSysctls(t *testing.T) {
+	h := newRSHost(t)
+	var st syscall.Stat_t
+	if err := h.ns.Do(func() error { return syscall.Stat("/proc/thread-self/ns/net", &st) }); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(realserver.StateDir, fmt.Sprintf("realserver-%d.json", st.Ino))
+	bad := `{"dev": "lo", "added": [], "previous_sysctls": {"../../ipv4/ip_forward/x": "1", "eth0/arp_ignore": "0; reboot"}}`
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	out, code := h.run("realserver", "down")
+	if code == 0 || !strings.Contains(out, "is not an ARP setting up saves") || !strings.Contains(out, "is not a number") {
+		t.Errorf("down with a foreign sysctl in its state: exit %d\n%s", code, out)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -76,9 +77,14 @@ func checkOnce(ctx context.Context, w io.Writer, cfg *config.Config, asJSON bool
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			row := checkRow{VirtualServer: vs.Name, RealServer: rs.Endpoint().String(), Check: "none", Up: true, Reason: "no check: always up"}
-			if rs.HealthCheck != nil {
+			if len(rs.HealthChecks) > 0 {
+				// Several checks: all must pass, the failing one speaks.
+				var types []string
+				for _, hc := range rs.HealthChecks {
+					types = append(types, hc.Type)
+				}
 				r := results[daemon.WatchID(vs, rs)]
-				row.Check, row.Up, row.Reason = rs.HealthCheck.Type, r.Up, r.Reason
+				row.Check, row.Up, row.Reason = strings.Join(types, "+"), r.Up, r.Reason
 				row.LatencyMS = float64(r.Latency.Microseconds()) / 1000
 			}
 			if !row.Up {

@@ -121,3 +121,38 @@ func TestCheckWatch(t *testing.T) {
 		t.Errorf("the live server went down:\n%s", out)
 	}
 }
+
+// A real with several checks: the row names them all, and the one that
+// fails decides (the real is down).
+func TestCheckOnceSeveralChecks(t *testing.T) {
+	up, closed := servers(t)
+	host, port, _ := net.SplitHostPort(up)
+	_, closedPort, _ := net.SplitHostPort(closed)
+	path := filepath.Join(t.TempDir(), "c.hcl")
+	src := fmt.Sprintf(`virtual_server "s" {
+  address = "10.0.0.1"
+  port = %s
+  real_server %q {
+    health_check "tcp" {}
+    health_check "tcp" {
+      connect_port = %s
+    }
+  }
+}
+`, port, host, closedPort)
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "check", "--once", "--json", "--config", path)
+	var rows []checkRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != exitDown || len(rows) != 1 {
+		t.Fatalf("exit %d, %v, rows %+v\n%s", code, err, rows, errOut)
+	}
+	if r := rows[0]; r.Check != "tcp+tcp" || r.Up || r.Reason != "refused" {
+		t.Errorf("row %+v: want tcp+tcp, down, refused", r)
+	}
+	_, out, _ = runCLI(t, "validate", "--config", path)
+	if !strings.Contains(out, "2 health checks (2 tcp)") {
+		t.Errorf("validate does not count both checks:\n%s", out)
+	}
+}

@@ -86,14 +86,15 @@ func writeSummary(w io.Writer, cfg *config.Config) {
 			len(vs.RealServers), plural(len(vs.RealServers), "server", "servers"))
 		for _, rs := range vs.RealServers {
 			reals++
-			if rs.HealthCheck != nil {
+			for _, hc := range rs.HealthChecks {
 				checks++
-				types[rs.HealthCheck.Type]++
+				types[hc.Type]++
 			}
 		}
 	}
 	var parts []string
-	for _, t := range []string{config.CheckTCP, config.CheckHTTP, config.CheckHTTPS, config.CheckExec} {
+	for _, t := range []string{config.CheckTCP, config.CheckHTTP, config.CheckHTTPS, config.CheckExec,
+		config.CheckUDP, config.CheckDNS, config.CheckICMP, config.CheckSMTP} {
 		if types[t] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", types[t], t))
 		}

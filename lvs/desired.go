@@ -61,6 +61,12 @@ func DesiredWeighted(vss []VirtualService, up HealthFunc, weight WeightFunc, pre
 			switch {
 			case isUp[j] && !replaced:
 				d.Weight = weights[j]
+			case isUp[j] && weights[j] == 0:
+				// Up at weight 0 (an operator's drain, or a dynamic
+				// weight of 0): it takes no new connections, and the
+				// established ones it is draining live on, whatever
+				// the sorry server or on_failure say.
+				d.Weight = 0
 			case vs.OnFailure == Remove:
 				continue
 			default:

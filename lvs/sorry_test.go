@@ -206,3 +206,24 @@ func opList(ops []lvs.Op) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// A real drained by an operator (up, at weight 0) while the sorry server
+// replaces the pool stays in the table at weight 0 even with on_failure
+// "remove": its established connections are what the drain waits for,
+// and a real at weight 0 takes no new ones anyway. Live reals at their
+// weight are removed, as keepalived does.
+func TestDesiredSorryKeepsDrainedReals(t *testing.T) {
+	vss := parseServices(t, sorrySvc("remove"))
+	k := vss[0].Service.ServiceKey
+	drained := func(id string) (uint32, bool) {
+		if strings.Contains(id, "/10.0.0.1:") || strings.Contains(id, "/10.0.0.2:") {
+			return 0, true
+		}
+		return 0, false
+	}
+	tbl, q, st := lvs.DesiredWeighted(vss, down(), drained, nil)
+	want := map[string]uint32{"10.0.0.1:80": 0, "10.0.0.2:80": 0, "10.0.0.99:80": 1}
+	if w := weights(tbl, k); !maps.Equal(w, want) || !q[k] || st[0].AliveWeight != 1 {
+		t.Errorf("two of three drained: %v (lost %v, alive %d), want %v", w, q[k], st[0].AliveWeight, want)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
+	"time"
 
 	"directord/config"
 	"directord/lvs"
@@ -207,7 +209,14 @@ func (d *Daemon) statePath() string { return StatePath(d.first.Director.StatusSo
 func (d *Daemon) loadRuntime(cfg *config.Config) {
 	st, err := loadState(d.statePath())
 	if err != nil {
-		d.log.Error("runtime state not loaded; no real is drained or reweighted by it", "err", err)
+		// Kept aside, not overwritten by the next change: it may hold
+		// drains an operator must put back by hand.
+		bad := fmt.Sprintf("%s.bad-%d", d.statePath(), time.Now().Unix())
+		if rerr := os.Rename(d.statePath(), bad); rerr == nil {
+			d.log.Error("runtime state not loaded; no real is drained or reweighted by it; the file is kept", "err", err, "kept_as", bad)
+		} else {
+			d.log.Error("runtime state not loaded; no real is drained or reweighted by it", "err", err)
+		}
 		st = runtimeState{}
 	}
 	d.state.Store(&st)

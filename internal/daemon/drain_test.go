@@ -473,3 +473,82 @@ func TestDrainWinsOverDynamicWeight(t *testing.T) {
 	l.change(t, "/v1/weight", `{"virtual_server":"web","real_server":"10.0.0.2","weight":null}`)
 	l.waitWeights(t, "10.0.0.2:80=5")
 }
+
+// A reload that adds a real whose maintenance file is already there
+// writes it drained at once: maintenance_dir is read with the reload,
+// not at the next poll, which left the new real at full weight for up to
+// a second.
+func TestReloadReadsMaintenanceDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "maint")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go acceptAll(l)
+	port := l.Addr().(*net.TCPAddr).Port
+	extra := fmt.Sprintf("maintenance_dir = %q", dir)
+	path := filepath.Join(t.TempDir(), "d.hcl")
+	if err := os.WriteFile(path, []byte(drainConfig(port, extra, false)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("192.0.2.1/24"))
+	lab := &drainLab{Daemon: daemontest.StartFile(t, path, daemontest.Setup{}, host), path: path, host: host, port: port, target: l}
+	lab.waitWeights(t, "10.0.0.2:80=3 10.0.0.4:8080=1 10.0.0.4:8081=1")
+	if err := os.WriteFile(filepath.Join(dir, "10.0.0.3"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(drainConfig(port, extra, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := len(lab.Kernel.Ops())
+	if res := lab.Reload(context.Background()); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	lab.waitWeights(t, "10.0.0.2:80=3 10.0.0.3:80=0 10.0.0.4:8080=1 10.0.0.4:8081=1")
+	for _, op := range lab.Kernel.Ops()[before:] {
+		if op.Dest.Addr == netip.MustParseAddr("10.0.0.3") && op.Dest.Weight != 0 {
+			t.Errorf("the reload wrote %s %s at weight %d before its maintenance file drained it", op.Kind, op.Dest.DestKey, op.Dest.Weight)
+		}
+	}
+}
+
+// A state file the daemon cannot read is kept aside, not overwritten by
+// the next change: it may hold drains an operator must put back.
+func TestUnreadableStateIsKept(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go acceptAll(l)
+	port := l.Addr().(*net.TCPAddr).Port
+	path := filepath.Join(t.TempDir(), "d.hcl")
+	if err := os.WriteFile(path, []byte(drainConfig(port, "", true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sockDir, err := os.MkdirTemp("", "dd-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "d.sock")
+	garbage := []byte(`{"reals": {"web/10.0.0.3:80": {"drained": tru`)
+	if err := os.WriteFile(daemon.StatePath(sock), garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("192.0.2.1/24"))
+	lab := &drainLab{Daemon: daemontest.StartFile(t, path, daemontest.Setup{Socket: sock}, host), path: path, host: host, port: port, target: l}
+	lab.waitWeights(t, "10.0.0.2:80=3 10.0.0.3:80=2 10.0.0.4:8080=1 10.0.0.4:8081=1")
+	lab.change(t, "/v1/drain", `{"virtual_server":"web","real_server":"10.0.0.2"}`)
+	kept, _ := filepath.Glob(daemon.StatePath(sock) + ".bad-*")
+	if len(kept) != 1 {
+		t.Fatalf("kept aside: %v, want one file", kept)
+	}
+	if b, err := os.ReadFile(kept[0]); err != nil || string(b) != string(garbage) {
+		t.Errorf("the kept file holds %q (%v), want the unreadable state as it was", b, err)
+	}
+}

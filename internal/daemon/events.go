@@ -12,6 +12,9 @@ import (
 	"directord/lvs"
 )
 
+// streamWriteTimeout ends an event stream whose reader stopped reading.
+const streamWriteTimeout = 10 * time.Second
+
 // maxEventStreams bounds the open `directord events` streams: each holds
 // a queue of up to events.Queue events of the daemon's memory.
 const maxEventStreams = 16
@@ -39,6 +42,12 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case e := <-sub.C():
+			// A reader that keeps its connection but stops reading
+			// (a paused pipe) would hold this stream, and one of the
+			// few slots, until the daemon stops.
+			if rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) != nil {
+				return
+			}
 			if n := sub.TakeLost(); n > 0 {
 				if enc.Encode(events.Event{Time: e.Time, Kind: events.KindLost, Lost: n}) != nil {
 					return

@@ -114,6 +114,10 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// the status, as at start).
 	d.watches = p.watches
 	d.pruneRuntime(cfg)
+	// A real the reload adds may have its maintenance file already, or
+	// maintenance_dir itself changed: read it now, not at the next poll,
+	// or the real is written at full weight first.
+	d.scanMaintenance(cfg)
 	d.cfg.Store(cfg)
 	if r := d.recon.Load(); r != nil {
 		if err := r.Reload(ctx, d.ipvsSpec(cfg)); err != nil {

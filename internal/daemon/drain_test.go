@@ -104,6 +104,15 @@ func (l *drainLab) listen(t *testing.T) {
 
 func startDrainLab(t *testing.T, extra string) *drainLab {
 	t.Helper()
+	lab := newDrainLab(t, extra, true, daemontest.Setup{})
+	lab.waitWeights(t, "10.0.0.2:80=3 10.0.0.3:80=2 10.0.0.4:8080=1 10.0.0.4:8081=1")
+	return lab
+}
+
+// newDrainLab runs drainConfig (with 10.0.0.3 or not) from a file, its
+// checks answered by a listener of the test, on setup's socket and table.
+func newDrainLab(t *testing.T, extra string, with3 bool, setup daemontest.Setup) *drainLab {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -112,14 +121,12 @@ func startDrainLab(t *testing.T, extra string) *drainLab {
 	go acceptAll(l)
 	port := l.Addr().(*net.TCPAddr).Port
 	path := filepath.Join(t.TempDir(), "d.hcl")
-	if err := os.WriteFile(path, []byte(drainConfig(port, extra, true)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(drainConfig(port, extra, with3)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	host := vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("192.0.2.1/24"))
-	d := daemontest.StartFile(t, path, daemontest.Setup{}, host)
-	lab := &drainLab{Daemon: d, path: path, host: host, port: port, target: l}
-	lab.waitWeights(t, "10.0.0.2:80=3 10.0.0.3:80=2 10.0.0.4:8080=1 10.0.0.4:8081=1")
-	return lab
+	d := daemontest.StartFile(t, path, setup, host)
+	return &drainLab{Daemon: d, path: path, host: host, port: port, target: l}
 }
 
 func acceptAll(l net.Listener) {
@@ -483,25 +490,13 @@ func TestReloadReadsMaintenanceDir(t *testing.T) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go acceptAll(l)
-	port := l.Addr().(*net.TCPAddr).Port
 	extra := fmt.Sprintf("maintenance_dir = %q", dir)
-	path := filepath.Join(t.TempDir(), "d.hcl")
-	if err := os.WriteFile(path, []byte(drainConfig(port, extra, false)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	host := vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("192.0.2.1/24"))
-	lab := &drainLab{Daemon: daemontest.StartFile(t, path, daemontest.Setup{}, host), path: path, host: host, port: port, target: l}
+	lab := newDrainLab(t, extra, false, daemontest.Setup{})
 	lab.waitWeights(t, "10.0.0.2:80=3 10.0.0.4:8080=1 10.0.0.4:8081=1")
 	if err := os.WriteFile(filepath.Join(dir, "10.0.0.3"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(drainConfig(port, extra, true)), 0o600); err != nil {
+	if err := os.WriteFile(lab.path, []byte(drainConfig(lab.port, extra, true)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	before := len(lab.Kernel.Ops())
@@ -519,17 +514,6 @@ func TestReloadReadsMaintenanceDir(t *testing.T) {
 // A state file the daemon cannot read is kept aside, not overwritten by
 // the next change: it may hold drains an operator must put back.
 func TestUnreadableStateIsKept(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go acceptAll(l)
-	port := l.Addr().(*net.TCPAddr).Port
-	path := filepath.Join(t.TempDir(), "d.hcl")
-	if err := os.WriteFile(path, []byte(drainConfig(port, "", true)), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	sockDir, err := os.MkdirTemp("", "dd-sock-")
 	if err != nil {
 		t.Fatal(err)
@@ -540,8 +524,7 @@ func TestUnreadableStateIsKept(t *testing.T) {
 	if err := os.WriteFile(daemon.StatePath(sock), garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	host := vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("192.0.2.1/24"))
-	lab := &drainLab{Daemon: daemontest.StartFile(t, path, daemontest.Setup{Socket: sock}, host), path: path, host: host, port: port, target: l}
+	lab := newDrainLab(t, "", true, daemontest.Setup{Socket: sock})
 	lab.waitWeights(t, "10.0.0.2:80=3 10.0.0.3:80=2 10.0.0.4:8080=1 10.0.0.4:8081=1")
 	lab.change(t, "/v1/drain", `{"virtual_server":"web","real_server":"10.0.0.2"}`)
 	kept, _ := filepath.Glob(daemon.StatePath(sock) + ".bad-*")

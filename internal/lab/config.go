@@ -53,38 +53,14 @@ vrrp_instance "web" {
   advert_interval   = %q
   virtual_ips       = ["%s/24"]
 }
-
-virtual_server "web" {
-  address    = %q
-  port       = 80
-  protocol   = "tcp"
-  scheduler  = "wrr"
-  forwarding = "dr"
-
-  health_check "http" {
-    path     = "/"
-    interval = %q
-    timeout  = %q
-    rise     = %d
-    fall     = %d
-  }
-`, name, name, socket, priority, s.Advert, VIP, VIP.String(), s.CheckInterval, s.CheckTimeout, s.Rise, s.Fall)
-	for _, r := range reals {
-		fmt.Fprintf(&b, "\n  real_server %q {\n    weight = %d\n  }\n", r.Addr, r.Weight)
-	}
-	b.WriteString("}\n")
+`, name, name, socket, priority, s.Advert, VIP)
+	directordService(&b, "web", VIP, s, reals, func(r RealSpec) netip.Addr { return r.Addr })
 	if dualStack(reals) {
-		dualStackDirectord(&b, priority, s, reals)
-	}
-	return b.String()
-}
-
-// dualStackDirectord adds the IPv6 service: a second instance (one
-// address family per instance, as in keepalived), synced with the first
-// so that both VIPs move together, and the same real servers at their
-// IPv6 addresses.
-func dualStackDirectord(b *strings.Builder, priority int, s Settings, reals []RealSpec) {
-	fmt.Fprintf(b, `
+		// The IPv6 service: a second instance (one address family per
+		// instance, as in keepalived), synced with the first so that
+		// both VIPs move together, and the same reals at their IPv6
+		// addresses.
+		fmt.Fprintf(&b, `
 vrrp_instance "web6" {
   interface         = "eth0"
   virtual_router_id = 52
@@ -96,8 +72,17 @@ vrrp_instance "web6" {
 vrrp_sync_group "site" {
   instances = ["web", "web6"]
 }
+`, priority, s.Advert, VIP6LinkLocal, VIP6)
+		directordService(&b, "web6", VIP6, s, reals, func(r RealSpec) netip.Addr { return r.Addr6 })
+	}
+	return b.String()
+}
 
-virtual_server "web6" {
+// directordService renders the web service at vip over the reals at the
+// addresses addr picks, with an HTTP check on every one.
+func directordService(b *strings.Builder, name string, vip netip.Addr, s Settings, reals []RealSpec, addr func(RealSpec) netip.Addr) {
+	fmt.Fprintf(b, `
+virtual_server %q {
   address    = %q
   port       = 80
   protocol   = "tcp"
@@ -111,9 +96,9 @@ virtual_server "web6" {
     rise     = %d
     fall     = %d
   }
-`, priority, s.Advert, VIP6LinkLocal, VIP6, VIP6.String(), s.CheckInterval, s.CheckTimeout, s.Rise, s.Fall)
+`, name, vip.String(), s.CheckInterval, s.CheckTimeout, s.Rise, s.Fall)
 	for _, r := range reals {
-		fmt.Fprintf(b, "\n  real_server %q {\n    weight = %d\n  }\n", r.Addr6, r.Weight)
+		fmt.Fprintf(b, "\n  real_server %q {\n    weight = %d\n  }\n", addr(r), r.Weight)
 	}
 	b.WriteString("}\n")
 }

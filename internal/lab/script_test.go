@@ -37,3 +37,20 @@ func TestLateFailures(t *testing.T) {
 		}
 	}
 }
+
+// The restore window runs until a second after the preempt, however long
+// the restarted director took to preempt.
+func TestRestoreWindowFollowsThePreempt(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	p := restorePhase(at(0), at(1400))
+	if got := lateFailures([]phase{p}, []Request{{Start: at(1500), End: at(1700), Err: "connection reset"}}); len(got) > 0 {
+		t.Errorf("a failure 300ms after a late preempt: %q", got)
+	}
+	if got := lateFailures([]phase{p}, []Request{{Start: at(2500), End: at(2600), Err: "EOF"}}); len(got) != 1 {
+		t.Errorf("a failure 1.2s after the preempt: %q, want one complaint", got)
+	}
+	if p := restorePhase(at(0), time.Time{}); p.allowed != time.Second {
+		t.Errorf("no preempt: window %s, want 1s", p.allowed)
+	}
+}

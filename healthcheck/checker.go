@@ -74,6 +74,10 @@ type Spec struct {
 	// their environment.
 	Real netip.AddrPort
 	Bind netip.Addr
+	// Mark, if not 0, is set on the probe's socket (SO_MARK): a check
+	// through the VIP has Target at the VIP, and the mark steers it to
+	// Real (a one-real IPVS fwmark service and a policy route do).
+	Mark uint32
 
 	Interval, Timeout, RetryDelay time.Duration
 	Rise, Fall                    int
@@ -129,7 +133,7 @@ func (s Spec) Name() string { return s.Type + " " + s.Target.String() }
 func New(s Spec) (Checker, error) {
 	switch s.Type {
 	case TypeTCP:
-		return &tcpChecker{target: s.Target, bind: s.Bind}, nil
+		return &tcpChecker{target: s.Target, bind: s.Bind, mark: s.Mark}, nil
 	case TypeHTTP, TypeHTTPS:
 		return newHTTPChecker(s)
 	case TypeUDP:
@@ -139,7 +143,7 @@ func New(s Spec) (Checker, error) {
 	case TypeDNS:
 		return newDNSChecker(s)
 	case TypeSMTP:
-		return &smtpChecker{target: s.Target, bind: s.Bind, helo: s.HeloName}, nil
+		return &smtpChecker{target: s.Target, bind: s.Bind, mark: s.Mark, helo: s.HeloName}, nil
 	case TypeExec:
 		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User, dynamic: s.DynamicWeight}, nil
 	}

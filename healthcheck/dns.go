@@ -3,7 +3,6 @@ package healthcheck
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 type dnsChecker struct {
 	target netip.AddrPort
 	bind   netip.Addr
+	mark   uint32
 	name   string
 	qtype  uint16
 	rcode  int
@@ -23,7 +23,7 @@ type dnsChecker struct {
 }
 
 func newDNSChecker(s Spec) (*dnsChecker, error) {
-	c := &dnsChecker{target: s.Target, bind: s.Bind, name: dns.Fqdn(s.QueryName), answer: s.Answer}
+	c := &dnsChecker{target: s.Target, bind: s.Bind, mark: s.Mark, name: dns.Fqdn(s.QueryName), answer: s.Answer}
 	if s.QueryName == "" {
 		c.name = "."
 	}
@@ -52,10 +52,7 @@ func (c *dnsChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
 		m := new(dns.Msg)
 		m.SetQuestion(c.name, c.qtype)
-		cl := &dns.Client{Net: "udp", Dialer: &net.Dialer{}}
-		if c.bind.IsValid() {
-			cl.Dialer.LocalAddr = &net.UDPAddr{IP: c.bind.AsSlice()}
-		}
+		cl := &dns.Client{Net: "udp", Dialer: dialer("udp", c.bind, c.mark)}
 		r, _, err := cl.ExchangeContext(ctx, m, c.target.String())
 		// Over UDP miekg/dns waits past a reply with another ID (a late
 		// answer to an earlier probe): silence then is a timeout.

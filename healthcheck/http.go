@@ -76,7 +76,7 @@ func newHTTPChecker(s Spec) (*httpChecker, error) {
 		MaxResponseHeaderBytes: 64 << 10,
 		Proxy:                  nil,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dial(ctx, s.Target, s.Bind)
+			return dial(ctx, s.Target, s.Bind, s.Mark)
 		},
 	}
 	if s.Type == TypeHTTPS {

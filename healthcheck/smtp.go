@@ -21,12 +21,13 @@ const MaxSMTPReply = 64 << 10
 type smtpChecker struct {
 	target netip.AddrPort
 	bind   netip.Addr
+	mark   uint32
 	helo   string
 }
 
 func (c *smtpChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
-		conn, err := dial(ctx, c.target, c.bind)
+		conn, err := dial(ctx, c.target, c.bind, c.mark)
 		if err != nil {
 			return Result{Reason: dialReason(ctx, err)}
 		}

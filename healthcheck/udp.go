@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -26,6 +25,7 @@ const MaxUDPReply = 65535
 type udpChecker struct {
 	target       netip.AddrPort
 	bind         netip.Addr
+	mark         uint32
 	payload      []byte
 	requireReply bool
 	prefix       []byte
@@ -33,7 +33,7 @@ type udpChecker struct {
 }
 
 func newUDPChecker(s Spec) (*udpChecker, error) {
-	c := &udpChecker{target: s.Target, bind: s.Bind, requireReply: s.RequireReply || s.ReplyRegex != "" || s.ReplyHex != ""}
+	c := &udpChecker{target: s.Target, bind: s.Bind, mark: s.Mark, requireReply: s.RequireReply || s.ReplyRegex != "" || s.ReplyHex != ""}
 	var err error
 	if c.payload, err = hex.DecodeString(s.PayloadHex); err != nil {
 		return nil, fmt.Errorf("healthcheck: payload: %w", err)
@@ -51,10 +51,7 @@ func newUDPChecker(s Spec) (*udpChecker, error) {
 
 func (c *udpChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
-		d := net.Dialer{}
-		if c.bind.IsValid() {
-			d.LocalAddr = &net.UDPAddr{IP: c.bind.AsSlice()}
-		}
+		d := dialer("udp", c.bind, c.mark)
 		conn, err := d.DialContext(ctx, "udp", c.target.String())
 		if err != nil {
 			return Result{Reason: dialReason(ctx, err)}

@@ -730,32 +730,36 @@ virtual_server "s" {
 }`, []diagAt{{"2:15", "Invalid expression"}}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("bad.hcl", []byte(tt.src))
-			var de *DiagnosticsError
-			if !errors.As(err, &de) {
-				t.Fatalf("Parse = %v, want a *DiagnosticsError", err)
-			}
-			var got []string
-			for _, d := range de.Diags {
-				if d.Severity != hcl.DiagError {
-					continue
-				}
-				pos := "?"
-				if d.Subject != nil {
-					pos = fmt.Sprintf("%d:%d", d.Subject.Start.Line, d.Subject.Start.Column)
-				}
-				got = append(got, pos+" "+d.Summary)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n"))
-			}
-			for i, w := range tt.want {
-				if !strings.HasPrefix(got[i], w.pos+" ") || !strings.Contains(got[i], w.text) {
-					t.Errorf("error %d = %q, want %s %q", i, got[i], w.pos, w.text)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantDiags(t, tt.src, tt.want) })
+	}
+}
+
+// wantDiags parses src and wants exactly the errors in want, in order.
+func wantDiags(t *testing.T, src string, want []diagAt) {
+	t.Helper()
+	_, err := Parse("bad.hcl", []byte(src))
+	var de *DiagnosticsError
+	if !errors.As(err, &de) {
+		t.Fatalf("Parse = %v, want a *DiagnosticsError", err)
+	}
+	var got []string
+	for _, d := range de.Diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		pos := "?"
+		if d.Subject != nil {
+			pos = fmt.Sprintf("%d:%d", d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		got = append(got, pos+" "+d.Summary)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w.pos+" ") || !strings.Contains(got[i], w.text) {
+			t.Errorf("error %d = %q, want %s %q", i, got[i], w.pos, w.text)
+		}
 	}
 }
 

@@ -48,6 +48,9 @@ type Director struct {
 	// MaintenanceDir drains a real server while a file named after it
 	// exists there (ldirectord's maintenancedir).
 	MaintenanceDir string `json:"maintenance_dir,omitempty"`
+	// ThroughVIPMarks is the socket marks (value/mask) checks through
+	// the VIP are steered by: one per real server that has one.
+	ThroughVIPMarks MarkRange `json:"through_vip_marks"`
 }
 
 // VRRPInstance is one virtual router on one interface.
@@ -243,6 +246,10 @@ type RealServer struct {
 	// check flips, as keepalived's real_server notify_up/notify_down.
 	NotifyUp   []string `json:"notify_up,omitempty"`
 	NotifyDown []string `json:"notify_down,omitempty"`
+	// ThroughVIPMark, when not 0, is the socket mark that steers this
+	// real's through_vip checks to it (one per address and forwarding
+	// method, from the director's through_vip_marks).
+	ThroughVIPMark uint32 `json:"through_vip_mark,omitempty"`
 }
 
 // Endpoint is the real's address and port.
@@ -270,6 +277,10 @@ type HealthCheck struct {
 	RetryDelay Duration `json:"retry_delay"`
 	// InitialUp is the state before the first result ("initial").
 	InitialUp          bool          `json:"initial_up"`
+	// ThroughVIP connects to the virtual server's address, steered by a
+	// mark to the real (dr and tun): it proves the real answers for the
+	// VIP, which probing its own address cannot.
+	ThroughVIP         bool          `json:"through_vip,omitempty"`
 	ConnectAddress     netip.Addr    `json:"connect_address,omitzero"`
 	ConnectPort        uint16        `json:"connect_port,omitempty"`
 	BindAddress        netip.Addr    `json:"bind_address,omitzero"`

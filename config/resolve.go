@@ -241,6 +241,7 @@ func (r *resolver) file(raw *rawFile) *Config {
 		cfg.VirtualServers = append(cfg.VirtualServers, r.virtualServer(rv))
 	}
 	r.crossVirtualServers(raw.VirtualServers, cfg.VirtualServers)
+	r.throughVIPMarks(raw, cfg)
 	cfg.IPVS = r.ipvs(raw.IPVS, cfg.Instances)
 	return cfg
 }
@@ -253,10 +254,18 @@ func (r *resolver) director(rd *rawDirector) Director {
 		LogFormat:    "text",
 		LogLevel:     "info",
 	}
+	d.ThroughVIPMarks, _ = ParseMarkRange(DefaultThroughVIPMarks)
 	if rd == nil {
 		return d
 	}
 	b := r.block(rd.Body, rd.DefRange)
+	if rd.VIPMarks != nil {
+		m, err := ParseMarkRange(*rd.VIPMarks)
+		if err != nil {
+			b.errorf("through_vip_marks", "through_vip_marks: %v", err)
+		}
+		d.ThroughVIPMarks = m
+	}
 	d.RouterID = deref(rd.RouterID, host)
 	if rd.StatusSocket != nil {
 		d.StatusSocket = *rd.StatusSocket

@@ -24,6 +24,7 @@ type rawDirector struct {
 	LogLevel      *string   `hcl:"log_level,optional"`
 	ScriptUser    *string   `hcl:"script_user,optional"`
 	MaintDir      *string   `hcl:"maintenance_dir,optional"`
+	VIPMarks      *string   `hcl:"through_vip_marks,optional"`
 	Body          hcl.Body  `hcl:",body"`
 	DefRange      hcl.Range `hcl:",def_range"`
 }
@@ -190,6 +191,7 @@ type rawHealthCheck struct {
 	Rcode              *string   `hcl:"rcode,optional"`
 	Answer             *string   `hcl:"answer,optional"`
 	Count              *int      `hcl:"count,optional"`
+	ThroughVIP         *bool     `hcl:"through_vip,optional"`
 	Body               hcl.Body  `hcl:",body"`
 	DefRange           hcl.Range `hcl:",def_range"`
 	TypeRange          hcl.Range `hcl:"type,label_range"`

@@ -192,12 +192,20 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 	}
 	rs.HealthCheck = firstCheck(rs.HealthChecks)
 	for i, hc := range rs.HealthChecks {
-		if hc != nil && rs.Port == 0 && hc.ConnectPort == 0 && !portless(hc.Type) {
-			rng := rr.DefRange
-			if own {
-				rng = rr.HealthChecks[i].DefRange
-			}
+		if hc == nil {
+			continue
+		}
+		// A service's checks are reported at the real they fail for.
+		rng, vipRng := rr.DefRange, rr.DefRange
+		if own {
+			rng = rr.HealthChecks[i].DefRange
+			vipRng = r.block(rr.HealthChecks[i].Body, rng).where("through_vip")
+		}
+		if rs.Port == 0 && hc.ConnectPort == 0 && !portless(hc.Type) {
 			r.errAt(rng, "real server %s has no port (fwmark service), so its %s check needs connect_port", rs.Address, hc.Type)
+		}
+		if hc.ThroughVIP {
+			r.throughVIPReal(vs, &rs, vipRng)
 		}
 	}
 	return rs, true
@@ -233,6 +241,13 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 		b.errorf("retry_delay", "retry_delay (%s) must be at least the timeout (%s)", hc.RetryDelay, hc.Timeout)
 	}
 	hc.InitialUp = b.enum("initial", rh.Initial, "up", "up", "down") == "up"
+	hc.ThroughVIP = deref(rh.ThroughVIP, false)
+	if hc.ThroughVIP && portless(rh.Type) {
+		b.errorf("through_vip", "an %s check cannot go through the VIP: it has no socket to mark (tcp, http, https, udp, smtp and dns can)", rh.Type)
+	}
+	if hc.ThroughVIP && rh.ConnectAddress != nil {
+		b.errorf("connect_address", "connect_address contradicts through_vip, which connects to the virtual server's address")
+	}
 	hc.ConnectAddress = b.optAddr("connect_address", rh.ConnectAddress)
 	hc.ConnectPort = b.port("connect_port", rh.ConnectPort)
 	hc.BindAddress = b.optAddr("bind_address", rh.BindAddress)

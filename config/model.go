@@ -276,7 +276,7 @@ type HealthCheck struct {
 	Fall       int      `json:"fall"`
 	RetryDelay Duration `json:"retry_delay"`
 	// InitialUp is the state before the first result ("initial").
-	InitialUp          bool          `json:"initial_up"`
+	InitialUp bool `json:"initial_up"`
 	// ThroughVIP connects to the virtual server's address, steered by a
 	// mark to the real (dr and tun): it proves the real answers for the
 	// VIP, which probing its own address cannot.

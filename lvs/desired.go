@@ -1,5 +1,10 @@
 package lvs
 
+import (
+	"github.com/cloudflare/ipvs"
+	"github.com/cloudflare/ipvs/netmask"
+)
+
 // HealthFunc says whether the real server whose Real.Check is check is
 // up. Reals without a health check must be reported up.
 type HealthFunc func(check string) bool
@@ -82,6 +87,24 @@ func DesiredWeighted(vss []VirtualService, up HealthFunc, weight WeightFunc, pre
 		states = append(states, ServiceState{Key: k, Name: vs.Name, AliveWeight: alive, QuorumLost: isLost})
 	}
 	return t, lost, states
+}
+
+// AddProbes puts each probe's service in t: fwmark Mark, rr, the real
+// alone at weight 1 and port 0, as ipvsadm -a -f shows it.
+func AddProbes(t Table, probes []Probe) {
+	for _, p := range probes {
+		k := ServiceKey{Family: p.Dest.Family, FWMark: p.Mark}
+		bits := 32
+		if p.Dest.Family == ipvs.INET6 {
+			bits = 128
+		}
+		d := p.Dest
+		d.Port, d.Weight, d.Upper, d.Lower = 0, 1, 0, 0
+		t[k] = &Entry{
+			Service: Service{ServiceKey: k, Scheduler: "rr", Netmask: netmask.MaskFrom(bits, bits)},
+			Dests:   map[DestKey]Destination{d.DestKey: d},
+		}
+	}
 }
 
 func dynamicWeight(weight WeightFunc, check string) (uint32, bool) {

@@ -214,6 +214,7 @@ func (r *Reconciler) pass(why string) {
 		r.believed = t
 	}
 	desired, lost, states := DesiredWeighted(r.spec.Services, r.health, r.weight, r.lost)
+	AddProbes(desired, r.spec.Probes)
 	r.lost, r.states = lost, states
 	if r.onStates != nil {
 		r.onStates(states)

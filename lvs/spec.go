@@ -14,6 +14,24 @@ type Spec struct {
 	// DriftCheck is how often the table is read back to repair changes
 	// made by hand.
 	DriftCheck time.Duration
+	// Probes are the services that steer checks through the VIP.
+	Probes []Probe
+}
+
+// Probe is a one-real fwmark service: a packet the director itself sends
+// with socket mark Mark, to any address, goes to Dest alone. IPVS
+// schedules locally sent packets in its LOCAL_OUT hook, before the local
+// table would deliver a packet for a VIP this director holds, and direct
+// routing or a tunnel keeps the VIP as the destination: so a check
+// through the VIP reaches its real server on the master as well as on the
+// backup. A probe is in the table whatever the real's health, since its
+// check must reach a failed real to see it recover.
+type Probe struct {
+	Mark uint32
+	// Dest is the real as the probe reaches it: its address and
+	// forwarding method (direct routing or tunnel). Port and weight are
+	// the probe's own (0 and 1).
+	Dest Destination
 }
 
 // Timeouts are ipvsadm --set's tcp, tcpfin and udp.

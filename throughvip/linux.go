@@ -1,0 +1,218 @@
+//go:build linux
+
+package throughvip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Manager keeps the kernel's rules and routes for checks through the VIP
+// equal to the last Apply, and accept_local set where replies from a held
+// VIP arrive.
+type Manager struct {
+	rng Range
+	log *slog.Logger
+	// saved is each sysctl file Apply changed, with what it held.
+	saved map[string]string
+}
+
+// New returns a Manager owning the marks in rng.
+func New(rng Range, log *slog.Logger) *Manager {
+	return &Manager{rng: rng, log: log, saved: map[string]string{}}
+}
+
+// Resolve fills in each steer's next hop from the main routing table.
+func Resolve(steers []Steer) ([]Steer, error) {
+	var errs []error
+	out := make([]Steer, 0, len(steers))
+	for _, st := range steers {
+		rs, err := netlink.RouteGet(st.Real.AsSlice())
+		if err != nil || len(rs) == 0 {
+			errs = append(errs, fmt.Errorf("through_vip: no route to real server %s: %v", st.Real, err))
+			continue
+		}
+		st.Via, st.Link = st.Real, rs[0].LinkIndex
+		if gw, ok := netip.AddrFromSlice(rs[0].Gw); ok && rs[0].Gw != nil {
+			st.Via = gw.Unmap()
+		}
+		out = append(out, st)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Apply makes the kernel match steers (next hops resolved). It reads
+// what is installed each time, so it also removes what a killed daemon
+// left behind. Every change is attempted; the errors are joined.
+func (m *Manager) Apply(steers []Steer) error {
+	have, err := m.installed()
+	if err != nil {
+		return err
+	}
+	ch := Plan(have, Want(steers))
+	var errs []error
+	for _, r := range ch.DelRoutes {
+		errs = append(errs, m.do("delete", r.String(), netlink.RouteDel(r.netlink())))
+	}
+	for _, r := range ch.DelRules {
+		errs = append(errs, m.do("delete", r.String(), netlink.RuleDel(r.netlink())))
+	}
+	for _, r := range ch.AddRules {
+		errs = append(errs, m.do("add", r.String(), netlink.RuleAdd(r.netlink())))
+	}
+	for _, r := range ch.AddRoutes {
+		errs = append(errs, m.do("add", r.String(), netlink.RouteAdd(r.netlink())))
+	}
+	errs = append(errs, m.acceptLocal(steers))
+	return errors.Join(errs...)
+}
+
+// Close removes every rule and route in the range and restores the
+// sysctls Apply changed.
+func (m *Manager) Close() error {
+	err := m.Apply(nil)
+	for path, old := range m.saved {
+		if werr := writeSysctl(path, old); werr != nil {
+			err = errors.Join(err, werr)
+		} else {
+			m.log.Info("through_vip: sysctl restored", "path", path, "value", old)
+		}
+		delete(m.saved, path)
+	}
+	return err
+}
+
+func (m *Manager) do(verb, what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("through_vip: %s %s: %w", verb, what, err)
+	}
+	m.log.Info("through_vip: "+verb, "what", what)
+	return nil
+}
+
+// installed reads the rules and routes this Manager owns: rules whose
+// mark is in the range and whose table is that mark, and every route in
+// such a table (with or without its rule, which a crash may have left).
+func (m *Manager) installed() (State, error) {
+	var s State
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		rules, err := netlink.RuleList(fam)
+		if err != nil {
+			return s, fmt.Errorf("through_vip: list rules: %w", err)
+		}
+		for _, r := range rules {
+			if m.rng.Contains(r.Mark) && r.Table == int(r.Mark) && r.Priority == RulePriority {
+				s.Rules = append(s.Rules, Rule{IPv6: fam == netlink.FAMILY_V6, Mark: r.Mark})
+			}
+		}
+		// Table 0 with the table filter lists every table.
+		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return s, fmt.Errorf("through_vip: list routes: %w", err)
+		}
+		for _, rt := range routes {
+			if rt.Table > 0 && m.rng.Contains(uint32(rt.Table)) {
+				s.Routes = append(s.Routes, routeFrom(uint32(rt.Table), rt))
+			}
+		}
+	}
+	s.sort()
+	return s, nil
+}
+
+func routeFrom(mark uint32, rt netlink.Route) Route {
+	r := Route{Mark: mark, Link: rt.LinkIndex}
+	if rt.Dst != nil {
+		if a, ok := netip.AddrFromSlice(rt.Dst.IP); ok {
+			r.VIP = a.Unmap()
+		}
+	}
+	if a, ok := netip.AddrFromSlice(rt.Gw); ok {
+		r.Via = a.Unmap()
+	}
+	return r
+}
+
+func (r Rule) netlink() *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = netlink.FAMILY_V4
+	if r.IPv6 {
+		nr.Family = netlink.FAMILY_V6
+	}
+	nr.Priority, nr.Mark, nr.Table = RulePriority, r.Mark, int(r.Mark)
+	mask := uint32(0xffffffff)
+	nr.Mask = &mask
+	return nr
+}
+
+func (r Route) netlink() *netlink.Route {
+	bits := r.VIP.BitLen()
+	return &netlink.Route{
+		Dst:       &net.IPNet{IP: r.VIP.AsSlice(), Mask: net.CIDRMask(bits, bits)},
+		Gw:        r.Via.AsSlice(),
+		LinkIndex: r.Link,
+		Table:     int(r.Mark),
+		Flags:     int(netlink.FLAG_ONLINK),
+		Family:    map[bool]int{false: netlink.FAMILY_V4, true: netlink.FAMILY_V6}[r.VIP.Is6()],
+	}
+}
+
+// acceptLocal sets accept_local on each interface an IPv4 real is reached
+// through: on the director holding the VIP, the real's reply comes from
+// the VIP, a local address, and is dropped as a martian without it.
+func (m *Manager) acceptLocal(steers []Steer) error {
+	var errs []error
+	for _, st := range steers {
+		if !st.Real.Is4() {
+			continue
+		}
+		link, err := netlink.LinkByIndex(st.Link)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("through_vip: interface #%d: %w", st.Link, err))
+			continue
+		}
+		path := filepath.Join("/proc/sys/net/ipv4/conf", link.Attrs().Name, "accept_local")
+		if _, done := m.saved[path]; done {
+			continue
+		}
+		old, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("through_vip: %w", err))
+			continue
+		}
+		if strings.TrimSpace(string(old)) == "1" {
+			continue
+		}
+		if err := writeSysctl(path, "1"); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.saved[path] = strings.TrimSpace(string(old))
+		m.log.Info("through_vip: sysctl set", "path", path, "value", 1, "was", m.saved[path])
+	}
+	return errors.Join(errs...)
+}
+
+func writeSysctl(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("through_vip: %w", err)
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("through_vip: write %s: %w", path, err)
+	}
+	return nil
+}

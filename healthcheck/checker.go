@@ -126,8 +126,14 @@ func (s Spec) Key() string {
 	return string(sum[:])
 }
 
-// Name is a short human name: "http 10.0.0.2:80".
-func (s Spec) Name() string { return s.Type + " " + s.Target.String() }
+// Name is a short human name: "http 10.0.0.2:80", or for a check
+// through the VIP "http 10.0.0.100:80 via 10.0.0.2".
+func (s Spec) Name() string {
+	if s.Mark != 0 {
+		return s.Type + " " + s.Target.String() + " via " + s.Real.Addr().String()
+	}
+	return s.Type + " " + s.Target.String()
+}
 
 // New builds the Checker for s.
 func New(s Spec) (Checker, error) {

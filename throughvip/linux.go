@@ -31,8 +31,9 @@ func New(rng Range, log *slog.Logger) *Manager {
 	return &Manager{rng: rng, log: log, saved: map[string]string{}}
 }
 
-// Resolve fills in each steer's next hop from the main routing table.
-func Resolve(steers []Steer) ([]Steer, error) {
+// resolve fills in each steer's next hop from the main routing table; a
+// real without a route is left out, with an error.
+func resolve(steers []Steer) ([]Steer, error) {
 	var errs []error
 	out := make([]Steer, 0, len(steers))
 	for _, st := range steers {
@@ -50,16 +51,18 @@ func Resolve(steers []Steer) ([]Steer, error) {
 	return out, errors.Join(errs...)
 }
 
-// Apply makes the kernel match steers (next hops resolved). It reads
-// what is installed each time, so it also removes what a killed daemon
-// left behind. Every change is attempted; the errors are joined.
+// Apply makes the kernel match steers, their next hops looked up in the
+// main table. It reads what is installed each time, so it also removes
+// what a killed daemon left behind. Every change is attempted; the
+// errors are joined.
 func (m *Manager) Apply(steers []Steer) error {
+	steers, rerr := resolve(steers)
 	have, err := m.installed()
 	if err != nil {
-		return err
+		return errors.Join(rerr, err)
 	}
 	ch := Plan(have, Want(steers))
-	var errs []error
+	errs := []error{rerr}
 	for _, r := range ch.DelRoutes {
 		errs = append(errs, m.do("delete", r.String(), netlink.RouteDel(r.netlink())))
 	}

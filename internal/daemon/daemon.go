@@ -24,6 +24,7 @@ import (
 	"directord/healthcheck"
 	"directord/internal/events"
 	"directord/lvs"
+	"directord/throughvip"
 	"directord/vrrp"
 )
 
@@ -48,6 +49,10 @@ type Options struct {
 	// SIGHUP before the daemon is ready (systemctl reload during start)
 	// must become a reload once it is. When nil, Run registers its own.
 	Hangup <-chan os.Signal
+	// NewSteerer makes what installs the policy routes of checks through
+	// the VIP, the first time a configuration has one;
+	// throughvip.New when nil.
+	NewSteerer func(throughvip.Range, *slog.Logger) Steerer
 }
 
 // Daemon is one running directord.
@@ -71,6 +76,7 @@ type Daemon struct {
 	quorum  quorumTracker // the reconciler's goroutine's
 	streams streamSlots
 	hooks   *hooks
+	steer   Steerer // nil until a configuration has a check through the VIP
 
 	reloadMu sync.Mutex
 	// watches are the health checks running (under reloadMu after Run
@@ -113,6 +119,9 @@ func New(cfg *config.Config, opts Options) *Daemon {
 	}
 	if opts.Sysctls == nil {
 		opts.Sysctls = lvs.OpenSysctls()
+	}
+	if opts.NewSteerer == nil {
+		opts.NewSteerer = func(r throughvip.Range, l *slog.Logger) Steerer { return throughvip.New(r, l) }
 	}
 	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg, events: events.NewBus(time.Now)}
 	d.cfg.Store(cfg)
@@ -162,15 +171,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	d.watches = p.watches
+	d.applySteers(cfg)
+	defer d.closeSteers()
 	go d.hooks.loop(bg)
 	d.loadRuntime(cfg)
 	d.scanMaintenance(cfg)
-	go d.monitor.Run(bg)
 	go d.watchMaintenance(bg)
 	go d.forwardHealth(bg)
 	if err := d.startIPVS(cfg); err != nil {
 		return err
 	}
+	// The checks start once the table has the probe services that steer
+	// checks through the VIP (and the routes are in place): a first
+	// probe sent before would reach whichever real the VIP's own
+	// service picked.
+	go d.monitor.Run(bg)
 
 	errc := make(chan error, 1)
 	go func() { errc <- d.router.Run(ctx, p.instances, p.groups) }()

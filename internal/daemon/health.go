@@ -30,7 +30,7 @@ func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			for _, hc := range rs.HealthChecks {
-				s := healthSpec(rs, hc)
+				s := healthSpec(vs, rs, hc)
 				if s.Type == config.CheckSMTP && s.HeloName == "" {
 					s.HeloName = cfg.Director.RouterID
 				}
@@ -65,10 +65,14 @@ func ScriptUser(cfg *config.Config) (*proc.User, error) {
 	return u, nil
 }
 
-func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec {
+func healthSpec(vs *config.VirtualServer, rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec {
 	addr, port := rs.Address, rs.Port
 	if hc.ConnectAddress.IsValid() {
 		addr = hc.ConnectAddress
+	}
+	if hc.ThroughVIP {
+		// To the VIP, steered to this real by its mark.
+		addr, port = vs.Address, vs.Port
 	}
 	if hc.ConnectPort != 0 {
 		port = hc.ConnectPort
@@ -112,6 +116,9 @@ func healthSpec(rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec 
 	}
 	if hc.Type == config.CheckICMP {
 		s.Real = netip.AddrPortFrom(rs.Address, 0)
+	}
+	if hc.ThroughVIP {
+		s.Mark = rs.ThroughVIPMark
 	}
 	for _, r := range hc.Status {
 		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})

@@ -50,6 +50,7 @@ func IPVSSpec(cfg *config.Config) lvs.Spec {
 		}
 		spec.Services = append(spec.Services, s)
 	}
+	spec.Probes = probes(cfg)
 	return spec
 }
 

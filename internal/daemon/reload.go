@@ -84,6 +84,9 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if err := d.checkSync(cfg); err != nil {
 		return err
 	}
+	if err := sameMarks(d.config(), cfg); err != nil {
+		return err
+	}
 	if len(cfg.VirtualServers) > 0 && d.kernel == nil {
 		if err := d.openLVS(); err != nil {
 			return err
@@ -119,6 +122,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// or the real is written at full weight first.
 	d.scanMaintenance(cfg)
 	d.cfg.Store(cfg)
+	d.applySteers(cfg)
 	if r := d.recon.Load(); r != nil {
 		if err := r.Reload(ctx, d.ipvsSpec(cfg)); err != nil {
 			d.log.Error("IPVS: the reconciler did not take the new configuration", "err", err)

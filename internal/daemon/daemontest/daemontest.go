@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,8 @@ import (
 	"directord/internal/daemon"
 	"directord/lvs"
 	"directord/lvs/lvstest"
+	"directord/throughvip"
+	"directord/throughvip/throughviptest"
 	"directord/vrrp/vrrptest"
 )
 
@@ -32,6 +35,9 @@ type Daemon struct {
 	Socket string
 	Host   *vrrptest.Host
 	Kernel *lvstest.Kernel
+	// Steering records the policy routes of checks through the VIP; it
+	// is made when the first configuration with one starts or loads.
+	Steering *throughviptest.Recorder
 
 	conns *connKernel
 	stop  func(testing.TB)
@@ -89,7 +95,7 @@ func run(tb testing.TB, cfg *config.Config, s Setup, host *vrrptest.Host) *Daemo
 	}
 	cfg.Director.StatusSocket = s.Socket
 	k := &connKernel{Kernel: s.Kernel, conns: map[lvs.DestKey]uint32{}}
-	d := &Daemon{Socket: s.Socket, Host: host, Kernel: s.Kernel, conns: k}
+	d := &Daemon{Socket: s.Socket, Host: host, Kernel: s.Kernel, conns: k, Steering: &throughviptest.Recorder{}}
 	d.Daemon = daemon.New(cfg, daemon.Options{
 		VRRP:     host.System(),
 		OpenIPVS: func() (lvs.Kernel, error) { return k, nil },
@@ -98,6 +104,9 @@ func run(tb testing.TB, cfg *config.Config, s Setup, host *vrrptest.Host) *Daemo
 		Version:  "daemontest",
 		// Its own channel: the test process's SIGHUP stays as it is.
 		Hangup: make(chan os.Signal),
+		NewSteerer: func(throughvip.Range, *slog.Logger) daemon.Steerer {
+			return d.Steering
+		},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -99,4 +99,3 @@ func sameMarks(old, cfg *config.Config) error {
 	}
 	return nil
 }
-

@@ -58,9 +58,9 @@ func keepalivedCuts(t *testing.T, bin string, lay layout) (cutFails, restoreFail
 	waitReals(t, l.Hosts["lb1"], lay.reals, 10*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	clients := map[string]*lab.Client{"IPv4": lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", lay.every, requestTimeout)}
+	clients := map[string]*lab.Client{"IPv4": lab.NewClient(l.Client, "http://"+lab.VIP.String()+"/", lay.every, lay.timeout)}
 	if lay.reals[0].Addr6.IsValid() {
-		clients["IPv6"] = lab.NewClient(l.Client, "http://["+lab.VIP6.String()+"]/", lay.every, requestTimeout)
+		clients["IPv6"] = lab.NewClient(l.Client, "http://["+lab.VIP6.String()+"]/", lay.every, lay.timeout)
 	}
 	for _, c := range clients {
 		go c.Run(ctx)

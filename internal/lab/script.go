@@ -164,7 +164,9 @@ func restorePhase(start, preempted time.Time) phase {
 // lateFailures describes every failed request that no phase's window
 // covers. A failure belongs to the last phase that had started when the
 // request ended: a request in flight when a real server is stopped fails
-// because of that stop, even though it was sent in the phase before.
+// because of that stop, even though it was sent in the phase before. It
+// is late when it was sent after its phase's window: one sent inside it
+// may fail a whole client timeout later.
 func lateFailures(phases []phase, reqs []Request) []string {
 	var out []string
 	for _, r := range reqs {
@@ -180,9 +182,9 @@ func lateFailures(phases []phase, reqs []Request) []string {
 		switch {
 		case p == nil:
 			out = append(out, fmt.Sprintf("a request failed before any fault: %s", r.Err))
-		case r.End.After(p.start.Add(p.allowed)):
-			out = append(out, fmt.Sprintf("%s: a request failed at +%s, after its window of %s: %s",
-				p.name, r.End.Sub(p.start).Round(time.Millisecond), p.allowed, r.Err))
+		case r.Start.After(p.start.Add(p.allowed)):
+			out = append(out, fmt.Sprintf("%s: a request sent at +%s failed, after its window of %s: %s",
+				p.name, r.Start.Sub(p.start).Round(time.Millisecond), p.allowed, r.Err))
 		}
 	}
 	return out

@@ -21,11 +21,13 @@ func TestLateFailures(t *testing.T) {
 		{"ok before any fault", Request{Start: at(100), End: at(110), OK: true}, ""},
 		{"failed before any fault", Request{Start: at(100), End: at(110), Err: "EOF"}, "before any fault"},
 		{"inside the failover window", Request{Start: at(1100), End: at(2000), Err: "EOF"}, ""},
-		{"after the failover window", Request{Start: at(3000), End: at(3100), Err: "EOF"}, "failover: a request failed at +2.1s"},
+		{"after the failover window", Request{Start: at(3000), End: at(3100), Err: "EOF"}, "failover: a request sent at +2s failed"},
 		// Sent before the real was stopped, ended by the stop: the lab
 		// blamed the failover phase for it (CI, stop 17).
 		{"in flight when the real stops", Request{Start: at(3990), End: at(4010), Err: "EOF"}, ""},
-		{"after the real failure window", Request{Start: at(4400), End: at(4500), Err: "EOF"}, "real failure: a request failed at +500ms"},
+		{"after the real failure window", Request{Start: at(4400), End: at(4500), Err: "EOF"}, "real failure: a request sent at +400ms failed"},
+		// Sent inside the window, failed a client timeout later.
+		{"sent inside the failover window", Request{Start: at(2300), End: at(3300), Err: "timeout"}, ""},
 	}
 	for _, c := range cases {
 		got := lateFailures(phases, []Request{c.req})

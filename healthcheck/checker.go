@@ -139,7 +139,7 @@ func (s Spec) Name() string {
 func New(s Spec) (Checker, error) {
 	switch s.Type {
 	case TypeTCP:
-		return &tcpChecker{target: s.Target, bind: s.Bind, mark: s.Mark}, nil
+		return &tcpChecker{target: s.Target, from: originOf(s)}, nil
 	case TypeHTTP, TypeHTTPS:
 		return newHTTPChecker(s)
 	case TypeUDP:
@@ -149,7 +149,7 @@ func New(s Spec) (Checker, error) {
 	case TypeDNS:
 		return newDNSChecker(s)
 	case TypeSMTP:
-		return &smtpChecker{target: s.Target, bind: s.Bind, mark: s.Mark, helo: s.HeloName}, nil
+		return &smtpChecker{target: s.Target, from: originOf(s), helo: s.HeloName}, nil
 	case TypeExec:
 		return &execChecker{argv: s.Command, real: s.Real, target: s.Target, timeout: s.Timeout, user: s.User, dynamic: s.DynamicWeight}, nil
 	}

@@ -14,8 +14,7 @@ import (
 // answer record whose data is answer.
 type dnsChecker struct {
 	target netip.AddrPort
-	bind   netip.Addr
-	mark   uint32
+	from   origin
 	name   string
 	qtype  uint16
 	rcode  int
@@ -23,7 +22,7 @@ type dnsChecker struct {
 }
 
 func newDNSChecker(s Spec) (*dnsChecker, error) {
-	c := &dnsChecker{target: s.Target, bind: s.Bind, mark: s.Mark, name: dns.Fqdn(s.QueryName), answer: s.Answer}
+	c := &dnsChecker{target: s.Target, from: originOf(s), name: dns.Fqdn(s.QueryName), answer: s.Answer}
 	if s.QueryName == "" {
 		c.name = "."
 	}
@@ -52,7 +51,11 @@ func (c *dnsChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
 		m := new(dns.Msg)
 		m.SetQuestion(c.name, c.qtype)
-		cl := &dns.Client{Net: "udp", Dialer: dialer("udp", c.bind, c.mark)}
+		d, err := c.from.dialer("udp")
+		if err != nil {
+			return Result{Reason: err.Error()}
+		}
+		cl := &dns.Client{Net: "udp", Dialer: d}
 		r, _, err := cl.ExchangeContext(ctx, m, c.target.String())
 		// Over UDP miekg/dns waits past a reply with another ID (a late
 		// answer to an earlier probe): silence then is a timeout.

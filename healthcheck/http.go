@@ -76,7 +76,7 @@ func newHTTPChecker(s Spec) (*httpChecker, error) {
 		MaxResponseHeaderBytes: 64 << 10,
 		Proxy:                  nil,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dial(ctx, s.Target, s.Bind, s.Mark)
+			return dial(ctx, s.Target, originOf(s))
 		},
 	}
 	if s.Type == TypeHTTPS {

@@ -2,7 +2,9 @@ package healthcheck
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -56,7 +58,7 @@ func TestMarkSteersEveryProbeType(t *testing.T) {
 	// it shares dial with tcp and smtp.
 	for _, typ := range []string{TypeTCP, TypeSMTP, TypeUDP, TypeDNS} {
 		for _, mark := range []uint32{0, 0x44} {
-			s := Spec{Type: typ, Target: target, Mark: mark, Timeout: time.Second, PayloadHex: "70696e67", RequireReply: true}
+			s := Spec{Type: typ, Target: target, Real: target, Mark: mark, Timeout: time.Second, PayloadHex: "70696e67", RequireReply: true}
 			c, err := New(s)
 			if err != nil {
 				t.Fatal(err)
@@ -78,5 +80,40 @@ func TestMarkSteersEveryProbeType(t *testing.T) {
 				t.Errorf("%s without a mark: %+v, want it to reach the server", typ, r)
 			}
 		}
+	}
+}
+
+// A marked probe leaves from the address this host uses towards its real
+// server, not from whatever the route to its target would pick: on the
+// director holding a /32 VIP, the VIP's own local route would make the
+// VIP the source. An explicit bind_address wins.
+func TestMarkedProbeSource(t *testing.T) {
+	lan := netnstest.NewLAN(t, map[string]string{"cli": "10.77.0.1/24"})
+	cli := lan.Hosts["cli"].NS
+	if out, err := cli.Run("ip", "addr", "add", "10.77.0.100/32", "dev", "eth0"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	real := netip.MustParseAddr("10.77.0.2")
+	err := cli.Do(func() error {
+		for _, c := range []struct {
+			o    origin
+			want string
+		}{
+			{origin{mark: 0x44, real: real}, "10.77.0.1:0"},
+			{origin{mark: 0x44, real: real, bind: netip.MustParseAddr("10.77.0.100")}, "10.77.0.100:0"},
+			{origin{real: real}, "<nil>"},
+		} {
+			d, err := c.o.dialer("tcp")
+			if err != nil {
+				return err
+			}
+			if got := fmt.Sprint(d.LocalAddr); got != c.want {
+				t.Errorf("%+v: binds %s, want %s", c.o, got, c.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

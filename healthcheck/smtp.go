@@ -20,14 +20,13 @@ const MaxSMTPReply = 64 << 10
 // a 2xx reply, QUIT. Multi-line replies ("250-...") are read whole.
 type smtpChecker struct {
 	target netip.AddrPort
-	bind   netip.Addr
-	mark   uint32
+	from   origin
 	helo   string
 }
 
 func (c *smtpChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
-		conn, err := dial(ctx, c.target, c.bind, c.mark)
+		conn, err := dial(ctx, c.target, c.from)
 		if err != nil {
 			return Result{Reason: dialReason(ctx, err)}
 		}

@@ -13,13 +13,12 @@ import (
 // tcpChecker connects and closes.
 type tcpChecker struct {
 	target netip.AddrPort
-	bind   netip.Addr
-	mark   uint32
+	from   origin
 }
 
 func (c *tcpChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
-		conn, err := dial(ctx, c.target, c.bind, c.mark)
+		conn, err := dial(ctx, c.target, c.from)
 		if err != nil {
 			return Result{Reason: dialReason(ctx, err)}
 		}
@@ -33,19 +32,46 @@ func (c *tcpChecker) Check(ctx context.Context) Result {
 	})
 }
 
-func dial(ctx context.Context, target netip.AddrPort, bind netip.Addr, mark uint32) (net.Conn, error) {
-	d := dialer("tcp", bind, mark)
+func dial(ctx context.Context, target netip.AddrPort, from origin) (net.Conn, error) {
+	d, err := from.dialer("tcp")
+	if err != nil {
+		return nil, err
+	}
 	// No keep-alive: the connection lives for one probe, and the
 	// setsockopts would cost a tenth of a probe's CPU.
 	d.KeepAlive = -1
 	return d.DialContext(ctx, "tcp", target.String())
 }
 
-// dialer makes a probe's sockets: from bind, if valid, and carrying mark
-// (SO_MARK), if not 0, set before connect so that the route and IPVS both
-// see it.
-func dialer(network string, bind netip.Addr, mark uint32) *net.Dialer {
+// origin is where a probe's sockets come from: bind, if valid, and for a
+// check through the VIP (mark not 0) the mark, set before connect so that
+// the route and IPVS both see it.
+type origin struct {
+	bind netip.Addr
+	mark uint32
+	// real is the real server a marked probe is steered to.
+	real netip.Addr
+}
+
+func originOf(s Spec) origin { return origin{bind: s.Bind, mark: s.Mark, real: s.Real.Addr()} }
+
+func (o origin) dialer(network string) (*net.Dialer, error) {
 	d := &net.Dialer{}
+	bind := o.bind
+	if o.mark != 0 && !bind.IsValid() {
+		// A check through the VIP is addressed to the VIP. On the
+		// director holding it the local route to the VIP decides the
+		// source, and a VIP that is no secondary of the director's
+		// subnet (a /32, as the seed's) is its own preferred source:
+		// the probe would leave from the VIP, which the real drops
+		// as its own address. It must leave from the address this
+		// host sends to the real from.
+		src, err := sourceTowards(o.real)
+		if err != nil {
+			return nil, fmt.Errorf("source address towards %s: %w", o.real, err)
+		}
+		bind = src
+	}
 	if bind.IsValid() {
 		if network == "udp" {
 			d.LocalAddr = &net.UDPAddr{IP: bind.AsSlice()}
@@ -53,7 +79,8 @@ func dialer(network string, bind netip.Addr, mark uint32) *net.Dialer {
 			d.LocalAddr = &net.TCPAddr{IP: bind.AsSlice()}
 		}
 	}
-	if mark != 0 {
+	if o.mark != 0 {
+		mark := o.mark
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			if err := c.Control(func(fd uintptr) { serr = setMark(fd, mark) }); err != nil {
@@ -65,7 +92,19 @@ func dialer(network string, bind netip.Addr, mark uint32) *net.Dialer {
 			return nil
 		}
 	}
-	return d
+	return d, nil
+}
+
+// sourceTowards is the address this host sends to dst from, as its main
+// routing table says: connecting a UDP socket chooses it, and sends
+// nothing.
+func sourceTowards(dst netip.Addr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
 // dialReason tells a refused port, a timeout and an unreachable host

@@ -24,8 +24,7 @@ const MaxUDPReply = 65535
 // with prefix and matches re where they are set.
 type udpChecker struct {
 	target       netip.AddrPort
-	bind         netip.Addr
-	mark         uint32
+	from         origin
 	payload      []byte
 	requireReply bool
 	prefix       []byte
@@ -33,7 +32,7 @@ type udpChecker struct {
 }
 
 func newUDPChecker(s Spec) (*udpChecker, error) {
-	c := &udpChecker{target: s.Target, bind: s.Bind, mark: s.Mark, requireReply: s.RequireReply || s.ReplyRegex != "" || s.ReplyHex != ""}
+	c := &udpChecker{target: s.Target, from: originOf(s), requireReply: s.RequireReply || s.ReplyRegex != "" || s.ReplyHex != ""}
 	var err error
 	if c.payload, err = hex.DecodeString(s.PayloadHex); err != nil {
 		return nil, fmt.Errorf("healthcheck: payload: %w", err)
@@ -51,7 +50,10 @@ func newUDPChecker(s Spec) (*udpChecker, error) {
 
 func (c *udpChecker) Check(ctx context.Context) Result {
 	return timed(func() Result {
-		d := dialer("udp", c.bind, c.mark)
+		d, err := c.from.dialer("udp")
+		if err != nil {
+			return Result{Reason: err.Error()}
+		}
 		conn, err := d.DialContext(ctx, "udp", c.target.String())
 		if err != nil {
 			return Result{Reason: dialReason(ctx, err)}

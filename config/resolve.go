@@ -263,6 +263,7 @@ func (r *resolver) director(rd *rawDirector) Director {
 		m, err := ParseMarkRange(*rd.VIPMarks)
 		if err != nil {
 			b.errorf("through_vip_marks", "through_vip_marks: %v", err)
+			m = MarkRange{} // nothing is allocated from it
 		}
 		d.ThroughVIPMarks = m
 	}

@@ -24,8 +24,8 @@ type MarkRange struct {
 	Mask  uint32 `json:"mask"`
 }
 
-// Contains reports whether m is in the range.
-func (r MarkRange) Contains(m uint32) bool { return m&r.Mask == r.Value }
+// Contains reports whether m is one of the range's marks.
+func (r MarkRange) Contains(m uint32) bool { return m&r.Mask == r.Value && m != r.Value }
 
 // Size is how many marks the range gives (Value itself is left out, so a
 // mark is never 0).
@@ -86,20 +86,25 @@ func (r *resolver) throughVIPMarks(raw *rawFile, cfg *Config) {
 			}
 		}
 	}
-	if len(keys) == 0 {
-		return
-	}
 	marks := cfg.Director.ThroughVIPMarks
-	where := hcl.Range{}
-	if raw.Director != nil {
-		b := r.block(raw.Director.Body, raw.Director.DefRange)
-		where = b.where("through_vip_marks")
+	if marks.Mask == 0 {
+		return // through_vip_marks did not parse; that is reported
 	}
+	// The range is directord's whether or not a check uses it now: the
+	// reconciler removes probe services with these marks that a killed
+	// daemon left, so a service of the operator's must not have one.
 	for i, vs := range cfg.VirtualServers {
 		if vs.FWMark != 0 && marks.Contains(vs.FWMark) {
 			b := r.block(raw.VirtualServers[i].Body, raw.VirtualServers[i].DefRange)
-			b.errorf("fwmark", "fwmark %#x is in through_vip_marks (%s), which checks through the VIP use; choose another or move through_vip_marks", vs.FWMark, marks)
+			b.errorf("fwmark", "fwmark %#x is in through_vip_marks (%s), which directord keeps for checks through the VIP; choose another or move through_vip_marks", vs.FWMark, marks)
 		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	where := raw.VirtualServers[0].DefRange
+	if raw.Director != nil {
+		where = r.block(raw.Director.Body, raw.Director.DefRange).where("through_vip_marks")
 	}
 	slices.SortFunc(keys, func(a, b key) int { return strings.Compare(a.addr+" "+a.fwd, b.addr+" "+b.fwd) })
 	keys = slices.Compact(keys)

@@ -137,6 +137,18 @@ func TestThroughVIPErrors(t *testing.T) {
 ` + vs(`  health_check "tcp" { through_vip = true }
   real_server "10.0.0.11" {}
 `), []diagAt{{"2:12", "fwmark 0x44490007 is in through_vip_marks"}}},
+		// The range is kept even with no check through the VIP: the
+		// reconciler owns the probe services in it.
+		{"fwmark in the range, no through_vip", `virtual_server "fw" {
+  fwmark = 1145634823
+}
+`, []diagAt{{"2:12", "fwmark 0x44490007 is in through_vip_marks"}}},
+		{"bad marks allocate nothing", "director {\n  through_vip_marks = \"1/2/3\"\n}\n" + `virtual_server "fw" {
+  fwmark = 7
+}
+` + vs(`  health_check "tcp" { through_vip = true }
+  real_server "10.0.0.11" {}
+`), []diagAt{{"2:23", "is not value/mask with 32-bit numbers"}}},
 		{"range too small", "director {\n  through_vip_marks = \"0x10/0xfffffffe\"\n}\n" + vs(`  health_check "tcp" { through_vip = true }
   real_server "10.0.0.11" {}
   real_server "10.0.0.12" {}

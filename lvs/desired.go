@@ -90,7 +90,11 @@ func DesiredWeighted(vss []VirtualService, up HealthFunc, weight WeightFunc, pre
 }
 
 // AddProbes puts each probe's service in t: fwmark Mark, rr, the real
-// alone at weight 1 and port 0, as ipvsadm -a -f shows it.
+// alone at weight 1 and port 0, as ipvsadm -a -f shows it. One-packet
+// scheduling keeps UDP probes out of the connection table: IPVS looks a
+// connection up by addresses and ports, not by mark, so an entry left by
+// a probe of one real would take a later probe of another real that
+// happened to get the same source port.
 func AddProbes(t Table, probes []Probe) {
 	for _, p := range probes {
 		k := ServiceKey{Family: p.Dest.Family, FWMark: p.Mark}
@@ -101,7 +105,7 @@ func AddProbes(t Table, probes []Probe) {
 		d := p.Dest
 		d.Port, d.Weight, d.Upper, d.Lower = 0, 1, 0, 0
 		t[k] = &Entry{
-			Service: Service{ServiceKey: k, Scheduler: "rr", Netmask: netmask.MaskFrom(bits, bits)},
+			Service: Service{ServiceKey: k, Scheduler: "rr", Flags: ipvs.ServiceOnePacket, Netmask: netmask.MaskFrom(bits, bits)},
 			Dests:   map[DestKey]Destination{d.DestKey: d},
 		}
 	}

@@ -175,6 +175,16 @@ func (r *Reconciler) Reload(ctx context.Context, spec Spec) error {
 	})
 }
 
+// SetProbes replaces the probe services and makes the kernel match at
+// once: a reload puts in the probes of new checks through the VIP before
+// those checks start.
+func (r *Reconciler) SetProbes(ctx context.Context, probes []Probe) error {
+	return r.call(ctx, func() {
+		r.spec.Probes = probes
+		r.pass("probes")
+	})
+}
+
 // Stats returns the counters.
 func (r *Reconciler) Stats(ctx context.Context) (Stats, []ServiceState, error) {
 	var s Stats
@@ -222,6 +232,13 @@ func (r *Reconciler) pass(why string) {
 	owned := maps.Clone(r.owned)
 	for k := range desired {
 		owned[k] = true
+	}
+	if r.spec.Owns != nil {
+		for k := range r.believed {
+			if r.spec.Owns(k) {
+				owned[k] = true
+			}
+		}
 	}
 	ops := Diff(desired, r.believed, owned)
 	if len(ops) == 0 {

@@ -16,6 +16,10 @@ type Spec struct {
 	DriftCheck time.Duration
 	// Probes are the services that steer checks through the VIP.
 	Probes []Probe
+	// Owns, if set, claims services the spec does not declare: those
+	// in the kernel that it accepts are deleted (the probe services a
+	// killed daemon left, by their mark range).
+	Owns func(ServiceKey) bool
 }
 
 // Probe is a one-real fwmark service: a packet the director itself sends

@@ -31,15 +31,20 @@ func New(rng Range, log *slog.Logger) *Manager {
 	return &Manager{rng: rng, log: log, saved: map[string]string{}}
 }
 
-// resolve fills in each steer's next hop from the main routing table; a
-// real without a route is left out, with an error.
-func resolve(steers []Steer) ([]Steer, error) {
+// resolve fills in each steer's next hop from the main routing table. A
+// real without a route, or one that is this host's own address, is left
+// out with an error, its mark in failed.
+func resolve(steers []Steer) (out []Steer, failed map[uint32]bool, err error) {
 	var errs []error
-	out := make([]Steer, 0, len(steers))
+	failed = map[uint32]bool{}
 	for _, st := range steers {
-		rs, err := netlink.RouteGet(st.Real.AsSlice())
-		if err != nil || len(rs) == 0 {
-			errs = append(errs, fmt.Errorf("through_vip: no route to real server %s: %v", st.Real, err))
+		rs, rerr := netlink.RouteGet(st.Real.AsSlice())
+		if rerr == nil && len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL {
+			rerr = errors.New("it is an address of this host")
+		}
+		if rerr != nil || len(rs) == 0 {
+			errs = append(errs, fmt.Errorf("through_vip: no route to real server %s: %v", st.Real, rerr))
+			failed[st.Mark] = true
 			continue
 		}
 		st.Via, st.Link = st.Real, rs[0].LinkIndex
@@ -48,20 +53,21 @@ func resolve(steers []Steer) ([]Steer, error) {
 		}
 		out = append(out, st)
 	}
-	return out, errors.Join(errs...)
+	return out, failed, errors.Join(errs...)
 }
 
 // Apply makes the kernel match steers, their next hops looked up in the
 // main table. It reads what is installed each time, so it also removes
-// what a killed daemon left behind. Every change is attempted; the
-// errors are joined.
+// what a killed daemon left behind, and puts back what a link going down
+// flushed. A real whose next hop cannot be found keeps what it had.
+// Every change is attempted; the errors are joined.
 func (m *Manager) Apply(steers []Steer) error {
-	steers, rerr := resolve(steers)
+	steers, failed, rerr := resolve(steers)
 	have, err := m.installed()
 	if err != nil {
 		return errors.Join(rerr, err)
 	}
-	ch := Plan(have, Want(steers))
+	ch := Plan(have, Want(steers)).Keep(failed)
 	errs := []error{rerr}
 	for _, r := range ch.DelRoutes {
 		errs = append(errs, m.do("delete", r.String(), netlink.RouteDel(r.netlink())))
@@ -81,18 +87,7 @@ func (m *Manager) Apply(steers []Steer) error {
 
 // Close removes every rule and route in the range and restores the
 // sysctls Apply changed.
-func (m *Manager) Close() error {
-	err := m.Apply(nil)
-	for path, old := range m.saved {
-		if werr := writeSysctl(path, old); werr != nil {
-			err = errors.Join(err, werr)
-		} else {
-			m.log.Info("through_vip: sysctl restored", "path", path, "value", old)
-		}
-		delete(m.saved, path)
-	}
-	return err
-}
+func (m *Manager) Close() error { return m.Apply(nil) }
 
 func (m *Manager) do(verb, what string, err error) error {
 	if err != nil {
@@ -113,7 +108,7 @@ func (m *Manager) installed() (State, error) {
 			return s, fmt.Errorf("through_vip: list rules: %w", err)
 		}
 		for _, r := range rules {
-			if m.rng.Contains(r.Mark) && r.Table == int(r.Mark) && r.Priority == RulePriority {
+			if m.rng.Contains(r.Mark) && r.Table == int(r.Mark) && r.Priority == RulePriority && (r.Mask == nil || *r.Mask == 0xffffffff) {
 				s.Rules = append(s.Rules, Rule{IPv6: fam == netlink.FAMILY_V6, Mark: r.Mark})
 			}
 		}
@@ -171,9 +166,11 @@ func (r Route) netlink() *netlink.Route {
 
 // acceptLocal sets accept_local on each interface an IPv4 real is reached
 // through: on the director holding the VIP, the real's reply comes from
-// the VIP, a local address, and is dropped as a martian without it.
+// the VIP, a local address, and is dropped as a martian without it. An
+// interface no real needs any more gets back what it had.
 func (m *Manager) acceptLocal(steers []Steer) error {
 	var errs []error
+	need := map[string]bool{}
 	for _, st := range steers {
 		if !st.Real.Is4() {
 			continue
@@ -184,6 +181,7 @@ func (m *Manager) acceptLocal(steers []Steer) error {
 			continue
 		}
 		path := filepath.Join("/proc/sys/net/ipv4/conf", link.Attrs().Name, "accept_local")
+		need[path] = true
 		if _, done := m.saved[path]; done {
 			continue
 		}
@@ -201,6 +199,23 @@ func (m *Manager) acceptLocal(steers []Steer) error {
 		}
 		m.saved[path] = strings.TrimSpace(string(old))
 		m.log.Info("through_vip: sysctl set", "path", path, "value", 1, "was", m.saved[path])
+	}
+	return errors.Join(append(errs, m.restore(need))...)
+}
+
+// restore writes back every sysctl Apply changed that need lacks.
+func (m *Manager) restore(need map[string]bool) error {
+	var errs []error
+	for path, old := range m.saved {
+		if need[path] {
+			continue
+		}
+		if err := writeSysctl(path, old); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.log.Info("through_vip: sysctl restored", "path", path, "value", old)
+		delete(m.saved, path)
 	}
 	return errors.Join(errs...)
 }

@@ -113,6 +113,17 @@ func Plan(have, want State) Changes {
 	return c
 }
 
+// Keep drops from c the deletes of marks in keep: a real whose next hop
+// could not be looked up keeps the rule and routes it had.
+func (c Changes) Keep(keep map[uint32]bool) Changes {
+	if len(keep) == 0 {
+		return c
+	}
+	c.DelRoutes = slices.DeleteFunc(c.DelRoutes, func(r Route) bool { return keep[r.Mark] })
+	c.DelRules = slices.DeleteFunc(c.DelRules, func(r Rule) bool { return keep[r.Mark] })
+	return c
+}
+
 func minus[T comparable](a, b []T) []T {
 	var out []T
 	for _, x := range a {

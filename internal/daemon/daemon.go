@@ -76,7 +76,11 @@ type Daemon struct {
 	quorum  quorumTracker // the reconciler's goroutine's
 	streams streamSlots
 	hooks   *hooks
-	steer   Steerer // nil until a configuration has a check through the VIP
+	// steer installs the routes of checks through the VIP (made at
+	// start); steerClosed is set at stop, after which nothing applies
+	// them again. Both under reloadMu once Run has started.
+	steer       Steerer
+	steerClosed bool
 
 	reloadMu sync.Mutex
 	// watches are the health checks running (under reloadMu after Run
@@ -171,12 +175,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	d.watches = p.watches
-	d.applySteers(cfg)
+	d.applySteers(cfg, Steers(cfg))
 	defer d.closeSteers()
 	go d.hooks.loop(bg)
 	d.loadRuntime(cfg)
 	d.scanMaintenance(cfg)
 	go d.watchMaintenance(bg)
+	go d.repairSteers(bg)
 	go d.forwardHealth(bg)
 	if err := d.startIPVS(cfg); err != nil {
 		return err

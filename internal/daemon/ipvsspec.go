@@ -51,6 +51,7 @@ func IPVSSpec(cfg *config.Config) lvs.Spec {
 		spec.Services = append(spec.Services, s)
 	}
 	spec.Probes = probes(cfg)
+	spec.Owns = ownsProbes(cfg)
 	return spec
 }
 

@@ -99,10 +99,13 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// does: the health checks (a checker built from a file, such as a
 	// CA, that went away since Validate) and VRRP (a socket for a new
 	// interface). VRRP's Reload changes nothing when it fails.
+	undoSteers := d.beforeChecks(ctx, d.config(), cfg)
 	if err := d.monitor.Update(p.watches); err != nil {
+		undoSteers()
 		return fmt.Errorf("health checks: %w", err)
 	}
 	if err := d.router.Reload(ctx, p.instances, p.groups); err != nil {
+		undoSteers()
 		// Back to the set that was running (kept, not translated again:
 		// a script_user lookup failing now must not empty it).
 		if uerr := d.monitor.Update(d.watches); uerr != nil {
@@ -122,7 +125,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 	// or the real is written at full weight first.
 	d.scanMaintenance(cfg)
 	d.cfg.Store(cfg)
-	d.applySteers(cfg)
+	d.applySteers(cfg, Steers(cfg))
 	if r := d.recon.Load(); r != nil {
 		if err := r.Reload(ctx, d.ipvsSpec(cfg)); err != nil {
 			d.log.Error("IPVS: the reconciler did not take the new configuration", "err", err)

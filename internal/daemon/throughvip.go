@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"directord/config"
 	"directord/lvs"
@@ -63,14 +65,21 @@ func markRange(cfg *config.Config) throughvip.Range {
 	return throughvip.Range{Value: m.Value, Mask: m.Mask}
 }
 
-// applySteers installs cfg's steering. A director whose configurations
-// never had a check through the VIP never touches the routing rules.
-// A failure is logged, not fatal: on the director holding the VIP the
-// IPVS probe service steers the checks without the routes, and a check
-// that cannot reach its real shows it down.
-func (d *Daemon) applySteers(cfg *config.Config) {
-	steers := Steers(cfg)
-	if len(steers) == 0 && d.steer == nil {
+// ownsProbes claims the fwmark services in the mark range: the probe
+// services of checks through the VIP, including those a killed daemon
+// left (the configuration refuses an operator's fwmark in the range).
+func ownsProbes(cfg *config.Config) func(lvs.ServiceKey) bool {
+	rng := markRange(cfg)
+	return func(k lvs.ServiceKey) bool { return k.FWMark != 0 && rng.Contains(k.FWMark) }
+}
+
+// applySteers installs steers. The first call makes the Steerer, even
+// for none: what a killed daemon left is removed at start. A failure is
+// logged, not fatal: IPVS's probe service also steers the checks, and a
+// check that cannot reach its real shows it down. Callers hold reloadMu
+// (or are Run, before anything else runs).
+func (d *Daemon) applySteers(cfg *config.Config, steers []throughvip.Steer) {
+	if d.steerClosed {
 		return
 	}
 	if d.steer == nil {
@@ -81,12 +90,64 @@ func (d *Daemon) applySteers(cfg *config.Config) {
 	}
 }
 
+// closeSteers removes the routes at stop; no reload applies them again.
 func (d *Daemon) closeSteers() {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.steerClosed = true
 	if d.steer == nil {
 		return
 	}
 	if err := d.steer.Close(); err != nil {
 		d.log.Error("checks through the VIP: could not remove every policy route", "err", err)
+	}
+}
+
+// repairSteers applies the running steers again every drift_check: a
+// link that went down took its routes with it, and nothing else would
+// put them back before the next reload.
+func (d *Daemon) repairSteers(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.config().IPVS.DriftCheck.D()):
+		}
+		d.reloadMu.Lock()
+		cfg := d.config()
+		if steers := Steers(cfg); len(steers) > 0 {
+			d.applySteers(cfg, steers)
+		}
+		d.reloadMu.Unlock()
+	}
+}
+
+// beforeChecks puts in, before a reload starts new checks, the routes and
+// probe services of the new configuration's checks through the VIP beside
+// the running ones: a first probe sent without them would reach
+// whichever real the VIP's own service picked. It returns what undoes it
+// if the reload goes no further.
+func (d *Daemon) beforeChecks(ctx context.Context, old, cfg *config.Config) func() {
+	added := slices.ContainsFunc(Steers(cfg), func(st throughvip.Steer) bool {
+		return !slices.ContainsFunc(Steers(old), func(o throughvip.Steer) bool { return o.Mark == st.Mark })
+	})
+	if !added {
+		return func() {}
+	}
+	d.applySteers(cfg, append(Steers(old), Steers(cfg)...))
+	r := d.recon.Load()
+	if r != nil {
+		if err := r.SetProbes(ctx, append(probes(old), probes(cfg)...)); err != nil {
+			d.log.Error("IPVS: probe services for the new checks", "err", err)
+		}
+	}
+	return func() {
+		d.applySteers(old, Steers(old))
+		if r != nil {
+			if err := r.SetProbes(ctx, probes(old)); err != nil {
+				d.log.Error("IPVS: probe services back to the running set", "err", err)
+			}
+		}
 	}
 }
 

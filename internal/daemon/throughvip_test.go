@@ -16,6 +16,7 @@ import (
 	"directord/internal/daemon"
 	"directord/internal/daemon/daemontest"
 	"directord/lvs"
+	"directord/lvs/lvstest"
 	"directord/vrrp/vrrptest"
 )
 
@@ -41,9 +42,10 @@ func throughVIPConfig(through bool, marks string) string {
 // A real with a check through the VIP: its check connects to the VIP with
 // the real's mark, the table gains a one-real fwmark service for it
 // (there whatever the real's health), the policy routes are asked for at
-// start and at every reload, and removed at stop. A configuration
-// without such checks never asks; a reload that moves the mark range is
-// refused and changes nothing.
+// every reload, and removed at stop. A start asks for none, which
+// removes what a killed daemon left, as the reconciler removes a leftover
+// probe service (and nothing outside the mark range); a reload that
+// moves the mark range is refused and changes nothing.
 func TestThroughVIPWiring(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.hcl")
 	write := func(src string) {
@@ -52,11 +54,19 @@ func TestThroughVIPWiring(t *testing.T) {
 		}
 	}
 	write(throughVIPConfig(false, ""))
+	leftover := lvs.ServiceKey{Family: ipvs.INET, FWMark: 0x44490007}
+	foreign := lvs.ServiceKey{Family: ipvs.INET, FWMark: 7}
+	kernel := lvstest.NewKernel(lvs.Table{
+		leftover: {Service: lvs.Service{ServiceKey: leftover, Scheduler: "rr"}},
+		foreign:  {Service: lvs.Service{ServiceKey: foreign, Scheduler: "rr"}},
+	})
 	host := vrrptest.NewLAN(1).AddHost("lb1", "eth0", netip.MustParsePrefix("192.0.2.1/24"))
-	d := daemontest.StartFile(t, path, daemontest.Setup{}, host)
-	if got := d.Steering.Applied(); len(got) != 0 {
-		t.Fatalf("no through_vip check, yet routes were asked for: %v", got)
+	d := daemontest.StartFile(t, path, daemontest.Setup{Kernel: kernel}, host)
+	if got := d.Steering.Applied(); len(got) != 1 || len(got[0]) != 0 {
+		t.Fatalf("at start, with no through_vip check: %v, want one Apply of nothing", got)
 	}
+	waitTable(t, d, func(tb lvs.Table) bool { return tb[leftover] == nil && tb[foreign] != nil },
+		"the leftover probe service %v removed and fwmark 7 kept", leftover)
 
 	write(throughVIPConfig(true, ""))
 	if res := d.Reload(context.Background()); !res.OK {
@@ -68,10 +78,12 @@ func TestThroughVIPWiring(t *testing.T) {
 	}
 	mark := cfg.VirtualServers[0].RealServers[0].ThroughVIPMark
 	applied := d.Steering.Applied()
-	if len(applied) != 1 || len(applied[0]) != 1 || applied[0][0].Mark != mark ||
-		applied[0][0].Real != netip.MustParseAddr("10.0.0.11") || !slices.Equal(applied[0][0].VIPs, []netip.Addr{netip.MustParseAddr("10.0.0.100")}) {
+	last := applied[len(applied)-1]
+	if len(last) != 1 || last[0].Mark != mark ||
+		last[0].Real != netip.MustParseAddr("10.0.0.11") || !slices.Equal(last[0].VIPs, []netip.Addr{netip.MustParseAddr("10.0.0.100")}) {
 		t.Fatalf("steers asked for: %+v, want mark %#x for 10.0.0.11 through 10.0.0.100", applied, mark)
 	}
+	calls := len(applied)
 	probe := lvs.ServiceKey{Family: ipvs.INET, FWMark: mark}
 	waitTable(t, d, func(tb lvs.Table) bool {
 		e := tb[probe]
@@ -79,7 +91,7 @@ func TestThroughVIPWiring(t *testing.T) {
 			return false
 		}
 		dst := e.Dests[lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.11")}]
-		return dst.Weight == 1 && dst.Forward == ipvs.DirectRoute
+		return dst.Weight == 1 && dst.Forward == ipvs.DirectRoute && e.Service.Flags&ipvs.ServiceOnePacket != 0
 	}, "a fwmark %#x service with 10.0.0.11 alone, direct routing, weight 1", mark)
 	watches, err := daemon.HealthWatches(cfg)
 	if err != nil {
@@ -94,16 +106,16 @@ func TestThroughVIPWiring(t *testing.T) {
 	if res := d.Reload(context.Background()); res.OK || !strings.Contains(res.Error, "through_vip_marks changed") {
 		t.Errorf("a reload moving through_vip_marks: %+v, want it refused", res)
 	}
-	if n := len(d.Steering.Applied()); n != 1 {
-		t.Errorf("the refused reload asked for routes (%d calls)", n)
+	if n := len(d.Steering.Applied()); n != calls {
+		t.Errorf("the refused reload asked for routes (%d calls, %d before)", n, calls)
 	}
 
 	write(throughVIPConfig(false, ""))
 	if res := d.Reload(context.Background()); !res.OK {
 		t.Fatalf("reload: %s", res.Error)
 	}
-	if applied := d.Steering.Applied(); len(applied) != 2 || len(applied[1]) != 0 {
-		t.Errorf("after removing through_vip: %+v, want a second, empty Apply", applied)
+	if applied := d.Steering.Applied(); len(applied) != calls+1 || len(applied[calls]) != 0 {
+		t.Errorf("after removing through_vip: %+v, want one more, empty Apply", applied)
 	}
 	waitTable(t, d, func(tb lvs.Table) bool {
 		web := tb[lvs.ServiceKey{Family: ipvs.INET, Protocol: ipvs.TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80}]

@@ -66,6 +66,8 @@ func (r *resolver) throughVIPReal(vs *VirtualServer, rs *RealServer, rng hcl.Ran
 		r.errAt(rng, "through_vip needs a virtual server with an address and port: a fwmark service has no single VIP to connect to")
 	case rs.Forwarding == ForwardNAT:
 		r.errAt(rng, "through_vip is for dr and tun real servers, which hold the VIP themselves; %s is nat and answers from its own address", rs.Address)
+	case rs.Address.IsLinkLocalUnicast():
+		r.errAt(rng, "through_vip needs a real server with a routable address: %s is link-local, with no interface to route it by", rs.Address)
 	}
 }
 

@@ -121,6 +121,14 @@ func TestThroughVIPErrors(t *testing.T) {
     health_check "tcp" { through_vip = true }
   }
 `), []diagAt{{"6:40", "through_vip is for dr and tun real servers"}}},
+		{"link-local real", `virtual_server "web6" {
+  address = "2001:db8::100"
+  port = 80
+  real_server "fe80::11" {
+    health_check "tcp" { through_vip = true }
+  }
+}
+`, []diagAt{{"5:40", "fe80::11 is link-local"}}},
 		{"fwmark service", `virtual_server "fw" {
   fwmark = 7
   real_server "10.0.0.11" {

@@ -73,24 +73,35 @@ func (o origin) dialer(network string) (*net.Dialer, error) {
 		bind = src
 	}
 	if bind.IsValid() {
+		// From AddrPort, so that a link-local source keeps its zone.
 		if network == "udp" {
-			d.LocalAddr = &net.UDPAddr{IP: bind.AsSlice()}
+			d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, 0))
 		} else {
-			d.LocalAddr = &net.TCPAddr{IP: bind.AsSlice()}
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(bind, 0))
 		}
 	}
-	if o.mark != 0 {
-		mark := o.mark
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			if err := c.Control(func(fd uintptr) { serr = setMark(fd, mark) }); err != nil {
-				return err
+	// A TCP socket bound to an address takes its port at bind, before
+	// the kernel knows the destination, and each probe's port then sits
+	// in TIME_WAIT for a minute: a few hundred probes a second would run
+	// out of ports. IP_BIND_ADDRESS_NO_PORT leaves the port to connect.
+	noPort := bind.IsValid() && network == "tcp"
+	if o.mark == 0 && !noPort {
+		return d, nil
+	}
+	mark := o.mark
+	d.Control = func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if noPort {
+				serr = setNoPort(fd)
 			}
-			if serr != nil {
-				return fmt.Errorf("set SO_MARK %#x: %w", mark, serr)
+			if serr == nil && mark != 0 {
+				if serr = setMark(fd, mark); serr != nil {
+					serr = fmt.Errorf("set SO_MARK %#x: %w", mark, serr)
+				}
 			}
-			return nil
-		}
+		})
+		return errors.Join(err, serr)
 	}
 	return d, nil
 }

@@ -24,19 +24,24 @@ type Manager struct {
 	log *slog.Logger
 	// saved is each sysctl file Apply changed, with what it held.
 	saved map[string]string
+	// applied is, per mark, the steer last installed: a real whose next
+	// hop cannot be looked up keeps its routes (and accept_local) only
+	// while its mark still names the same real.
+	applied map[uint32]Steer
 }
 
 // New returns a Manager owning the marks in rng.
 func New(rng Range, log *slog.Logger) *Manager {
-	return &Manager{rng: rng, log: log, saved: map[string]string{}}
+	return &Manager{rng: rng, log: log, saved: map[string]string{}, applied: map[uint32]Steer{}}
 }
 
 // resolve fills in each steer's next hop from the main routing table. A
 // real without a route, or one that is this host's own address, is left
-// out with an error, its mark in failed.
-func resolve(steers []Steer) (out []Steer, failed map[uint32]bool, err error) {
+// out with an error; if its mark had the same real before, that mark is
+// in kept.
+func (m *Manager) resolve(steers []Steer) (out []Steer, kept map[uint32]bool, err error) {
 	var errs []error
-	failed = map[uint32]bool{}
+	kept = map[uint32]bool{}
 	for _, st := range steers {
 		rs, rerr := netlink.RouteGet(st.Real.AsSlice())
 		if rerr == nil && len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL {
@@ -44,7 +49,9 @@ func resolve(steers []Steer) (out []Steer, failed map[uint32]bool, err error) {
 		}
 		if rerr != nil || len(rs) == 0 {
 			errs = append(errs, fmt.Errorf("through_vip: no route to real server %s: %v", st.Real, rerr))
-			failed[st.Mark] = true
+			if prev, ok := m.applied[st.Mark]; ok && prev.Real == st.Real {
+				kept[st.Mark] = true
+			}
 			continue
 		}
 		st.Via, st.Link = st.Real, rs[0].LinkIndex
@@ -53,7 +60,7 @@ func resolve(steers []Steer) (out []Steer, failed map[uint32]bool, err error) {
 		}
 		out = append(out, st)
 	}
-	return out, failed, errors.Join(errs...)
+	return out, kept, errors.Join(errs...)
 }
 
 // Apply makes the kernel match steers, their next hops looked up in the
@@ -62,13 +69,22 @@ func resolve(steers []Steer) (out []Steer, failed map[uint32]bool, err error) {
 // flushed. A real whose next hop cannot be found keeps what it had.
 // Every change is attempted; the errors are joined.
 func (m *Manager) Apply(steers []Steer) error {
-	steers, failed, rerr := resolve(steers)
+	steers, kept, rerr := m.resolve(steers)
+	applied := map[uint32]Steer{}
+	for _, st := range steers {
+		applied[st.Mark] = st
+	}
+	for mark := range kept {
+		applied[mark] = m.applied[mark]
+	}
+	m.applied = applied
+	// accept_local first: it does not depend on the listing below.
+	errs := []error{rerr, m.acceptLocal(applied)}
 	have, err := m.installed()
 	if err != nil {
-		return errors.Join(rerr, err)
+		return errors.Join(append(errs, err)...)
 	}
-	ch := Plan(have, Want(steers)).Keep(failed)
-	errs := []error{rerr}
+	ch := Plan(have, Want(steers)).Keep(kept)
 	for _, r := range ch.DelRoutes {
 		errs = append(errs, m.do("delete", r.String(), netlink.RouteDel(r.netlink())))
 	}
@@ -81,7 +97,6 @@ func (m *Manager) Apply(steers []Steer) error {
 	for _, r := range ch.AddRoutes {
 		errs = append(errs, m.do("add", r.String(), netlink.RouteAdd(r.netlink())))
 	}
-	errs = append(errs, m.acceptLocal(steers))
 	return errors.Join(errs...)
 }
 
@@ -104,6 +119,9 @@ func (m *Manager) installed() (State, error) {
 	var s State
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
 		rules, err := netlink.RuleList(fam)
+		if fam == netlink.FAMILY_V6 && errors.Is(err, unix.EAFNOSUPPORT) {
+			continue // a kernel booted without IPv6 has no rules of it
+		}
 		if err != nil {
 			return s, fmt.Errorf("through_vip: list rules: %w", err)
 		}
@@ -166,9 +184,11 @@ func (r Route) netlink() *netlink.Route {
 
 // acceptLocal sets accept_local on each interface an IPv4 real is reached
 // through: on the director holding the VIP, the real's reply comes from
-// the VIP, a local address, and is dropped as a martian without it. An
-// interface no real needs any more gets back what it had.
-func (m *Manager) acceptLocal(steers []Steer) error {
+// the VIP, a local address, and is dropped as a martian without it. It is
+// read every time, so a value reset under it (an interface made again)
+// is set again; an interface no real needs any more gets back what it
+// had.
+func (m *Manager) acceptLocal(steers map[uint32]Steer) error {
 	var errs []error
 	need := map[string]bool{}
 	for _, st := range steers {
@@ -181,24 +201,27 @@ func (m *Manager) acceptLocal(steers []Steer) error {
 			continue
 		}
 		path := filepath.Join("/proc/sys/net/ipv4/conf", link.Attrs().Name, "accept_local")
-		need[path] = true
-		if _, done := m.saved[path]; done {
+		if need[path] {
 			continue
 		}
-		old, err := os.ReadFile(path)
+		need[path] = true
+		cur, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("through_vip: %w", err))
 			continue
 		}
-		if strings.TrimSpace(string(old)) == "1" {
+		old := strings.TrimSpace(string(cur))
+		if old == "1" {
 			continue
 		}
 		if err := writeSysctl(path, "1"); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		m.saved[path] = strings.TrimSpace(string(old))
-		m.log.Info("through_vip: sysctl set", "path", path, "value", 1, "was", m.saved[path])
+		if _, ok := m.saved[path]; !ok {
+			m.saved[path] = old
+		}
+		m.log.Info("through_vip: sysctl set", "path", path, "value", 1, "was", old)
 	}
 	return errors.Join(append(errs, m.restore(need))...)
 }

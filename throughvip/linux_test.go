@@ -90,6 +90,16 @@ func TestManagerOnTheKernel(t *testing.T) {
 		t.Errorf("accept_local = %s, want 1", v)
 	}
 
+	// accept_local reset under it (an interface made again) is set again.
+	if err := ns.Sysctl("net/ipv4/conf/eth0/accept_local", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(s1, remote); err != nil {
+		t.Fatal(err)
+	}
+	if v := sysctl(t, ns, "accept_local"); v != "1" {
+		t.Errorf("accept_local reset to 0 and applied again = %s, want 1", v)
+	}
 	// A route flushed (as by a link going down) comes back.
 	ip("route", "del", "10.77.0.100", "table", "1145634817")
 	if err := apply(s1, remote); err != nil {

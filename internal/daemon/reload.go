@@ -105,12 +105,13 @@ func (d *Daemon) reload(ctx context.Context) error {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	if err := d.router.Reload(ctx, p.instances, p.groups); err != nil {
-		undoSteers()
 		// Back to the set that was running (kept, not translated again:
-		// a script_user lookup failing now must not empty it).
+		// a script_user lookup failing now must not empty it), then
+		// its routes and probes: the new checks stop before theirs go.
 		if uerr := d.monitor.Update(d.watches); uerr != nil {
 			d.log.Error("health checks: could not go back to the running set", "err", uerr)
 		}
+		undoSteers()
 		return fmt.Errorf("VRRP: %w", err)
 	}
 	// From here nothing refuses, and the new file is the running one

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -125,19 +126,25 @@ func (d *Daemon) repairSteers(ctx context.Context) {
 // beforeChecks puts in, before a reload starts new checks, the routes and
 // probe services of the new configuration's checks through the VIP beside
 // the running ones: a first probe sent without them would reach
-// whichever real the VIP's own service picked. It returns what undoes it
-// if the reload goes no further.
+// whichever real the VIP's own service picked. A mark that moved to
+// another real (two reals hashing alike) counts as new, and the new
+// configuration wins the mark. It returns what undoes it if the reload
+// goes no further. With no reconciler yet (the reload adds the first
+// virtual servers) the probe services come with it, just after.
 func (d *Daemon) beforeChecks(ctx context.Context, old, cfg *config.Config) func() {
-	added := slices.ContainsFunc(Steers(cfg), func(st throughvip.Steer) bool {
-		return !slices.ContainsFunc(Steers(old), func(o throughvip.Steer) bool { return o.Mark == st.Mark })
-	})
-	if !added {
+	was := map[uint32]netip.Addr{}
+	for _, st := range Steers(old) {
+		was[st.Mark] = st.Real
+	}
+	now := Steers(cfg)
+	if !slices.ContainsFunc(now, func(st throughvip.Steer) bool { return was[st.Mark] != st.Real }) {
 		return func() {}
 	}
-	d.applySteers(cfg, append(Steers(old), Steers(cfg)...))
+	d.applySteers(cfg, mergeByMark(Steers(old), now, func(st throughvip.Steer) uint32 { return st.Mark }))
 	r := d.recon.Load()
 	if r != nil {
-		if err := r.SetProbes(ctx, append(probes(old), probes(cfg)...)); err != nil {
+		both := mergeByMark(probes(old), probes(cfg), func(p lvs.Probe) uint32 { return p.Mark })
+		if err := r.SetProbes(ctx, both); err != nil {
 			d.log.Error("IPVS: probe services for the new checks", "err", err)
 		}
 	}
@@ -149,6 +156,17 @@ func (d *Daemon) beforeChecks(ctx context.Context, old, cfg *config.Config) func
 			}
 		}
 	}
+}
+
+// mergeByMark is old and now, one per mark, now's where both have it.
+func mergeByMark[T any](old, now []T, mark func(T) uint32) []T {
+	out := slices.Clone(now)
+	for _, o := range old {
+		if !slices.ContainsFunc(now, func(n T) bool { return mark(n) == mark(o) }) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // sameMarks refuses a reload that moves through_vip_marks: the running

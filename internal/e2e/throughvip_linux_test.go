@@ -98,14 +98,19 @@ func TestChecksThroughTheVIP(t *testing.T) {
 	// fall × interval + timeout (500 ms), rs1 and rs3 are still at full
 	// weight on lb1, and lb1 still master.
 	time.Sleep(1500 * time.Millisecond)
-	waitVIPWeight(t, lb1.Host.NS, "192.168.11.12", 2)
-	waitVIPWeight(t, lb1.Host.NS, "192.168.11.14", 6)
+	out, _ := lb1.Host.NS.Run("ipvsadm", "-Ln", "-t", lab.VIP.String()+":80")
+	for addr, w := range map[string]string{"192.168.11.12": "2", "192.168.11.14": "6"} {
+		m := regexp.MustCompile(`(?m)^\s+->\s+` + regexp.QuoteMeta(addr) + `:80\s+(?:Route|Tunnel)\s+(\d+)\s`).FindStringSubmatch(out)
+		if m == nil || m[1] != w {
+			t.Fatalf("lb1 (master) after 1.5 s: %s is not at weight %s, its check through the VIP fails:\n%s", addr, w, out)
+		}
+	}
 	if st := lb1.State("web"); st != "MASTER" {
 		t.Fatalf("lb1 is %s, want MASTER: the master's checks were not tested", st)
 	}
 	// rs2's own address answers: only the VIP is missing.
 	ownAddressAnswers(t, lb1, "192.168.11.13")
-	out, _ := lb1.Host.NS.Run("ipvsadm", "-Ln")
+	out, _ = lb1.Host.NS.Run("ipvsadm", "-Ln")
 	t.Logf("lb1 (master), rs2 without the VIP on lo:\n%s", out)
 	if n := len(regexp.MustCompile(`(?m)^FWM\s+\d+ rr ops\s*\n\s+-> 192\.168\.11\.1[23]:0\s+Route\s+1\s`).FindAllString(out, -1)); n != 2 {
 		t.Errorf("ipvsadm shows %d one-real fwmark probe services by direct routing, want 2 (rs1, rs2)", n)

@@ -196,6 +196,7 @@ func TestDRPairUnderFailures(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	warm := p.client.Since(time.Time{})
 	if o := lab.Summarize(warm); o.Failed > 0 {
+		logFailed(t, warm, warm[0].Start)
 		t.Fatalf("%d of %d requests failed before any fault", o.Failed, o.Requests)
 	}
 	tally := lab.Tally(warm)
@@ -277,6 +278,7 @@ func TestDRPairUnderFailures(t *testing.T) {
 	after := between(p.client.Since(t1), t1, t2)
 	if o := lab.Summarize(after); o.Failed > 0 {
 		t.Errorf("%d requests failed after rs2's weight was 0", o.Failed)
+		logFailed(t, after, t1)
 	}
 	if n := answeredBy(after, "rs2"); n > 0 {
 		t.Errorf("rs2 answered %d requests after its weight was 0", n)
@@ -298,6 +300,7 @@ func TestDRPairUnderFailures(t *testing.T) {
 	}
 	if o := lab.Summarize(reqs); o.Failed > 0 {
 		t.Errorf("%d requests failed while rs2 came back", o.Failed)
+		logFailed(t, reqs, t0)
 	}
 	steps = append(steps, step{"3. rs2 restarted", lab.Summarize(reqs), "weight back after " + t1.Sub(t0).Round(time.Millisecond).String()})
 
@@ -322,6 +325,7 @@ func TestDRPairUnderFailures(t *testing.T) {
 	reqs = p.client.Since(t0)
 	if o := lab.Summarize(reqs); o.Failed > 0 {
 		t.Errorf("%d requests failed over the reload that added rs4", o.Failed)
+		logFailed(t, reqs, t0)
 	}
 	if answeredBy(reqs, "rs4") == 0 {
 		t.Error("rs4 got no request")
@@ -349,6 +353,7 @@ func TestDRPairUnderFailures(t *testing.T) {
 	reqs = p.client.Since(t0)
 	if o := lab.Summarize(reqs); o.Failed > 0 {
 		t.Errorf("%d requests failed over the broken reload", o.Failed)
+		logFailed(t, reqs, t0)
 	}
 	if p.lb1.State("web") != "MASTER" {
 		t.Error("lb1 lost mastership over a broken reload")

@@ -114,3 +114,15 @@ func answeredBy(reqs []lab.Request, real string) int {
 	}
 	return n
 }
+
+// logFailed logs each failed request of reqs, its times from t0: what
+// tells a guest's stall (a timeout alone) from a fault (a reset, a
+// refusal, or several in a row).
+func logFailed(t *testing.T, reqs []lab.Request, t0 time.Time) {
+	t.Helper()
+	for _, q := range reqs {
+		if !q.OK {
+			t.Logf("  +%s..+%s %s", q.Start.Sub(t0).Round(time.Millisecond), q.End.Sub(t0).Round(time.Millisecond), q.Err)
+		}
+	}
+}

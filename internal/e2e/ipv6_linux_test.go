@@ -86,11 +86,7 @@ func TestDualStackDRPairLinkCut(t *testing.T) {
 			}
 			if r.Failed > 1 {
 				t.Errorf("cut %d, %s: %d requests failed when the link came back", i+1, fam, r.Failed)
-				for _, q := range between(c.Since(t1), t1, t2) {
-					if !q.OK {
-						t.Logf("  +%s..+%s %s", q.Start.Sub(t1).Round(time.Millisecond), q.End.Sub(t1).Round(time.Millisecond), q.Err)
-					}
-				}
+				logFailed(t, between(c.Since(t1), t1, t2), t1)
 			}
 		}
 	}

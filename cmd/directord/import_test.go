@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func runWithStdin(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var o, e bytes.Buffer
+	root := newRootCmd(&o, &e)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetArgs(args)
+	err = root.ExecuteContext(context.Background())
+	return o.String(), e.String(), err
+}
+
+// `ipvsadm -Sn | directord import ipvsadm`: HCL on stdout, the summary on
+// stderr; a listing (-Ln) is refused with exit status 2 and the reason.
+func TestImportIPVSAdmCommand(t *testing.T) {
+	out, errOut, err := runWithStdin(t, "-A -t 192.168.11.100:80 -s wrr\n-a -t 192.168.11.100:80 -r 192.168.11.12:80 -g -w 2\n", "import", "ipvsadm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `virtual_server "tcp_192_168_11_100_80" {`) || !strings.Contains(out, `real_server "192.168.11.12" {`) {
+		t.Errorf("stdout:\n%s", out)
+	}
+	if !strings.Contains(errOut, "1 virtual services and 1 real servers translated") {
+		t.Errorf("stderr: %q", errOut)
+	}
+	_, _, err = runWithStdin(t, "IP Virtual Server version 1.2.1 (size=4096)\n", "import", "ipvsadm")
+	var ee *exitError
+	if err == nil || !strings.Contains(err.Error(), "ipvsadm -Sn") || !errors.As(err, &ee) || ee.code != exitInvalid {
+		t.Errorf("an -Ln listing: %v", err)
+	}
+}

@@ -487,14 +487,14 @@ func TestInvalidConfigs(t *testing.T) {
   port = 80
   real_server "10.0.0.2" { port = 8080 }
 }`, []diagAt{{"4:35", "with dr forwarding a real server's port must be the service's (80)"}}},
-		{"timeout >= interval", `virtual_server "s" {
+		{"timeout > interval", `virtual_server "s" {
   address = "10.0.0.1"
   port = 80
   health_check "tcp" {
     interval = "1s"
-    timeout = "1s"
+    timeout = "1100ms"
   }
-}`, []diagAt{{"6:15", "timeout (1s) must be positive and less than interval (1s)"}}},
+}`, []diagAt{{"6:15", "timeout (1.1s) must be positive and at most interval (1s)"}}},
 		{"duplicate virtual server", `virtual_server "a" {
   address = "10.0.0.1"
   port = 80
@@ -999,5 +999,24 @@ func TestMaintenanceDir(t *testing.T) {
 	}
 	if got := load("/nonexistent/maint"); len(got) != 1 || got[0] != "2:21 maintenance_dir: /nonexistent/maint does not exist on this host" {
 		t.Errorf("missing maintenance_dir: %q", got)
+	}
+}
+
+// keepalived's connect_timeout may equal its delay_loop; so may a
+// check's timeout its interval.
+func TestTimeoutMayEqualInterval(t *testing.T) {
+	cfg, err := Parse("t.hcl", []byte(`virtual_server "s" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {
+    interval = "1s"
+    timeout = "1s"
+  }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := cfg.VirtualServers[0].HealthCheck; hc.Timeout != hc.Interval {
+		t.Errorf("timeout %s, interval %s", hc.Timeout, hc.Interval)
 	}
 }

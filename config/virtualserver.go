@@ -229,8 +229,10 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 		b.errorf("interval", "interval must be at least 10ms")
 	}
 	hc.Timeout = Duration(b.duration("timeout", rh.Timeout, min(DefaultCheckTimeout, hc.Interval.D()/2)))
-	if hc.Timeout <= 0 || hc.Timeout >= hc.Interval {
-		b.errorf("timeout", "timeout (%s) must be positive and less than interval (%s)", hc.Timeout, hc.Interval)
+	// keepalived's connect_timeout may equal its delay_loop: a probe
+	// then ends by the time the next is due, and never overlaps it.
+	if hc.Timeout <= 0 || hc.Timeout > hc.Interval {
+		b.errorf("timeout", "timeout (%s) must be positive and at most interval (%s)", hc.Timeout, hc.Interval)
 	} else if rh.Type == CheckExec && hc.Timeout.D() > proc.MaxTimeout {
 		b.errorf("timeout", "an exec check's timeout must be at most %s", proc.MaxTimeout)
 	}

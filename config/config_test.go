@@ -1002,21 +1002,30 @@ func TestMaintenanceDir(t *testing.T) {
 	}
 }
 
-// keepalived's connect_timeout may equal its delay_loop; so may a
-// check's timeout its interval.
-func TestTimeoutMayEqualInterval(t *testing.T) {
+// keepalived's connect_timeout may equal its delay_loop, and its
+// delay_before_retry be shorter than connect_timeout (its defaults: 1s
+// and 5s); so may a check's timeout and retry_delay.
+func TestKeepalivedLeniency(t *testing.T) {
 	cfg, err := Parse("t.hcl", []byte(`virtual_server "s" {
   address = "10.0.0.1"
   port = 80
   health_check "tcp" {
-    interval = "1s"
-    timeout = "1s"
+    interval = "5s"
+    timeout = "5s"
+    retry_delay = "1s"
   }
 }`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hc := cfg.VirtualServers[0].HealthCheck; hc.Timeout != hc.Interval {
-		t.Errorf("timeout %s, interval %s", hc.Timeout, hc.Interval)
+	if hc := cfg.VirtualServers[0].HealthCheck; hc.Timeout != hc.Interval || hc.RetryDelay.D() != time.Second {
+		t.Errorf("timeout %s, interval %s, retry_delay %s", hc.Timeout, hc.Interval, hc.RetryDelay)
 	}
+	wantDiags(t, `virtual_server "s" {
+  address = "10.0.0.1"
+  port = 80
+  health_check "tcp" {
+    retry_delay = "0s"
+  }
+}`, []diagAt{{"5:19", "retry_delay must be positive"}})
 }

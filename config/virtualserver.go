@@ -239,8 +239,11 @@ func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
 	hc.Rise = b.intIn("rise", rh.Rise, DefaultCheckRise, 1, 1000)
 	hc.Fall = b.intIn("fall", rh.Fall, DefaultCheckFall, 1, 1000)
 	hc.RetryDelay = Duration(b.duration("retry_delay", rh.RetryDelay, hc.Interval.D()))
-	if rh.RetryDelay != nil && hc.RetryDelay < hc.Timeout {
-		b.errorf("retry_delay", "retry_delay (%s) must be at least the timeout (%s)", hc.RetryDelay, hc.Timeout)
+	// Shorter than the timeout is keepalived's default (delay_before_retry
+	// 1s, connect_timeout 5s): counted from the failed probe's start, it
+	// means the retry goes as soon as the failure is known.
+	if hc.RetryDelay <= 0 {
+		b.errorf("retry_delay", "retry_delay must be positive")
 	}
 	hc.InitialUp = b.enum("initial", rh.Initial, "up", "up", "down") == "up"
 	hc.ThroughVIP = deref(rh.ThroughVIP, false)

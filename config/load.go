@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 )
@@ -76,24 +78,79 @@ func position(r *hcl.Range) string {
 // exist and be changeable by root alone, and script_user must be a user.
 // A file that cannot be read gives the os error; an invalid file gives a
 // *DiagnosticsError.
+//
+// path may name a directory: every *.hcl file in it, in name order, is
+// one configuration, as if the files were one (a name declared in two of
+// them is a located error).
 func Load(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
+	names, err := Files(path)
+	if err != nil {
+		return nil, err
+	}
+	srcs := make([]source, 0, len(names))
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		srcs = append(srcs, source{n, b})
+	}
+	return parse(path, srcs, true)
+}
+
+// Files lists the files a configuration path stands for: the path itself,
+// or every *.hcl file of a directory in name order.
+func Files(path string) ([]string, error) {
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return parse(path, src, true)
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	names, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("read config: directory %s has no *.hcl file", path)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// source is one file's name and bytes.
+type source struct {
+	name string
+	src  []byte
 }
 
 // Parse validates src as if read from filename. It has no side effects and
 // reads nothing from the host except its hostname (the default router_id).
-func Parse(filename string, src []byte) (*Config, error) { return parse(filename, src, false) }
+func Parse(filename string, src []byte) (*Config, error) {
+	return parse(filename, []source{{filename, src}}, false)
+}
 
 // parse is Parse, checking the host as well when host is set: the
 // programs the file names must exist and be changeable by root alone,
 // and script_user must be a user.
-func parse(filename string, src []byte, host bool) (*Config, error) {
+func parse(path string, srcs []source, host bool) (*Config, error) {
 	p := hclparse.NewParser()
-	f, diags := p.ParseHCL(src, filename)
+	var (
+		diags hcl.Diagnostics
+		files []*hcl.File
+	)
+	digest := sha256.New()
+	for _, s := range srcs {
+		f, d := p.ParseHCL(s.src, s.name)
+		diags = append(diags, d...)
+		files = append(files, f)
+		if len(srcs) > 1 {
+			// A directory's digest covers each file's name and size too.
+			fmt.Fprintf(digest, "%s\x00%d\x00", s.name, len(s.src))
+		}
+		digest.Write(s.src)
+	}
 	fail := func(d hcl.Diagnostics) error {
 		sortDiags(d)
 		return &DiagnosticsError{Diags: d, files: p.Files()}
@@ -101,17 +158,25 @@ func parse(filename string, src []byte, host bool) (*Config, error) {
 	if diags.HasErrors() {
 		return nil, fail(diags)
 	}
+	body := files[0].Body
+	if len(files) > 1 {
+		body = hcl.MergeFiles(files)
+	}
+	// locals and functions first, then dynamic blocks expanded with
+	// them: every expression below is evaluated in that context, and
+	// its diagnostics still point into the file.
+	ctx, d := evalContext(body)
+	diags = append(diags, d...)
 	var raw rawFile
-	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &raw)...)
+	diags = append(diags, gohcl.DecodeBody(dynblock.Expand(body, ctx), ctx, &raw)...)
 	r := &resolver{host: host}
 	cfg := r.file(&raw)
-	diags = append(diags, r.diags...)
+	diags = dropCascades(diags, r.diags)
 	if diags.HasErrors() {
 		return nil, fail(diags)
 	}
-	sum := sha256.Sum256(src)
-	cfg.Path = filename
-	cfg.SHA256 = hex.EncodeToString(sum[:])
+	cfg.Path = path
+	cfg.SHA256 = hex.EncodeToString(digest.Sum(nil))
 	sortDiags(diags)
 	cfg.Warnings = diags
 	if len(diags) > 0 {
@@ -136,4 +201,40 @@ func sortDiags(d hcl.Diagnostics) {
 			return a.Start.Byte < b.Start.Byte
 		}
 	})
+}
+
+// dropCascades joins the decoder's diagnostics and the resolver's, without
+// the ones that only repeat an expression's error: gohcl's "Unsuitable
+// value type" for a value whose evaluation already failed, and the
+// resolver's complaint about the zero value left in its place.
+func dropCascades(decoded, resolved hcl.Diagnostics) hcl.Diagnostics {
+	var causes []*hcl.Range
+	for _, d := range decoded {
+		if d.Severity == hcl.DiagError && d.Subject != nil && d.Summary != "Unsuitable value type" {
+			causes = append(causes, d.Subject)
+		}
+	}
+	repeats := func(d *hcl.Diagnostic) bool {
+		if d.Severity != hcl.DiagError || d.Subject == nil {
+			return false
+		}
+		for _, c := range causes {
+			if c != d.Subject && d.Subject.Overlaps(*c) {
+				return true
+			}
+		}
+		return false
+	}
+	var out hcl.Diagnostics
+	for _, d := range decoded {
+		if !(d.Summary == "Unsuitable value type" && repeats(d)) {
+			out = append(out, d)
+		}
+	}
+	for _, d := range resolved {
+		if !repeats(d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -59,18 +59,27 @@ type blk struct {
 
 func (r *resolver) block(body hcl.Body, def hcl.Range) blk { return blk{r: r, body: body, def: def} }
 
-func (b blk) attr(name string) *hclsyntax.Attribute {
+// attr is the expression of attribute name as written, nil when absent.
+func (b blk) attr(name string) hcl.Expression {
 	if sb, ok := b.body.(*hclsyntax.Body); ok {
-		return sb.Attributes[name]
+		if a := sb.Attributes[name]; a != nil {
+			return a.Expr
+		}
+		return nil
 	}
-	return nil
+	// A body a dynamic block made: ask it (slower, and rare).
+	c, _, _ := b.body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: name}}})
+	if c == nil || c.Attributes[name] == nil {
+		return nil
+	}
+	return c.Attributes[name].Expr
 }
 
 // where is the range of the attribute's value, or of the block header when
 // the attribute is absent.
 func (b blk) where(name string) hcl.Range {
-	if a := b.attr(name); a != nil {
-		return a.Expr.Range()
+	if e := b.attr(name); e != nil {
+		return e.Range()
 	}
 	return b.def
 }
@@ -78,10 +87,8 @@ func (b blk) where(name string) hcl.Range {
 // elem is the range of element i of a list attribute written as a literal
 // list, so an error can point at the one bad element.
 func (b blk) elem(name string, i int) hcl.Range {
-	if a := b.attr(name); a != nil {
-		if t, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && i < len(t.Exprs) {
-			return t.Exprs[i].Range()
-		}
+	if t, ok := b.attr(name).(*hclsyntax.TupleConsExpr); ok && i < len(t.Exprs) {
+		return t.Exprs[i].Range()
 	}
 	return b.where(name)
 }

@@ -14,6 +14,12 @@ type rawFile struct {
 	SyncGroups     []*rawSyncGroup     `hcl:"vrrp_sync_group,block"`
 	VirtualServers []*rawVirtualServer `hcl:"virtual_server,block"`
 	IPVS           *rawIPVS            `hcl:"ipvs,block"`
+	// Locals were evaluated before decoding (evalContext).
+	Locals []*rawLocals `hcl:"locals,block"`
+}
+
+type rawLocals struct {
+	Body hcl.Body `hcl:",remain"`
 }
 
 type rawDirector struct {

@@ -36,7 +36,7 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 }
 
 func addConfigFlag(cmd *cobra.Command, path *string) {
-	cmd.Flags().StringVarP(path, "config", "c", config.DefaultPath, "configuration file")
+	cmd.Flags().StringVarP(path, "config", "c", config.DefaultPath, "configuration file, or a directory: every *.hcl in it is one configuration")
 }
 
 func newValidateCmd() *cobra.Command {

@@ -49,3 +49,30 @@ func TestCheckConfigFile(t *testing.T) {
 		t.Errorf("our file in another user's directory: %v", err)
 	}
 }
+
+// A configuration directory is checked whole: the directory and each of
+// its *.hcl files; one file another user can write refuses it all.
+func TestCheckConfigDirectory(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := filepath.Join(t.TempDir(), "directord.d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a.hcl", "b.hcl"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := CheckConfigFile(dir); err != nil {
+		t.Fatalf("a directory only we can write: %v", err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "b.hcl"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckConfigFile(dir); !errors.Is(err, privdir.ErrInsecure) {
+		t.Errorf("a world-writable file in the directory: %v", err)
+	}
+	if err := CheckConfigFile(t.TempDir()); err == nil {
+		t.Error("a directory without *.hcl files was accepted")
+	}
+}

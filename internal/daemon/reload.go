@@ -151,9 +151,20 @@ func (d *Daemon) reload(ctx context.Context) error {
 // could have written: the daemon runs as root the hooks and scripts it
 // names. The file and every directory on its path must be root's and
 // writable by no one else.
+//
+// For a directory, that is the directory and each of its *.hcl files.
 func CheckConfigFile(path string) error {
-	if err := privdir.CheckPath(path); err != nil {
-		return fmt.Errorf("configuration %s: %w", path, err)
+	names, err := config.Files(path)
+	if err != nil {
+		return err
+	}
+	if len(names) > 1 || names[0] != path {
+		names = append([]string{path}, names...)
+	}
+	for _, n := range names {
+		if err := privdir.CheckPath(n); err != nil {
+			return fmt.Errorf("configuration %s: %w", n, err)
+		}
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ IPVS table is kept equal to the declared virtual services.`,
 	root.SetErr(stderr)
 	root.AddCommand(
 		newCheckCmd(),
+		newDoctorCmd(),
 		newDrainCmd(),
 		newEventsCmd(),
 		newImportCmd(),

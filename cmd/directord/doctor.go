@@ -9,12 +9,16 @@ import (
 
 	"directord/doctor"
 	"directord/internal/daemon"
+	"directord/internal/realserver"
 )
 
 func newDoctorCmd() *cobra.Command {
 	var (
-		path   string
-		asJSON bool
+		path       string
+		asJSON     bool
+		realServer bool
+		vips       []string
+		dev        string
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -23,14 +27,24 @@ func newDoctorCmd() *cobra.Command {
 each scheduler's, ip_forward for NAT, reverse-path filtering where VIPs live,
 the interfaces it names, SELinux, and that each virtual server's address is a
 VIP. Each line is ok, warn or fail, with the command that fixes it.
+With --realserver it checks a real server instead, as the seed's realserver
+script leaves it: each --vip on lo (or --dev) and the ARP settings.
 Exit status: 0 all ok, 1 a warning, 2 a failure (or an invalid configuration).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path, cmd.ErrOrStderr())
-			if err != nil {
-				return err
+			var fs []doctor.Finding
+			if realServer {
+				var err error
+				if fs, err = realServerFindings(vips, dev); err != nil {
+					return err
+				}
+			} else {
+				cfg, err := loadConfig(path, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				fs = doctor.Run(doctor.System{}, daemon.DoctorInput(cfg))
 			}
-			fs := doctor.Run(doctor.System{}, daemon.DoctorInput(cfg))
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -54,5 +68,40 @@ Exit status: 0 all ok, 1 a warning, 2 a failure (or an invalid configuration).`,
 	}
 	addConfigFlag(cmd, &path)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON")
+	cmd.Flags().BoolVar(&realServer, "realserver", false, "check this host as a real server of --vip")
+	cmd.Flags().StringArrayVar(&vips, "vip", nil, "with --realserver: a VIP this real server serves (repeatable)")
+	cmd.Flags().StringVar(&dev, "dev", "lo", "with --realserver: where the VIPs belong")
 	return cmd
+}
+
+// realServerFindings is `realserver status` as findings: each failure is
+// fixed by `realserver up`.
+func realServerFindings(vipArgs []string, dev string) ([]doctor.Finding, error) {
+	vips, err := parseVIPs(vipArgs)
+	if err != nil {
+		return nil, &exitError{code: exitInvalid, err: err}
+	}
+	checks, err := realserver.Status(vips, dev)
+	if err != nil {
+		return nil, err
+	}
+	fix := "directord realserver up --dev " + dev
+	for _, v := range vips {
+		fix += " --vip " + v.String()
+	}
+	var out []doctor.Finding
+	for _, c := range checks {
+		f := doctor.Finding{Check: c.What, Status: doctor.OK, Detail: c.Note}
+		if f.Detail == "" {
+			f.Detail = "present"
+		}
+		if !c.OK {
+			f.Status, f.Fix = doctor.Fail, fix
+			if c.Note == "" {
+				f.Detail = "missing"
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }

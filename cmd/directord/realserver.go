@@ -15,26 +15,7 @@ import (
 func newRealserverCmd() *cobra.Command {
 	var vips []string
 	var dev string
-	parse := func() ([]netip.Addr, error) {
-		if len(vips) == 0 {
-			return nil, errors.New("give at least one --vip")
-		}
-		var out []netip.Addr
-		for _, v := range vips {
-			a, err := netip.ParseAddr(v)
-			if err != nil {
-				return nil, fmt.Errorf("--vip %q is not an IP address", v)
-			}
-			// As in the configuration: a zone would be dropped (the
-			// address goes on --dev), and a mapped IPv4 address would
-			// go on as IPv6, without the ARP settings it needs.
-			if a.Zone() != "" || a.Is4In6() {
-				return nil, fmt.Errorf("--vip %q: write the address without a zone or IPv4 mapping", v)
-			}
-			out = append(out, a)
-		}
-		return out, nil
-	}
+	parse := func() ([]netip.Addr, error) { return parseVIPs(vips) }
 	cmd := &cobra.Command{
 		Use:   "realserver up|down|status --vip ADDR [--vip ADDR...] [--dev lo]",
 		Short: "Prepare this host as a real server of an LVS-DR or LVS-TUN setup",
@@ -137,4 +118,26 @@ func downReport(u realserver.Undone) string {
 		return s + "; no ARP settings to restore"
 	}
 	return fmt.Sprintf("%s; %d ARP settings restored", s, u.Sysctls)
+}
+
+// parseVIPs reads --vip values.
+func parseVIPs(vips []string) ([]netip.Addr, error) {
+	if len(vips) == 0 {
+		return nil, errors.New("give at least one --vip")
+	}
+	var out []netip.Addr
+	for _, v := range vips {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("--vip %q is not an IP address", v)
+		}
+		// As in the configuration: a zone would be dropped (the
+		// address goes on --dev), and a mapped IPv4 address would
+		// go on as IPv6, without the ARP settings it needs.
+		if a.Zone() != "" || a.Is4In6() {
+			return nil, fmt.Errorf("--vip %q: write the address without a zone or IPv4 mapping", v)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

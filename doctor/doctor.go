@@ -39,6 +39,8 @@ type Host interface {
 	HasInterface(name string) bool
 	// Exists reports whether a path under /sys exists.
 	Exists(path string) bool
+	// Ruleset is `nft -j list ruleset`.
+	Ruleset() ([]byte, error)
 }
 
 // Input is what the configuration asks of the machine.
@@ -56,6 +58,8 @@ type Input struct {
 	// address some vrrp_instance holds.
 	Services []Service
 	VIPs     []netip.Addr
+	// Probes are the packets the firewall must let in.
+	Probes []Probe
 }
 
 // Named is an interface name and what names it.
@@ -76,6 +80,10 @@ func Run(h Host, in Input) []Finding {
 	}
 	out = append(out, interfaces(h, in)...)
 	out = append(out, rpFilter(h, in)...)
+	if len(in.Probes) > 0 {
+		rs, err := h.Ruleset()
+		out = append(out, firewall(rs, err, in.Probes)...)
+	}
 	out = append(out, selinux(h))
 	out = append(out, servicesOnVIPs(in)...)
 	return out

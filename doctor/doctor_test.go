@@ -24,6 +24,8 @@ func (h fakeHost) HasInterface(n string) bool { return h.ifaces[n] }
 
 func (h fakeHost) Exists(p string) bool { _, ok := h.files[p]; return ok }
 
+func (h fakeHost) Ruleset() ([]byte, error) { return nil, errors.New("no nft here") }
+
 func find(t *testing.T, fs []Finding, check string) Finding {
 	t.Helper()
 	for _, f := range fs {

@@ -1,10 +1,13 @@
 package doctor
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
+	"time"
 )
 
 // System is the machine doctor runs on.
@@ -22,6 +25,25 @@ func (System) ReadFile(path string) (string, error) {
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	return string(b), err
+}
+
+// Ruleset runs `nft -j list ruleset`, bounded in time and output.
+func (System) Ruleset() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nft", "-j", "list", "ruleset")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	b, rerr := io.ReadAll(io.LimitReader(out, 16<<20))
+	if err := cmd.Wait(); err != nil {
+		return nil, err
+	}
+	return b, rerr
 }
 
 // Exists reports whether a path under /sys exists.

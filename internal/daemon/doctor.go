@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"net/netip"
+
 	"directord/config"
 	"directord/doctor"
 )
@@ -10,6 +12,13 @@ func DoctorInput(cfg *config.Config) doctor.Input {
 	var in doctor.Input
 	for _, inst := range cfg.Instances {
 		in.Interfaces = append(in.Interfaces, doctor.Named{Name: inst.Interface, By: "vrrp_instance " + inst.Name})
+		if len(inst.UnicastPeers) == 0 && len(inst.VirtualIPs) > 0 {
+			p := doctor.Probe{What: "vrrp_instance " + inst.Name, Proto: 112, Dst: netip.MustParseAddr("224.0.0.18")}
+			if inst.VirtualIPs[0].Prefix.Addr().Is6() {
+				p.IPv6, p.Dst = true, netip.MustParseAddr("ff02::12")
+			}
+			in.Probes = append(in.Probes, p)
+		}
 		for _, ti := range inst.TrackInterfaces {
 			in.Interfaces = append(in.Interfaces, doctor.Named{Name: ti.Name, By: "track_interface of " + inst.Name})
 		}
@@ -32,10 +41,23 @@ func DoctorInput(cfg *config.Config) doctor.Input {
 		in.Schedulers = append(in.Schedulers, vs.Scheduler)
 		if vs.FWMark == 0 {
 			in.Services = append(in.Services, doctor.Service{Name: vs.Name, Addr: vs.Address})
+			in.Probes = append(in.Probes, doctor.Probe{What: "virtual_server " + vs.Name, IPv6: vs.IsIPv6(),
+				Proto: protoNumber(vs.Protocol), Dst: vs.Address, Port: vs.Port})
 		}
 		for _, rs := range vs.RealServers {
 			in.NAT = in.NAT || rs.Forwarding == config.ForwardNAT
 		}
 	}
 	return in
+}
+
+// protoNumber is the IP protocol number of a service's protocol.
+func protoNumber(proto string) uint8 {
+	switch proto {
+	case config.ProtoUDP:
+		return 17
+	case config.ProtoSCTP:
+		return 132
+	}
+	return 6
 }

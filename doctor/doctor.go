@@ -60,6 +60,8 @@ type Input struct {
 	VIPs     []netip.Addr
 	// Probes are the packets the firewall must let in.
 	Probes []Probe
+	// Instances are listened to for other VRRP speakers.
+	Instances []Instance
 }
 
 // Named is an interface name and what names it.
@@ -71,8 +73,9 @@ type Service struct {
 	Addr netip.Addr
 }
 
-// Run runs every check.
-func Run(h Host, in Input) []Finding {
+// Run runs every check; with a Listener, also those that listen on the
+// network (for a few seconds: three advert intervals and a second).
+func Run(h Host, l Listener, in Input) []Finding {
 	var out []Finding
 	out = append(out, modules(h, in)...)
 	if in.NAT {
@@ -86,6 +89,9 @@ func Run(h Host, in Input) []Finding {
 	}
 	out = append(out, selinux(h))
 	out = append(out, servicesOnVIPs(in)...)
+	if l != nil {
+		out = append(out, speakers(l, in.Instances)...)
+	}
 	return out
 }
 

@@ -57,7 +57,7 @@ func TestChecks(t *testing.T) {
 		"/proc/sys/net/ipv4/conf/eth0/rp_filter": "1\n",
 		"/sys/fs/selinux/enforce":                "1\n",
 	}, ifaces: map[string]bool{"eth0": true}}
-	fs := Run(bad, in)
+	fs := Run(bad, nil, in)
 	for check, want := range map[string]Status{
 		"module ip_vs": OK, "module ip_vs_mh": OK, "module ip_vs_wrr": Fail,
 		"ip_forward": Fail, "interface eth0": OK, "interface eth9": Fail,
@@ -97,7 +97,7 @@ func TestChecks(t *testing.T) {
 		"/sys/fs/selinux/enforce":                "0\n",
 	}, ifaces: map[string]bool{"eth0": true, "eth9": true}}
 	in.Services = in.Services[:1]
-	fs = Run(good, in)
+	fs = Run(good, nil, in)
 	if w := Worst(fs); w != OK {
 		t.Errorf("a good machine: %+v", fs)
 	}
@@ -107,7 +107,7 @@ func TestChecks(t *testing.T) {
 	if f := find(t, fs, "selinux"); f.Detail != "permissive" {
 		t.Errorf("selinux: %q", f.Detail)
 	}
-	if fs := Run(good, Input{}); len(fs) != 2 || Worst(fs) != OK {
+	if fs := Run(good, nil, Input{}); len(fs) != 2 || Worst(fs) != OK {
 		t.Errorf("an empty configuration: %+v (want ip_vs and selinux)", fs)
 	}
 }

@@ -20,7 +20,7 @@ func TestOnTheKernel(t *testing.T) {
 	run := func() []Finding {
 		t.Helper()
 		var fs []Finding
-		if err := ns.Do(func() error { fs = Run(System{}, in); return nil }); err != nil {
+		if err := ns.Do(func() error { fs = Run(System{}, nil, in); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return fs

@@ -17,6 +17,7 @@ func newDoctorCmd() *cobra.Command {
 		path       string
 		asJSON     bool
 		realServer bool
+		listen     bool
 		vips       []string
 		dev        string
 	)
@@ -43,7 +44,11 @@ Exit status: 0 all ok, 1 a warning, 2 a failure (or an invalid configuration).`,
 				if err != nil {
 					return err
 				}
-				fs = doctor.Run(doctor.System{}, daemon.DoctorInput(cfg))
+				var l doctor.Listener
+				if listen {
+					l = doctor.Network{}
+				}
+				fs = doctor.Run(doctor.System{}, l, daemon.DoctorInput(cfg))
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -69,6 +74,7 @@ Exit status: 0 all ok, 1 a warning, 2 a failure (or an invalid configuration).`,
 	addConfigFlag(cmd, &path)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the findings as JSON")
 	cmd.Flags().BoolVar(&realServer, "realserver", false, "check this host as a real server of --vip")
+	cmd.Flags().BoolVar(&listen, "listen", true, "listen for other VRRP speakers on each VRID and ask ARP for the VIPs (a few seconds)")
 	cmd.Flags().StringArrayVar(&vips, "vip", nil, "with --realserver: a VIP this real server serves (repeatable)")
 	cmd.Flags().StringVar(&dev, "dev", "lo", "with --realserver: where the VIPs belong")
 	return cmd

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"time"
 
 	"directord/config"
 	"directord/doctor"
@@ -12,6 +13,13 @@ func DoctorInput(cfg *config.Config) doctor.Input {
 	var in doctor.Input
 	for _, inst := range cfg.Instances {
 		in.Interfaces = append(in.Interfaces, doctor.Named{Name: inst.Interface, By: "vrrp_instance " + inst.Name})
+		di := doctor.Instance{Name: inst.Name, Interface: inst.Interface, VRID: inst.VRID, Peers: inst.UnicastPeers,
+			Listen: 3*inst.AdvertInterval.D() + time.Second}
+		for _, v := range inst.VirtualIPs {
+			di.VIPs = append(di.VIPs, v.Prefix.Addr())
+		}
+		di.IPv6 = len(di.VIPs) > 0 && di.VIPs[0].Is6()
+		in.Instances = append(in.Instances, di)
 		if len(inst.UnicastPeers) == 0 && len(inst.VirtualIPs) > 0 {
 			p := doctor.Probe{What: "vrrp_instance " + inst.Name, Proto: 112, Dst: netip.MustParseAddr("224.0.0.18")}
 			if inst.VirtualIPs[0].Prefix.Addr().Is6() {

@@ -12,13 +12,23 @@ import (
 
 // Summary counts what an import carried over.
 type Summary struct {
-	Services, Reals, Dropped, Approximated int
+	Instances, Services, Reals, Checks, Dropped, Approximated int
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("%d virtual services and %d real servers translated, %d options approximated, %d dropped (see the comments)",
-		s.Services, s.Reals, s.Approximated, s.Dropped)
+	vrrp := ""
+	if s.Instances > 0 {
+		vrrp = fmt.Sprintf("%d VRRP instances, ", s.Instances)
+	}
+	checks := ""
+	if s.Checks > 0 {
+		checks = fmt.Sprintf(", %d checks", s.Checks)
+	}
+	return fmt.Sprintf("%s%d virtual services and %d real servers%s translated, %d approximated, %d dropped (see the comments)",
+		vrrp, s.Services, s.Reals, checks, s.Approximated, s.Dropped)
 }
+
+func itoa(n int) string { return fmt.Sprint(n) }
 
 // RenderIPVSAdm writes svcs as virtual_server blocks, each note as a
 // comment in the block of the service whose lines it is about.

@@ -36,6 +36,7 @@ type Real struct {
 
 // Note is something of the input that is not carried over as it was.
 type Note struct {
+	File    string // the keepalived importer's; "" for stdin
 	Line    int
 	Dropped bool // false: approximated
 	Text    string
@@ -149,10 +150,10 @@ func parseService(n int, args []string, notes *[]Note) (*Service, error) {
 		case "-6", "--ipv6":
 			s.IPv6 = true
 		case "--pe":
-			*notes = append(*notes, Note{n, true, fmt.Sprintf("--pe %s dropped: directord has no persistence engines", arg)})
+			*notes = append(*notes, Note{Line: n, Dropped: true, Text: fmt.Sprintf("--pe %s dropped: directord has no persistence engines", arg)})
 			i++
 		default:
-			*notes = append(*notes, Note{n, true, fmt.Sprintf("option %s dropped: not one directord knows", opt)})
+			*notes = append(*notes, Note{Line: n, Dropped: true, Text: fmt.Sprintf("option %s dropped: not one directord knows", opt)})
 		}
 	}
 	if s.Protocol == "" && s.FWMark == 0 {
@@ -243,12 +244,12 @@ func realOption(n int, opt, arg string, rl *Real, i *int, notes *[]Note) error {
 	case "-y", "--l-threshold":
 		rl.Lower, err = num("lower threshold")
 	case "--tun-type", "--tun-port", "--tun-nocsum", "--tun-csum", "--tun-remcsum":
-		*notes = append(*notes, Note{n, true, fmt.Sprintf("%s dropped: directord tunnels with ipip only", opt)})
+		*notes = append(*notes, Note{Line: n, Dropped: true, Text: fmt.Sprintf("%s dropped: directord tunnels with ipip only", opt)})
 		if opt == "--tun-type" || opt == "--tun-port" {
 			*i++
 		}
 	default:
-		*notes = append(*notes, Note{n, true, fmt.Sprintf("option %s dropped: not one directord knows", opt)})
+		*notes = append(*notes, Note{Line: n, Dropped: true, Text: fmt.Sprintf("option %s dropped: not one directord knows", opt)})
 	}
 	return err
 }

@@ -39,5 +39,34 @@ ipvsadm -Ln is refused: it is a listing for people, and -Sn says everything.`,
 			return nil
 		},
 	})
+	var configID string
+	ka := &cobra.Command{
+		Use:   "keepalived FILE",
+		Short: "Translate a keepalived.conf into directord configuration",
+		Long: `Reads a keepalived.conf, following its include lines (globs, relative to
+the including file), expanding $NAME parameters and applying conditional
+lines for --config-id as keepalived -i would, and prints the equivalent
+directord configuration on standard output. Each keyword that cannot be
+carried over is a comment naming its file:line and the reason; a summary
+goes to standard error. For example:
+
+  directord import keepalived /etc/keepalived/keepalived.conf > directord.hcl
+  directord validate --config directord.hcl`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, notes, err := importer.ParseKeepalived(args[0], importer.KAOptions{ConfigID: configID})
+			if err != nil {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("import keepalived: %w", err)}
+			}
+			out, sum := importer.RenderKeepalived(root, notes)
+			if _, err := cmd.OutOrStdout().Write(out); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "directord import keepalived:", sum)
+			return nil
+		},
+	}
+	ka.Flags().StringVar(&configID, "config-id", "", "keepalived's -i: which conditional (@ID) lines apply")
+	cmd.AddCommand(ka)
 	return cmd
 }

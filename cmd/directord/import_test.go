@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -35,5 +37,33 @@ func TestImportIPVSAdmCommand(t *testing.T) {
 	var ee *exitError
 	if err == nil || !strings.Contains(err.Error(), "ipvsadm -Sn") || !errors.As(err, &ee) || ee.code != exitInvalid {
 		t.Errorf("an -Ln listing: %v", err)
+	}
+}
+
+// `directord import keepalived FILE`: HCL on stdout that validates, the
+// summary on stderr; a missing file is exit 2 naming it.
+func TestImportKeepalivedCommand(t *testing.T) {
+	const sample = "/usr/share/doc/keepalived/samples/keepalived.conf.vrrp"
+	if _, err := os.Stat(sample); err != nil {
+		t.Skipf("no keepalived samples: %v", err)
+	}
+	out, errOut, err := runWithStdin(t, "", "import", "keepalived", sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut, "VRRP instances") || !strings.Contains(out, `vrrp_instance "VI_1"`) {
+		t.Errorf("stdout:\n%s\nstderr: %s", out, errOut)
+	}
+	path := filepath.Join(t.TempDir(), "imported.hcl")
+	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, o, e := runCLI(t, "validate", "--config", path); code != 0 {
+		t.Errorf("validate: exit %d\n%s%s", code, o, e)
+	}
+	_, _, err = runWithStdin(t, "", "import", "keepalived", "/nonexistent/keepalived.conf")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitInvalid || !strings.Contains(err.Error(), "/nonexistent/keepalived.conf") {
+		t.Errorf("a missing file: %v", err)
 	}
 }

@@ -72,7 +72,15 @@ func RenderIPVSAdm(svcs []*Service, notes []Note) ([]byte, Summary) {
 			}
 		}
 	}
-	return hclwrite.Format(f.Bytes()), sum
+	return withNewline(hclwrite.Format(f.Bytes())), sum
+}
+
+// withNewline ends b with a newline, as a file should.
+func withNewline(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	return b
 }
 
 func serviceAttrs(vs *hclwrite.Body, s *Service) {

@@ -77,6 +77,10 @@ func (w *kaWriter) vrrpInstance(root *hclwrite.Body, n *Node) {
 				w.approx(b, c, "its addresses are VIPs like the others (directord puts every VIP in its adverts)")
 			}
 			vips = append(vips, w.vips(b, c)...)
+		case "lvs_sync_daemon_interface":
+			// keepalived's older form of global_defs' lvs_sync_daemon.
+			w.approx(b, c, "carried to ipvs { sync_daemon } with this instance")
+			w.syncd = append(w.syncd, &Node{Key: "lvs_sync_daemon", Args: []string{arg(c), arg(n)}, File: c.File, Line: c.Line})
 		case "unicast_src_ip":
 			setStr(b, "unicast_src", arg(c))
 		case "unicast_peer":

@@ -21,6 +21,8 @@ type kaWriter struct {
 	groups  map[string]*Node // virtual_server_group by name
 	// instances are the vrrp_instance names.
 	instances map[string]bool
+	// syncd are sync daemons named inside instances.
+	syncd []*Node
 	version   int // global vrrp_version
 }
 

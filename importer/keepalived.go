@@ -49,10 +49,11 @@ func RenderKeepalived(root *Node, notes []Note) ([]byte, Summary) {
 			w.drop(body, n, "no directord equivalent")
 		}
 	}
+	ipvs = append(ipvs, w.syncd...)
 	if len(ipvs) > 0 {
 		w.ipvsBlock(body, ipvs)
 	}
-	return hclwrite.Format(w.f.Bytes()), w.sum
+	return withNewline(hclwrite.Format(w.f.Bytes())), w.sum
 }
 
 // ipvsBlock writes lvs_sync_daemon and lvs_timeouts.

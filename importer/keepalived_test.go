@@ -183,3 +183,20 @@ func TestImportKeepalivedErrors(t *testing.T) {
 		t.Error("a missing file was read")
 	}
 }
+
+// examples/keepalived/directord.hcl is what the import makes of the
+// keepalived.conf beside it (run from the repository's root).
+func TestKeepalivedExample(t *testing.T) {
+	root, notes, err := ParseKeepalived("../examples/keepalived/keepalived.conf", KAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := RenderKeepalived(root, notes)
+	want, err := os.ReadFile("../examples/keepalived/directord.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.ReplaceAll(string(out), "../examples/", "examples/"); got != string(want) {
+		t.Errorf("the example is not the import's output; run\n  go run ./cmd/directord import keepalived examples/keepalived/keepalived.conf > examples/keepalived/directord.hcl\ngot:\n%s", got)
+	}
+}

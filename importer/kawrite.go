@@ -22,8 +22,8 @@ type kaWriter struct {
 	// instances are the vrrp_instance names.
 	instances map[string]bool
 	// syncd are sync daemons named inside instances.
-	syncd []*Node
-	version   int // global vrrp_version
+	syncd   []*Node
+	version int // global vrrp_version
 }
 
 // drop writes a comment for a keyword not carried over.

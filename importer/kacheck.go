@@ -45,7 +45,21 @@ func (w *kaWriter) oneCheck(rs *hclwrite.Body, n, u *Node, def checkDefaults) {
 	if def.host != "" && (typ == "http" || typ == "https") {
 		setStr(b, "host", def.host)
 	}
-	fall := 0
+	// keepalived's defaults (keepalived.conf(5)): retry, the checks
+	// added after a failure, is 1 (DNS_CHECK 3, MISC_CHECK 0), and
+	// delay_before_retry 3s for HTTP_GET and SSL_GET, the delay_loop for
+	// DNS_CHECK, 1s otherwise.
+	retry := 1
+	switch n.Key {
+	case "DNS_CHECK":
+		retry = 3
+	case "MISC_CHECK":
+		retry = 0
+	}
+	retryDelay := map[string]string{"HTTP_GET": "3s", "SSL_GET": "3s", "DNS_CHECK": interval}[n.Key]
+	if retryDelay == "" {
+		retryDelay = "1s"
+	}
 	for _, c := range n.Children {
 		switch c.Key {
 		case "url":
@@ -59,9 +73,13 @@ func (w *kaWriter) oneCheck(rs *hclwrite.Body, n, u *Node, def checkDefaults) {
 				interval = d
 			}
 		case "retry", "nb_get_retry":
-			fall, _ = intArg(c)
+			if v, ok := intArg(c); ok {
+				retry = v
+			}
 		case "delay_before_retry":
-			w.setSecs(b, "retry_delay", c)
+			if d, ok := seconds(c); ok {
+				retryDelay = d
+			}
 		case "connect_port":
 			w.setNum(b, "connect_port", c)
 		case "connect_ip":
@@ -91,7 +109,11 @@ func (w *kaWriter) oneCheck(rs *hclwrite.Body, n, u *Node, def checkDefaults) {
 	if u != nil {
 		w.url(b, u)
 	}
-	w.timing(b, n, interval, timeout, fall)
+	if d, _ := time.ParseDuration(retryDelay); d <= 0 {
+		retryDelay = "1ms" // keepalived's 0: retry at once
+	}
+	setStr(b, "retry_delay", retryDelay)
+	w.timing(b, n, interval, timeout, retry+1)
 	w.sum.Checks++
 }
 
@@ -106,10 +128,8 @@ func (w *kaWriter) timing(b *hclwrite.Body, n *Node, interval, timeout string, f
 	}
 	setStr(b, "interval", interval)
 	setStr(b, "timeout", timeout)
-	if fall > 0 {
-		// keepalived's retry: failures before the real goes down.
-		setInt(b, "fall", fall)
-	}
+	// A failure and then retry more: fall is retry + 1.
+	setInt(b, "fall", fall)
 }
 
 func (w *kaWriter) url(b *hclwrite.Body, u *Node) {

@@ -133,7 +133,7 @@ virtual_server group web {
 		`master = ["/usr/local/bin/became", "master"]`,
 		`virtual_server "web_tcp_192_168_11_100_80"`,
 		`virtual_server "web_tcp_10_0_0_3_8080"`,
-		`health_check "tcp"`, `interval = "10s"`, `timeout = "3s"`, `fall = 4`, `retry_delay = "2s"`, `connect_port = 81`,
+		`health_check "tcp"`, `interval = "10s"`, `timeout = "3s"`, `fall = 5`, `retry_delay = "2s"`, `connect_port = 81`,
 		`command = ["/usr/bin/check", "--deep"]`, `dynamic_weight = true`,
 		`sync_id = 7`, `tcp_timeout = "15m0s"`,
 		`conditional line for config id "lb1" dropped`,

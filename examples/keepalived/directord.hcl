@@ -40,23 +40,23 @@ virtual_server "tcp_192_168_11_100_80" {
   real_server "192.168.11.12" {
     weight = 2
     health_check "http" {
-      retry_delay = "1s"
       path        = "/"
       status      = ["200"]
+      retry_delay = "1s"
       interval    = "2s"
       timeout     = "1s"
-      fall        = 3
+      fall        = 4
     }
   }
   real_server "192.168.11.13" {
     weight = 4
     health_check "http" {
-      retry_delay = "1s"
       path        = "/"
       status      = ["200"]
+      retry_delay = "1s"
       interval    = "2s"
       timeout     = "1s"
-      fall        = 3
+      fall        = 4
     }
   }
 }

@@ -116,6 +116,13 @@ func (e *Engine) start() error {
 		m := e.Master()
 		return fmt.Errorf("the real servers never got their weights: the master's table has %v; its log:\n%s", e.Weights(m), m.Log())
 	}
+	// The weights above are the checks' initial state. Traffic starts
+	// once both directors have checked every real for real: a CI run
+	// sent its first requests while lb2 was still starting in the
+	// one-CPU guest, and the master's first probes timed out together.
+	if err := waitUntil(10*time.Second, func() bool { return e.checkedAll(e.Directors...) }); err != nil {
+		return errors.New("the directors never checked every real server")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.Client = NewClient(e.Lab.Client, "http://"+VIP.String()+"/", 100*time.Millisecond, clientTimeout)
@@ -238,6 +245,23 @@ func (e *Engine) Master() *Director {
 		}
 	}
 	return nil
+}
+
+// checkedAll reports whether each director has a passing result of its
+// own for every real server's check.
+func (e *Engine) checkedAll(ds ...*Director) bool {
+	for _, d := range ds {
+		doc, err := d.Status()
+		if err != nil || len(doc.RealServers) == 0 {
+			return false
+		}
+		for _, rs := range doc.RealServers {
+			if rs.Checks == 0 || rs.Last == nil || !rs.Last.Up {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Weights reads the weights in d's kernel table, by real address.

@@ -149,6 +149,10 @@ func (p *kaParser) include(from string, line int, pattern string, toks *[]token,
 // conditional applies "@ID rest" and "@^ID rest".
 func (p *kaParser) conditional(file string, n int, line string) (string, bool) {
 	fields := strings.Fields(line[1:])
+	if len(fields) == 0 {
+		p.note(file, n, true, "a lone @ is no conditional")
+		return "", false
+	}
 	id, rest := fields[0], strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line[1:]), fields[0]))
 	neg := strings.HasPrefix(id, "^")
 	id = strings.TrimPrefix(id, "^")

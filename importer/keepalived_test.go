@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
 	"directord/config"
 )
 
@@ -199,4 +202,30 @@ func TestKeepalivedExample(t *testing.T) {
 	if got := strings.ReplaceAll(string(out), "../examples/", "examples/"); got != string(want) {
 		t.Errorf("the example is not the import's output; run\n  go run ./cmd/directord import keepalived examples/keepalived/keepalived.conf > examples/keepalived/directord.hcl\ngot:\n%s", got)
 	}
+}
+
+// Whatever a keepalived.conf holds, the import returns an error or HCL
+// that parses (it may still fail validation).
+func FuzzImportKeepalived(f *testing.F) {
+	for _, s := range []string{
+		"vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    10.0.0.1/24 dev eth0\n  }\n}\n",
+		"$X=1\n@a vrrp_script s {\n@^a }\nvirtual_server group g {\n real_server 1.2.3.4 80 {\n  HTTP_GET {\n   url { path / }\n  }\n }\n}\nvirtual_server_group g {\n 10.0.0.1-3 80\n}\n",
+		"@\n}\n{\n\"unclosed\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		path := filepath.Join(t.TempDir(), "k.conf")
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		root, notes, err := ParseKeepalived(path, KAOptions{ConfigID: "a"})
+		if err != nil {
+			return
+		}
+		out, _ := RenderKeepalived(root, notes)
+		if _, diags := hclsyntax.ParseConfig(out, "f.hcl", hcl.InitialPos); diags.HasErrors() {
+			t.Fatalf("the import is not HCL: %v\n%s", diags, out)
+		}
+	})
 }

@@ -83,6 +83,15 @@ func ParseIPVSAdm(r io.Reader) ([]*Service, []Note, error) {
 	return svcs, notes, nil
 }
 
+// optArg is option i and the word after it ("" at the end): the
+// argument, if the option takes one.
+func optArg(args []string, i int) (opt, arg string) {
+	if i+1 < len(args) {
+		return args[i], args[i+1]
+	}
+	return args[i], ""
+}
+
 // errListing explains why `ipvsadm -Ln` is not read.
 var errListing = fmt.Errorf("this is `ipvsadm -Ln`, a listing for people: its columns change between versions and it leaves out scheduler flags; pipe `ipvsadm -Sn` (ipvsadm-save -n), the form ipvsadm restores from, instead")
 
@@ -115,11 +124,7 @@ func serviceKey(opt, arg string) (proto string, ap netip.AddrPort, mark uint32, 
 func parseService(n int, args []string, notes *[]Note) (*Service, error) {
 	s := &Service{Line: n, Sched: "wlc"} // ipvsadm's default scheduler
 	for i := 0; i < len(args); i++ {
-		opt := args[i]
-		arg := ""
-		if i+1 < len(args) {
-			arg = args[i+1]
-		}
+		opt, arg := optArg(args, i)
 		proto, ap, mark, isKey, err := serviceKey(opt, arg)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
@@ -171,11 +176,7 @@ func parseReal(n int, args []string, svcs []*Service, notes *[]Note) error {
 		rl  = Real{Line: n, Forwarding: "dr", Weight: 1} // ipvsadm's defaults: -g, -w 1
 	)
 	for i := 0; i < len(args); i++ {
-		opt := args[i]
-		arg := ""
-		if i+1 < len(args) {
-			arg = args[i+1]
-		}
+		opt, arg := optArg(args, i)
 		proto, ap, mark, isKey, err := serviceKey(opt, arg)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", n, err)

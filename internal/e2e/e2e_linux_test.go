@@ -33,8 +33,8 @@ const (
 const masterDown = 360937500 * time.Nanosecond
 
 // guestBinary builds directord on the host and hands it to the guest,
-// which cannot build.
-func guestBinary(t *testing.T) (string, bool) {
+// which cannot build, with the host's values of the carry variables.
+func guestBinary(t *testing.T, carry ...string) (string, bool) {
 	t.Helper()
 	if uml.InGuest() {
 		bin, err := harness.BuildDirectord()
@@ -47,7 +47,13 @@ func guestBinary(t *testing.T) (string, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bin, vmtest.RunInGuest(t, vmtest.WithEnv(map[string]string{harness.EnvBinary: bin}), vmtest.WithMem("1G"))
+	env := map[string]string{harness.EnvBinary: bin}
+	for _, k := range carry {
+		if v, ok := os.LookupEnv(k); ok {
+			env[k] = v
+		}
+	}
+	return bin, vmtest.RunInGuest(t, vmtest.WithEnv(env), vmtest.WithMem("1G"))
 }
 
 // pair is a running lab with its clients: client to the IPv4 VIP, and

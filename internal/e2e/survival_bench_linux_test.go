@@ -39,7 +39,7 @@ func BenchmarkFailoverSurvival(b *testing.B) {
 	}
 	var rows []row
 	for _, im := range impls {
-		rows = append(rows, runSurvival(b, bin, im)...)
+		rows = append(rows, runSurvival(b, bin, im, allFaults)...)
 	}
 	fmt.Print(survivalTable(rows, impls))
 	for _, r := range rows {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"directord/config"
+	"directord/internal/daemon"
 	"directord/internal/testenv"
 )
 
@@ -35,5 +37,23 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	out, err := exec.Command(tool, "verify", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// The drain and weight state file lives beside the default status socket,
+// in the unit's RuntimeDirectory. systemd removes that directory when the
+// service stops unless told to keep it, and a drained real would come
+// back into rotation at "systemctl restart directord".
+func TestSystemdUnitKeepsTheStateFile(t *testing.T) {
+	src, err := os.ReadFile("../../dist/directord.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(daemon.StatePath(config.DefaultStatusSocket))
+	if !strings.Contains(string(src), "\nRuntimeDirectory="+filepath.Base(dir)+"\n") || filepath.Dir(dir) != "/run" {
+		t.Fatalf("the state file %s is not in the unit's RuntimeDirectory: update this test", dir)
+	}
+	if !strings.Contains(string(src), "\nRuntimeDirectoryPreserve=yes\n") {
+		t.Error("the unit lets systemd remove /run/directord, and the drains with it, at every stop")
 	}
 }

@@ -5,15 +5,16 @@
 # independent dissector of what tcpdump records), iproute2, nftables,
 # systemd (systemd-analyze checks the unit file), prometheus (its
 # promtool checks and unit-tests the alerting rules in dist/, and a test
-# runs the server on them) and dig (the nat example's check-dns script);
-# then the Go modules through the module proxy.
+# runs the server on them), dig (the nat example's check-dns script) and
+# zsh (the package test loads its completion); then the Go modules, the
+# daemon's and packaging/'s, through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
             tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd \
-            promtool:prometheus dig:bind9-dnsutils; do
+            promtool:prometheus dig:bind9-dnsutils zsh:zsh; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
@@ -47,3 +48,4 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 go mod download
+(cd packaging && go mod download)

@@ -31,6 +31,9 @@ status=0
 serial="directord/internal/e2e directord/internal/lab"
 rest=$(go list ./... | grep -vxF -e ${serial// / -e })
 go test -count=1 -timeout 20m -p 1 -parallel 8 -v "$@" $rest >"$log" 2>&1 || status=$?
+# packaging/ is a module of its own (nfpm stays out of the daemon's
+# go.mod): its test builds the .deb and installs it in a fresh root.
+(cd packaging && go vet ./... && go test -count=1 -timeout 10m -v "$@" ./...) >>"$log" 2>&1 || status=$?
 go test -count=1 -timeout 20m -p 1 -v "$@" $serial >>"$log" 2>&1 || status=$?
 grep -E '^(ok|FAIL|---|panic:|\?)' "$log" | grep -vE '^    ' || true
 echo "== summary: $(grep -cE '^ *--- PASS' "$log" || true) passed," \

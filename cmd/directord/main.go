@@ -77,7 +77,6 @@ IPVS table is kept equal to the declared virtual services.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
@@ -87,6 +86,7 @@ IPVS table is kept equal to the declared virtual services.`,
 		newEventsCmd(),
 		newImportCmd(),
 		newLabCmd(),
+		newManCmd(),
 		newReloadCmd(),
 		newRealserverCmd(),
 		newRunCmd(),

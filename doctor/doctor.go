@@ -1,8 +1,10 @@
 package doctor
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 )
@@ -39,8 +41,12 @@ type Host interface {
 	HasInterface(name string) bool
 	// Exists reports whether a path under /sys exists.
 	Exists(path string) bool
-	// Ruleset is `nft -j list ruleset`.
+	// Ruleset is `nft -j list ruleset`; an error wrapping
+	// exec.ErrNotFound when nft is not installed.
 	Ruleset() ([]byte, error)
+	// IPTables is `TOOL -t filter`, or "" when the tool is not installed
+	// or, for a legacy one, its filter table is not in use.
+	IPTables(tool Tool) (string, error)
 }
 
 // Input is what the configuration asks of the machine.
@@ -84,8 +90,7 @@ func Run(h Host, l Listener, in Input) []Finding {
 	out = append(out, interfaces(h, in)...)
 	out = append(out, rpFilter(h, in)...)
 	if len(in.Probes) > 0 {
-		rs, err := h.Ruleset()
-		out = append(out, firewall(rs, err, in.Probes)...)
+		out = append(out, firewalls(h, in.Probes)...)
 	}
 	out = append(out, selinux(h))
 	out = append(out, servicesOnVIPs(in)...)
@@ -93,6 +98,28 @@ func Run(h Host, l Listener, in Input) []Finding {
 		out = append(out, speakers(l, in.Instances)...)
 	}
 	return out
+}
+
+// firewalls checks the probes against nftables and iptables: per probe,
+// the worse of the two findings.
+func firewalls(h Host, probes []Probe) []Finding {
+	rs, err := h.Ruleset()
+	tools := legacyTools
+	if errors.Is(err, exec.ErrNotFound) {
+		// No nft: iptables-nft's rules can still be read, and there can
+		// be no others.
+		rs, err, tools = []byte(`{"nftables":[]}`), nil, append(slices.Clone(legacyTools), nftTools...)
+	}
+	nft, ipt := firewall(rs, err, probes), iptables(h, tools, probes)
+	if len(nft) != len(probes) || len(ipt) != len(probes) {
+		return append(nft, ipt...) // a table not read: say so
+	}
+	for i := range nft {
+		if ipt[i].Status > nft[i].Status {
+			nft[i] = ipt[i]
+		}
+	}
+	return nft
 }
 
 // Worst is the worst status of fs (OK for none).

@@ -26,6 +26,8 @@ func (h fakeHost) Exists(p string) bool { _, ok := h.files[p]; return ok }
 
 func (h fakeHost) Ruleset() ([]byte, error) { return nil, errors.New("no nft here") }
 
+func (h fakeHost) IPTables(Tool) (string, error) { return "", nil }
+
 func find(t *testing.T, fs []Finding, check string) Finding {
 	t.Helper()
 	for _, f := range fs {

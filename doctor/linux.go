@@ -2,10 +2,13 @@ package doctor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,10 +31,37 @@ func (System) ReadFile(path string) (string, error) {
 }
 
 // Ruleset runs `nft -j list ruleset`, bounded in time and output.
-func (System) Ruleset() ([]byte, error) {
+func (System) Ruleset() ([]byte, error) { return output("nft", "-j", "list", "ruleset") }
+
+// IPTables runs `TOOL -t filter` for a tool of this package's lists; a
+// legacy one only while /proc lists its filter table (thread-self: the
+// namespace of the calling thread, as the tool will run in).
+func (System) IPTables(tool Tool) (string, error) {
+	if !slices.Contains(legacyTools, tool) && !slices.Contains(nftTools, tool) {
+		return "", fmt.Errorf("%s is not an iptables-save tool", tool.Name)
+	}
+	if tool.Legacy {
+		names := "/proc/thread-self/net/ip_tables_names"
+		if tool.IPv6 {
+			names = "/proc/thread-self/net/ip6_tables_names"
+		}
+		b, err := os.ReadFile(names)
+		if err != nil || !slices.Contains(strings.Fields(string(b)), "filter") {
+			return "", nil
+		}
+	}
+	b, err := output(tool.Name, "-t", "filter")
+	if errors.Is(err, exec.ErrNotFound) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// output runs a program, bounded in time (5 s) and output (16 MiB).
+func output(name string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nft", "-j", "list", "ruleset")
+	cmd := exec.CommandContext(ctx, name, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

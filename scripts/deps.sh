@@ -5,8 +5,9 @@
 # independent dissector of what tcpdump records), iproute2, nftables,
 # systemd (systemd-analyze checks the unit file), prometheus (its
 # promtool checks and unit-tests the alerting rules in dist/, and a test
-# runs the server on them), dig (the nat example's check-dns script) and
-# zsh (the package test loads its completion); then the Go modules, the
+# runs the server on them), dig (the nat example's check-dns script),
+# zsh (the package test loads its completion) and iptables (doctor reads
+# legacy iptables rules); then the Go modules, the
 # daemon's and packaging/'s, through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
             tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd \
-            promtool:prometheus dig:bind9-dnsutils zsh:zsh; do
+            promtool:prometheus dig:bind9-dnsutils zsh:zsh \
+            iptables-legacy-restore:iptables; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

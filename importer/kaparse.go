@@ -45,7 +45,8 @@ type KAOptions struct {
 
 // ParseKeepalived reads a keepalived.conf, following include (globs,
 // relative to the including file), expanding $NAME parameters
-// ($NAME=value lines) and applying conditional lines as keepalived does.
+// ($NAME=value lines, and multiline ones whose lines end in "\\") and
+// applying conditional lines as keepalived does.
 func ParseKeepalived(path string, opt KAOptions) (*Node, []Note, error) {
 	p := &kaParser{opt: opt, params: map[string]string{}, seen: map[string]bool{}}
 	root := &Node{Key: "", Block: true, File: path}
@@ -99,31 +100,88 @@ func (p *kaParser) read(path string, toks *[]token, depth int) error {
 		if line == "" {
 			continue
 		}
-		if line[0] == '@' {
-			var ok bool
-			if line, ok = p.conditional(path, n, line); !ok {
-				continue
+		if name, first, ok := multilineStart(line); ok {
+			// "$NAME= \" and the lines that follow, each but the last
+			// ending in "\": the value is those lines.
+			body := []string{}
+			if first != "" {
+				body = append(body, first)
 			}
-		}
-		if line[0] == '$' && strings.Contains(line, "=") && !strings.ContainsAny(strings.SplitN(line, "=", 2)[0], " \t") {
-			kv := strings.SplitN(line[1:], "=", 2)
-			p.params[kv[0]] = strings.TrimSpace(kv[1])
+			for more := true; more && sc.Scan(); {
+				n++
+				l := strings.TrimSpace(stripComment(sc.Text()))
+				more = strings.HasSuffix(l, "\\")
+				if l = strings.TrimSpace(strings.TrimSuffix(l, "\\")); l != "" {
+					body = append(body, l)
+				}
+			}
+			p.params[name] = strings.Join(body, "\n")
 			continue
 		}
-		line = p.expand(line)
-		words := splitWords(line)
-		if len(words) >= 2 && words[0] == "include" {
-			if err := p.include(path, n, words[1], toks, depth); err != nil {
-				return err
-			}
-			continue
+		if err := p.line(path, n, line, toks, depth, 0); err != nil {
+			return err
 		}
-		for _, w := range words {
-			*toks = append(*toks, token{w, path, n})
-		}
-		*toks = append(*toks, token{"\n", path, n})
 	}
 	return sc.Err()
+}
+
+// multilineStart reads "$NAME= \", the first line of a multiline
+// parameter (keepalived wants nothing after the "=", but a first line of
+// the value there is taken too).
+func multilineStart(line string) (name, first string, ok bool) {
+	if line[0] != '$' || !strings.HasSuffix(line, "\\") {
+		return "", "", false
+	}
+	name, rest, ok := strings.Cut(line[1:], "=")
+	if !ok || name == "" || strings.ContainsAny(name, " \t{}") {
+		return "", "", false
+	}
+	return name, strings.TrimSpace(strings.TrimSuffix(rest, "\\")), true
+}
+
+// line reads one line of a file: a conditional, a parameter definition,
+// an include, or words. A line whose parameters expand to several lines
+// (a multiline parameter) reads each of those, nest deep.
+func (p *kaParser) line(path string, n int, line string, toks *[]token, depth, nest int) error {
+	if nest > 16 {
+		return fmt.Errorf("%s:%d: parameters expand more than 16 deep (a parameter that uses itself?)", path, n)
+	}
+	if line[0] == '@' {
+		var ok bool
+		if line, ok = p.conditional(path, n, line); !ok {
+			return nil
+		}
+	}
+	if line[0] == '$' && strings.Contains(line, "=") && !strings.ContainsAny(strings.SplitN(line, "=", 2)[0], " \t") {
+		kv := strings.SplitN(line[1:], "=", 2)
+		p.params[kv[0]] = strings.TrimSpace(kv[1])
+		return nil
+	}
+	expanded := p.expand(line)
+	if expanded != line && strings.Contains(expanded, "$") && !strings.Contains(expanded, "\n") {
+		// A value that uses other parameters.
+		return p.line(path, n, expanded, toks, depth, nest+1)
+	}
+	line = expanded
+	if strings.Contains(line, "\n") {
+		for _, l := range strings.Split(line, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				if err := p.line(path, n, l, toks, depth, nest+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	words := splitWords(line)
+	if len(words) >= 2 && words[0] == "include" {
+		return p.include(path, n, words[1], toks, depth)
+	}
+	for _, w := range words {
+		*toks = append(*toks, token{w, path, n})
+	}
+	*toks = append(*toks, token{"\n", path, n})
+	return nil
 }
 
 func (p *kaParser) include(from string, line int, pattern string, toks *[]token, depth int) error {
@@ -166,24 +224,49 @@ func (p *kaParser) conditional(file string, n int, line string) (string, bool) {
 	return rest, true
 }
 
-// expand replaces $NAME and ${NAME} with the parameters defined so far.
+// expand replaces $NAME and ${NAME} with the parameters defined so far,
+// left to right; what a value brings in is not expanded here (line reads
+// it again), so that a multiline value's own definitions and uses happen
+// in its order. An unknown name stays as written.
 func (p *kaParser) expand(line string) string {
 	if !strings.Contains(line, "$") {
 		return line
 	}
-	for name, v := range p.params {
-		line = strings.ReplaceAll(line, "${"+name+"}", v)
+	var b strings.Builder
+	for i := 0; i < len(line); i++ {
+		if line[i] != '$' {
+			b.WriteByte(line[i])
+			continue
+		}
+		rest := line[i+1:]
+		if strings.HasPrefix(rest, "{") {
+			if name, _, ok := strings.Cut(rest[1:], "}"); ok {
+				if v, ok := p.params[name]; ok {
+					b.WriteString(v)
+					i += len(name) + 2
+					continue
+				}
+			}
+		} else if name := p.longestParam(rest); name != "" {
+			b.WriteString(p.params[name])
+			i += len(name)
+			continue
+		}
+		b.WriteByte('$')
 	}
-	names := make([]string, 0, len(p.params))
+	return b.String()
+}
+
+// longestParam is the longest defined name s starts with, so that $AB
+// is not read as $A followed by B.
+func (p *kaParser) longestParam(s string) string {
+	best := ""
 	for name := range p.params {
-		names = append(names, name)
+		if len(name) > len(best) && strings.HasPrefix(s, name) {
+			best = name
+		}
 	}
-	// Longest first, so $AB is not read as $A followed by B.
-	sort.Slice(names, func(i, j int) bool { return len(names[i]) > len(names[j]) })
-	for _, name := range names {
-		line = strings.ReplaceAll(line, "$"+name, p.params[name])
-	}
-	return line
+	return best
 }
 
 // stripComment cuts a line at "#" or "!" outside quotes.

@@ -211,6 +211,7 @@ func FuzzImportKeepalived(f *testing.F) {
 		"vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  virtual_ipaddress {\n    10.0.0.1/24 dev eth0\n  }\n}\n",
 		"$X=1\n@a vrrp_script s {\n@^a }\nvirtual_server group g {\n real_server 1.2.3.4 80 {\n  HTTP_GET {\n   url { path / }\n  }\n }\n}\nvirtual_server_group g {\n 10.0.0.1-3 80\n}\n",
 		"@\n}\n{\n\"unclosed\n",
+		"$R= \\\nreal_server 10.0.0.${N} 80 { \\\n @a weight 2 \\\n}\n$V= \\\nvirtual_server 10.0.0.1 80 { \\\n $N=2 \\\n $R \\\n}\n$V\n",
 	} {
 		f.Add(s)
 	}

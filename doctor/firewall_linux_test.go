@@ -18,12 +18,7 @@ func TestFirewallOnTheKernel(t *testing.T) {
 	testenv.RequireCommand(t, "nft")
 	lan := netnstest.NewLAN(t, map[string]string{"d": "10.77.0.1/24"})
 	ns := lan.Hosts["d"].NS
-	vrrp4 := Probe{What: "vrrp4", Proto: 112, Dst: netip.MustParseAddr("224.0.0.18")}
-	vrrp6 := Probe{What: "vrrp6", IPv6: true, Proto: 112, Dst: netip.MustParseAddr("ff02::12")}
-	web := Probe{What: "web", Proto: 6, Dst: netip.MustParseAddr("10.0.0.100"), Port: 80}
-	tls := Probe{What: "tls", Proto: 6, Dst: netip.MustParseAddr("10.0.0.100"), Port: 443}
-	dns := Probe{What: "dns", Proto: 17, Dst: netip.MustParseAddr("10.0.0.100"), Port: 53}
-	probes := []Probe{vrrp4, vrrp6, web, tls, dns}
+	probes := kernelProbes()
 	const head = "table inet f {\n  chain input {\n    type filter hook input priority 0; policy "
 	for _, c := range []struct {
 		name, rules string
@@ -75,5 +70,17 @@ func TestFirewallOnTheKernel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// kernelProbes are the packets the firewall tests send through the
+// rules: VRRP of both families and three services on one VIP.
+func kernelProbes() []Probe {
+	return []Probe{
+		{What: "vrrp4", Proto: 112, Dst: netip.MustParseAddr("224.0.0.18")},
+		{What: "vrrp6", IPv6: true, Proto: 112, Dst: netip.MustParseAddr("ff02::12")},
+		{What: "web", Proto: 6, Dst: netip.MustParseAddr("10.0.0.100"), Port: 80},
+		{What: "tls", Proto: 6, Dst: netip.MustParseAddr("10.0.0.100"), Port: 443},
+		{What: "dns", Proto: 17, Dst: netip.MustParseAddr("10.0.0.100"), Port: 53},
 	}
 }

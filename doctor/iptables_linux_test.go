@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"context"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -21,12 +20,7 @@ func TestLegacyIPTablesOnTheKernel(t *testing.T) {
 	testenv.RequireCommand(t, "iptables-legacy-restore")
 	lan := netnstest.NewLAN(t, map[string]string{"d": "10.78.0.1/24"})
 	ns := lan.Hosts["d"].NS
-	vrrp4 := Probe{What: "vrrp4", Proto: 112, Dst: netip.MustParseAddr("224.0.0.18")}
-	vrrp6 := Probe{What: "vrrp6", IPv6: true, Proto: 112, Dst: netip.MustParseAddr("ff02::12")}
-	web := Probe{What: "web", Proto: 6, Dst: netip.MustParseAddr("10.0.0.100"), Port: 80}
-	tls := Probe{What: "tls", Proto: 6, Dst: netip.MustParseAddr("10.0.0.100"), Port: 443}
-	dns := Probe{What: "dns", Proto: 17, Dst: netip.MustParseAddr("10.0.0.100"), Port: 53}
-	probes := []Probe{vrrp4, vrrp6, web, tls, dns}
+	probes := kernelProbes()
 
 	// A namespace whose tables were never used: doctor must not make them.
 	if err := ns.Do(func() error {

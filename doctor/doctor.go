@@ -44,8 +44,8 @@ type Host interface {
 	// Ruleset is `nft -j list ruleset`; an error wrapping
 	// exec.ErrNotFound when nft is not installed.
 	Ruleset() ([]byte, error)
-	// IPTables is `TOOL -t filter`, or "" when the tool is not installed
-	// or, for a legacy one, its filter table is not in use.
+	// IPTables is `TOOL -t filter`, or "" when its table is not in use
+	// (legacy) or the tool is not installed (nft).
 	IPTables(tool Tool) (string, error)
 }
 
@@ -101,25 +101,34 @@ func Run(h Host, l Listener, in Input) []Finding {
 }
 
 // firewalls checks the probes against nftables and iptables: per probe,
-// the worse of the two findings.
+// the worse of the two findings, then any table that was not read.
 func firewalls(h Host, probes []Probe) []Finding {
 	rs, err := h.Ruleset()
 	tools := legacyTools
+	var notes []Finding
 	if errors.Is(err, exec.ErrNotFound) {
-		// No nft: iptables-nft's rules can still be read, and there can
-		// be no others.
+		// No nft: iptables-nft's rules can still be read. Others may
+		// exist (firewalld uses libnftables, not nft) while nf_tables is
+		// loaded.
 		rs, err, tools = []byte(`{"nftables":[]}`), nil, append(slices.Clone(legacyTools), nftTools...)
-	}
-	nft, ipt := firewall(rs, err, probes), iptables(h, tools, probes)
-	if len(nft) != len(probes) || len(ipt) != len(probes) {
-		return append(nft, ipt...) // a table not read: say so
-	}
-	for i := range nft {
-		if ipt[i].Status > nft[i].Status {
-			nft[i] = ipt[i]
+		if h.Exists("/sys/module/nf_tables") {
+			notes = append(notes, Finding{Check: "firewall", Status: Warn,
+				Detail: "nft is not installed and nf_tables is loaded: nftables rules other than iptables-nft's are not checked",
+				Fix:    "apt install nftables  # then run doctor again"})
 		}
 	}
-	return nft
+	nft := firewall(rs, err, probes)
+	ipt, warnings := iptables(h, tools, probes)
+	if len(nft) != len(probes) {
+		nft, notes = ipt, append(nft, notes...) // nftables not read: say so
+	} else {
+		for i := range nft {
+			if ipt[i].Status > nft[i].Status {
+				nft[i] = ipt[i]
+			}
+		}
+	}
+	return append(append(nft, notes...), warnings...)
 }
 
 // Worst is the worst status of fs (OK for none).

@@ -32,22 +32,24 @@ var (
 )
 
 // iptables checks each probe against the INPUT chain of every table the
-// tools read; the findings are per probe, like firewall's, or one warning
-// when a table in use could not be read.
-func iptables(h Host, tools []Tool, probes []Probe) []Finding {
-	out := make([]Finding, len(probes))
+// tools read: findings per probe, like firewall's, and a warning for each
+// table in use that could not be read.
+func iptables(h Host, tools []Tool, probes []Probe) (perProbe, warnings []Finding) {
+	perProbe = make([]Finding, len(probes))
 	for i, p := range probes {
-		out[i] = Finding{Check: "firewall " + p.What, Status: OK, Detail: "let in: " + p.String()}
+		perProbe[i] = Finding{Check: "firewall " + p.What, Status: OK, Detail: "let in: " + p.String()}
 	}
 	for _, tool := range tools {
 		save, err := h.IPTables(tool)
 		if err != nil {
-			return []Finding{{Check: "firewall", Status: Warn, Detail: tool.Name + " failed (" + err.Error() + "): its rules are not checked",
-				Fix: tool.Name + " -t filter  # and read INPUT for drops of IP protocol 112, 224.0.0.18, ff02::12 and the services"}}
+			warnings = append(warnings, Finding{Check: "firewall", Status: Warn, Detail: tool.Name + " failed (" + err.Error() + "): its rules are not checked",
+				Fix: tool.Name + " -t filter  # and read INPUT for drops of IP protocol 112, 224.0.0.18, ff02::12 and the services"})
+			continue
 		}
 		t, err := parseIPT(save)
 		if err != nil {
-			return []Finding{{Check: "firewall", Status: Warn, Detail: tool.Name + " output not understood: " + err.Error()}}
+			warnings = append(warnings, Finding{Check: "firewall", Status: Warn, Detail: tool.Name + " output not understood: " + err.Error()})
+			continue
 		}
 		cmd := strings.TrimSuffix(tool.Name, "-save")
 		for i, p := range probes {
@@ -55,7 +57,7 @@ func iptables(h Host, tools []Tool, probes []Probe) []Finding {
 				continue
 			}
 			v, why := t.input(p)
-			f := &out[i]
+			f := &perProbe[i]
 			switch {
 			case v == dropped:
 				f.Status, f.Detail = Fail, p.String()+" is dropped by "+cmd+": "+why
@@ -67,7 +69,7 @@ func iptables(h Host, tools []Tool, probes []Probe) []Finding {
 			f.Fix = cmd + " -I INPUT " + p.iptMatch() + " -j ACCEPT"
 		}
 	}
-	return out
+	return perProbe, warnings
 }
 
 // iptMatch is p as iptables match options.
@@ -180,7 +182,9 @@ func (t ipt) eval(chain string, p Probe, depth int) (v verdict, why string, retu
 		}
 		rule := fmt.Sprintf("%s rule %d (%s)", chain, r.n, r.line)
 		if m == unknown {
-			if target != "ACCEPT" && target != "RETURN" && unsure == "" {
+			// Only a rule that could drop p makes what follows unsure:
+			// DROP, REJECT, or a jump to a chain that drops it.
+			if unsure == "" && t.couldDrop(target, p, depth) {
 				unsure = rule + ", with a match not checked here"
 			}
 			continue
@@ -205,6 +209,20 @@ func (t ipt) eval(chain string, p Probe, depth int) (v verdict, why string, retu
 		}
 	}
 	return t.ran(unsure)
+}
+
+// couldDrop reports whether target, reached by a rule whose match is not
+// known, might drop p.
+func (t ipt) couldDrop(target string, p Probe, depth int) bool {
+	switch target {
+	case "DROP", "REJECT":
+		return true
+	}
+	if _, ok := t.policy[target]; !ok {
+		return false // ACCEPT, RETURN, LOG, MARK, …
+	}
+	v, _, _ := t.eval(target, p, depth+1)
+	return v != passes
 }
 
 // ran is a chain that ended without a verdict; if a rule on the way might

@@ -51,9 +51,11 @@ func (System) IPTables(tool Tool) (string, error) {
 		}
 	}
 	b, err := output(tool.Name, "-t", "filter")
-	if errors.Is(err, exec.ErrNotFound) {
+	if errors.Is(err, exec.ErrNotFound) && !tool.Legacy {
 		return "", nil
 	}
+	// A legacy table in use whose tool is missing is an error: its rules
+	// would go unchecked.
 	return string(b), err
 }
 

@@ -82,3 +82,67 @@ $VS
 		t.Errorf("a parameter that uses itself: %v", err)
 	}
 }
+
+// readLines runs keepalived's line reading on src and returns the lines
+// it gives the parser, words joined by one space.
+func readLines(t *testing.T, src, configID string) []string {
+	t.Helper()
+	dir := writeFiles(t, map[string]string{"k.conf": src})
+	p := &kaParser{opt: KAOptions{ConfigID: configID}, params: map[string]string{}, seen: map[string]bool{}}
+	var toks []token
+	if err := p.read(filepath.Join(dir, "k.conf"), &toks, 0); err != nil {
+		t.Fatal(err)
+	}
+	var lines, words []string
+	for _, tk := range toks {
+		if tk.word == "\n" {
+			lines = append(lines, strings.Join(words, " "))
+			words = nil
+			continue
+		}
+		words = append(words, tk.word)
+	}
+	return lines
+}
+
+// The examples of keepalived.conf(5)'s "Parameter substitution",
+// "Pre-defined definitions" and "Sequence blocks", and what it says they
+// produce.
+func TestKeepalivedParameterRules(t *testing.T) {
+	for _, c := range []struct {
+		name, src, id string
+		want          []string
+	}{
+		{"recursive, at use", "$ADDRESS_BASE=10.2.${ADDRESS_BASE_SUB}\n$ADDRESS_BASE_SUB=0\n${ADDRESS_BASE}.100/32\n$ADDRESS_BASE_SUB=10\n${ADDRESS_BASE}.100/32\n", "",
+			[]string{"10.2.0.100/32", "10.2.10.100/32"}},
+		{"$NAME only before whitespace", "$HOST=lb1\n$NUM=7\nmisc_path \"/x $HOSTNAME\" $HOST\nip 10.0.$NUM.1 $NUM\n", "",
+			[]string{"misc_path /x $HOSTNAME lb1", "ip 10.0.$NUM.1 7"}},
+		{"undefined stays", "x ${UNDEF} $UNDEF\n", "", []string{"x ${UNDEF} $UNDEF"}},
+		{"conditional definitions", "@main $PRIORITY=240\n@backup $PRIORITY=200\npriority $PRIORITY\n", "main", []string{"priority 240"}},
+		{"a conditional from a parameter", "$IF_MAIN=@main\n$IF_MAIN priority 240\n$IF_MAIN weight 2\n", "main", []string{"priority 240", "weight 2"}},
+		{"a conditional from a parameter, other id", "$IF_MAIN=@main\n$IF_MAIN priority 240\n", "backup", nil},
+		{"blank lines inside a multiline value", "$RS= \\\nreal_server 1.1.1.${N} 80 { \\\n  weight 1 \\\n\n  inhibit_on_failure \\\n}\n$N=5\n$RS\n", "",
+			[]string{"real_server 1.1.1.5 80 {", "weight 1", "inhibit_on_failure", "}"}},
+		{"a guarded multiline definition", "@other $X= \\\n a \\\n b\n@main $Y= \\\n c \\\n d\n$X\n$Y\n", "main",
+			[]string{"$X", "c", "d"}},
+		{"sequence", "~SEQ(SUBNET, 0, 3) ip_address 10.0.${SUBNET}.1\n", "",
+			[]string{"ip_address 10.0.0.1", "ip_address 10.0.1.1", "ip_address 10.0.2.1", "ip_address 10.0.3.1"}},
+		{"hex sequence", "~SEQx(S, 0x90, 0x10, 0xc0) ip fe80::20:${S}:1\n", "",
+			[]string{"ip fe80::20:90:1", "ip fe80::20:a0:1", "ip fe80::20:b0:1", "ip fe80::20:c0:1"}},
+		{"short sequences", "~SEQ(A, 2) a$A ${A}\n~SEQ(B, -2) b ${B}\n", "", []string{"a1 1", "a2 2", "b -1", "b -2"}},
+		{"pre-defined", "a ${_HASH} ${_BANG} ${_INSTANCE}\n", "lb9", []string{"a # ! lb9"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := readLines(t, c.src, c.id)
+			if strings.Join(got, "|") != strings.Join(c.want, "|") {
+				t.Errorf("got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+	dir := writeFiles(t, map[string]string{"sub/k.conf": "p ${_PWD}\n", "k.conf": "include sub/k.conf\n"})
+	p := &kaParser{params: map[string]string{}, seen: map[string]bool{}}
+	var toks []token
+	if err := p.read(filepath.Join(dir, "k.conf"), &toks, 0); err != nil || len(toks) < 2 || toks[1].word != filepath.Join(dir, "sub") {
+		t.Errorf("${_PWD} in an included file: %v %v", toks, err)
+	}
+}

@@ -100,22 +100,16 @@ func (p *kaParser) read(path string, toks *[]token, depth int) error {
 		if line == "" {
 			continue
 		}
-		if name, first, ok := multilineStart(line); ok {
+		if name, first, ok := multilineStart(condRest(line)); ok {
 			// "$NAME= \" and the lines that follow, each but the last
-			// ending in "\": the value is those lines.
-			body := []string{}
-			if first != "" {
-				body = append(body, first)
+			// ending in "\" (blank ones skipped): the value is those
+			// lines. A conditional before it keeps or drops it whole.
+			body := p.multiline(sc, &n, first)
+			if line[0] != '@' {
+				p.params[name] = body
+			} else if _, ok := p.conditional(path, n, line); ok {
+				p.params[name] = body
 			}
-			for more := true; more && sc.Scan(); {
-				n++
-				l := strings.TrimSpace(stripComment(sc.Text()))
-				more = strings.HasSuffix(l, "\\")
-				if l = strings.TrimSpace(strings.TrimSuffix(l, "\\")); l != "" {
-					body = append(body, l)
-				}
-			}
-			p.params[name] = strings.Join(body, "\n")
 			continue
 		}
 		if err := p.line(path, n, line, toks, depth, 0); err != nil {
@@ -123,65 +117,6 @@ func (p *kaParser) read(path string, toks *[]token, depth int) error {
 		}
 	}
 	return sc.Err()
-}
-
-// multilineStart reads "$NAME= \", the first line of a multiline
-// parameter (keepalived wants nothing after the "=", but a first line of
-// the value there is taken too).
-func multilineStart(line string) (name, first string, ok bool) {
-	if line[0] != '$' || !strings.HasSuffix(line, "\\") {
-		return "", "", false
-	}
-	name, rest, ok := strings.Cut(line[1:], "=")
-	if !ok || name == "" || strings.ContainsAny(name, " \t{}") {
-		return "", "", false
-	}
-	return name, strings.TrimSpace(strings.TrimSuffix(rest, "\\")), true
-}
-
-// line reads one line of a file: a conditional, a parameter definition,
-// an include, or words. A line whose parameters expand to several lines
-// (a multiline parameter) reads each of those, nest deep.
-func (p *kaParser) line(path string, n int, line string, toks *[]token, depth, nest int) error {
-	if nest > 16 {
-		return fmt.Errorf("%s:%d: parameters expand more than 16 deep (a parameter that uses itself?)", path, n)
-	}
-	if line[0] == '@' {
-		var ok bool
-		if line, ok = p.conditional(path, n, line); !ok {
-			return nil
-		}
-	}
-	if line[0] == '$' && strings.Contains(line, "=") && !strings.ContainsAny(strings.SplitN(line, "=", 2)[0], " \t") {
-		kv := strings.SplitN(line[1:], "=", 2)
-		p.params[kv[0]] = strings.TrimSpace(kv[1])
-		return nil
-	}
-	expanded := p.expand(line)
-	if expanded != line && strings.Contains(expanded, "$") && !strings.Contains(expanded, "\n") {
-		// A value that uses other parameters.
-		return p.line(path, n, expanded, toks, depth, nest+1)
-	}
-	line = expanded
-	if strings.Contains(line, "\n") {
-		for _, l := range strings.Split(line, "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				if err := p.line(path, n, l, toks, depth, nest+1); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	words := splitWords(line)
-	if len(words) >= 2 && words[0] == "include" {
-		return p.include(path, n, words[1], toks, depth)
-	}
-	for _, w := range words {
-		*toks = append(*toks, token{w, path, n})
-	}
-	*toks = append(*toks, token{"\n", path, n})
-	return nil
 }
 
 func (p *kaParser) include(from string, line int, pattern string, toks *[]token, depth int) error {
@@ -224,51 +159,6 @@ func (p *kaParser) conditional(file string, n int, line string) (string, bool) {
 	return rest, true
 }
 
-// expand replaces $NAME and ${NAME} with the parameters defined so far,
-// left to right; what a value brings in is not expanded here (line reads
-// it again), so that a multiline value's own definitions and uses happen
-// in its order. An unknown name stays as written.
-func (p *kaParser) expand(line string) string {
-	if !strings.Contains(line, "$") {
-		return line
-	}
-	var b strings.Builder
-	for i := 0; i < len(line); i++ {
-		if line[i] != '$' {
-			b.WriteByte(line[i])
-			continue
-		}
-		rest := line[i+1:]
-		if strings.HasPrefix(rest, "{") {
-			if name, _, ok := strings.Cut(rest[1:], "}"); ok {
-				if v, ok := p.params[name]; ok {
-					b.WriteString(v)
-					i += len(name) + 2
-					continue
-				}
-			}
-		} else if name := p.longestParam(rest); name != "" {
-			b.WriteString(p.params[name])
-			i += len(name)
-			continue
-		}
-		b.WriteByte('$')
-	}
-	return b.String()
-}
-
-// longestParam is the longest defined name s starts with, so that $AB
-// is not read as $A followed by B.
-func (p *kaParser) longestParam(s string) string {
-	best := ""
-	for name := range p.params {
-		if len(name) > len(best) && strings.HasPrefix(s, name) {
-			best = name
-		}
-	}
-	return best
-}
-
 // stripComment cuts a line at "#" or "!" outside quotes.
 func stripComment(s string) string {
 	inQ := false
@@ -289,6 +179,7 @@ func splitWords(s string) []string {
 	var out []string
 	var cur strings.Builder
 	inQ, have := false, false
+	param := false // inside a ${NAME} left as written (undefined)
 	flush := func() {
 		if have {
 			out = append(out, cur.String())
@@ -305,6 +196,9 @@ func splitWords(s string) []string {
 			cur.WriteRune(r)
 		case r == ' ' || r == '\t':
 			flush()
+		case r == '{' && strings.HasSuffix(cur.String(), "$"), r == '}' && param:
+			param = r == '{'
+			cur.WriteRune(r)
 		case r == '{' || r == '}':
 			flush()
 			out = append(out, string(r))

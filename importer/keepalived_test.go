@@ -87,7 +87,7 @@ include conf.d/*.conf
   advert_int 0.5
   state MASTER
   virtual_ipaddress {
-    $VIP/32 dev eth0 label eth0:1 scope global
+    ${VIP}/32 dev eth0 label eth0:1 scope global
   }
   notify_master "/usr/local/bin/became master"
 }

@@ -422,7 +422,23 @@ func TestConnectionsSurviveFailover(t *testing.T) {
 	if done {
 		return
 	}
-	for _, r := range runSurvival(t, bin, impl{name: "directord", sync: lab.SyncBoth, preemptDelay: 10 * time.Second}, oneFaultEach) {
+	rows := runSurvival(t, bin, impl{name: "directord", sync: lab.SyncBoth, preemptDelay: 10 * time.Second}, oneFaultEach)
+	// A mode renamed out of oneFaultEach's table would silently not run.
+	ran := map[string]bool{}
+	for _, r := range rows {
+		ran[r.mode], ran[r.fault] = true, true
+	}
+	for _, m := range survivalModes {
+		if !ran[m.name] {
+			t.Errorf("mode %s was not run", m.name)
+		}
+	}
+	for _, f := range faults {
+		if !ran[f] {
+			t.Errorf("fault %s was not run", f)
+		}
+	}
+	for _, r := range rows {
 		if r.err != nil {
 			t.Errorf("%s %s: %v", r.mode, r.fault, r.err)
 			continue

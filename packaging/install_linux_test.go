@@ -29,7 +29,7 @@ func TestPackageInstallsAndRemoves(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	inFreshRoot(t, func(run func(args ...string) (string, error)) {
+	inFreshRoot(t, map[string]string{deb: "/tmp/directord.deb"}, func(run func(args ...string) (string, error)) {
 		must := func(args ...string) string {
 			t.Helper()
 			out, err := run(args...)
@@ -42,8 +42,7 @@ func TestPackageInstallsAndRemoves(t *testing.T) {
 			_, err := run("test", "-e", path, "-o", "-L", path)
 			return err == nil
 		}
-		// The overlay shows the host's /tmp, where the package was built.
-		must("dpkg", "-i", deb)
+		must("dpkg", "-i", "/tmp/directord.deb")
 		if out := must("dpkg-query", "-W", "-f=${Status} ${Conffiles}", "directord"); !strings.HasPrefix(out, "install ok installed") ||
 			!strings.Contains(out, "/etc/directord/directord.hcl") {
 			t.Errorf("dpkg-query: %q, want installed with /etc/directord/directord.hcl as a conffile", out)
@@ -84,8 +83,11 @@ func TestPackageInstallsAndRemoves(t *testing.T) {
 
 		// remove keeps the operator's edited configuration, purge does not.
 		must("sh", "-c", "echo '# edited' >> /etc/directord/directord.hcl")
-		must("mkdir", "-p", "/etc/systemd/system/multi-user.target.wants")
-		must("ln", "-s", "/usr/lib/systemd/system/directord.service", "/etc/systemd/system/multi-user.target.wants/directord.service")
+		// As an operator would: the link's target is systemd's choice.
+		must("systemctl", "enable", "directord.service")
+		if !exists("/etc/systemd/system/multi-user.target.wants/directord.service") {
+			t.Fatal("systemctl enable made no link in multi-user.target.wants")
+		}
 		must("dpkg", "-r", "directord")
 		for _, gone := range []string{"/usr/sbin/directord", "/usr/lib/systemd/system/directord.service", "/usr/share/man/man8/directord.8.gz"} {
 			if exists(gone) {
@@ -142,12 +144,14 @@ func buildPackage(t *testing.T) string {
 }
 
 // inFreshRoot calls f with a run that executes a command chrooted in a
-// fresh root: / under an overlay whose writable layer is a tmpfs. The mounts live on one OS thread that unshared its
-// mount namespace and is never given back to the runtime: nothing else
-// sees them, and they are gone with the thread when f returns. f itself
+// fresh root: / under an overlay whose writable layer is a tmpfs, with
+// the files of copyIn (host path → path inside) in a fresh /tmp. The
+// mounts live on one OS thread that unshared its mount namespace and is
+// never given back to the runtime: nothing else sees them, and they are
+// gone with the thread when f returns. f itself
 // runs on the test's goroutine (so it may call t.Fatal); run hands each
 // command to that thread.
-func inFreshRoot(t *testing.T, f func(run func(args ...string) (string, error))) {
+func inFreshRoot(t *testing.T, copyIn map[string]string, f func(run func(args ...string) (string, error))) {
 	t.Helper()
 	dir := t.TempDir()
 	jobs := make(chan func())
@@ -157,6 +161,11 @@ func inFreshRoot(t *testing.T, f func(run func(args ...string) (string, error)))
 		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
 		var err error
 		root, err = overlayRoot(dir)
+		for src, dst := range copyIn {
+			if err == nil {
+				err = copyFile(src, filepath.Join(root, dst))
+			}
+		}
 		ready <- err
 		if err != nil {
 			return
@@ -216,11 +225,12 @@ func overlayRoot(dir string) (string, error) {
 		return "", fmt.Errorf("overlay of /: %w", err)
 	}
 	// The overlay holds /'s own filesystem only. The chroot gets the
-	// kernel's /proc, /dev and /sys, and an empty /run: no systemd is
-	// running there, so the maintainer scripts leave the host's alone.
+	// kernel's /proc, /dev and /sys, an empty /tmp, and an empty /run: no
+	// systemd is running there, so the maintainer scripts leave the
+	// host's alone.
 	for _, m := range []struct{ src, dst, fstype string }{
 		{"/proc", "proc", ""}, {"/dev", "dev", ""}, {"/sys", "sys", ""},
-		{"tmpfs", "run", "tmpfs"},
+		{"tmpfs", "run", "tmpfs"}, {"tmpfs", "tmp", "tmpfs"},
 	} {
 		flags := uintptr(unix.MS_BIND | unix.MS_REC)
 		if m.fstype != "" {
@@ -231,4 +241,14 @@ func overlayRoot(dir string) (string, error) {
 		}
 	}
 	return root, nil
+}
+
+// copyFile copies a file, on the namespace's thread: its destination is
+// inside the fresh root.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }

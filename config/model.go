@@ -24,6 +24,8 @@ type Config struct {
 	SyncGroups     []SyncGroup     `json:"vrrp_sync_groups"`
 	VirtualServers []VirtualServer `json:"virtual_servers"`
 	IPVS           IPVS            `json:"ipvs"`
+	// BGP is nil without a bgp block.
+	BGP *BGP `json:"bgp,omitempty"`
 
 	// Warnings are diagnostics that did not make the file invalid.
 	Warnings hcl.Diagnostics `json:"-"`
@@ -215,6 +217,12 @@ type VirtualServer struct {
 	HealthCheck  *HealthCheck   `json:"health_check,omitempty"`
 	HealthChecks []*HealthCheck `json:"health_checks,omitempty"`
 	RealServers  []RealServer   `json:"real_servers"`
+	// Announce is "bgp" when the address is announced to the bgp
+	// block's peers while the service has quorum; Communities (RFC 1997,
+	// as 32-bit values) and MED go with it.
+	Announce    string   `json:"announce,omitempty"`
+	Communities []uint32 `json:"communities,omitempty"`
+	MED         *uint32  `json:"med,omitempty"`
 }
 
 // Key identifies the service the way the kernel does.

@@ -250,6 +250,8 @@ func (r *resolver) file(raw *rawFile) *Config {
 	r.crossVirtualServers(raw.VirtualServers, cfg.VirtualServers)
 	r.throughVIPMarks(raw, cfg)
 	cfg.IPVS = r.ipvs(raw.IPVS, cfg.Instances)
+	cfg.BGP = r.bgp(raw.BGP, cfg.Director)
+	r.crossBGP(raw.VirtualServers, cfg)
 	return cfg
 }
 

@@ -14,6 +14,7 @@ type rawFile struct {
 	SyncGroups     []*rawSyncGroup     `hcl:"vrrp_sync_group,block"`
 	VirtualServers []*rawVirtualServer `hcl:"virtual_server,block"`
 	IPVS           *rawIPVS            `hcl:"ipvs,block"`
+	BGP            *rawBGP             `hcl:"bgp,block"`
 	// Locals were evaluated before decoding (evalContext).
 	Locals []*rawLocals `hcl:"locals,block"`
 }
@@ -143,6 +144,9 @@ type rawVirtualServer struct {
 	SorryInhibit       *bool             `hcl:"sorry_server_inhibit,optional"`
 	SorryForwarding    *string           `hcl:"sorry_server_forwarding,optional"`
 	SorryKeepReals     *bool             `hcl:"sorry_server_keep_reals,optional"`
+	Announce           *string           `hcl:"announce,optional"`
+	Communities        *[]string         `hcl:"communities,optional"`
+	MED                *int              `hcl:"med,optional"`
 	HealthChecks       []*rawHealthCheck `hcl:"health_check,block"`
 	RealServers        []*rawRealServer  `hcl:"real_server,block"`
 	Body               hcl.Body          `hcl:",body"`

@@ -55,6 +55,7 @@ func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
 		b.errorf("hysteresis", "hysteresis (%d) must be less than quorum (%d), or quorum could never be lost", vs.Hysteresis, vs.Quorum)
 	}
 	r.sorryServer(b, rv, &vs)
+	r.announce(b, rv, &vs)
 
 	vs.HealthChecks = r.healthChecks(rv.HealthChecks)
 	vs.HealthCheck = firstCheck(vs.HealthChecks)

@@ -1,0 +1,245 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Defaults of the bgp block: BGP's own hold time (RFC 4271 suggests 90 s;
+// directors usually run lower, or BFD), the standard port, the VIPs on lo,
+// and a drain long enough for a router to move its flows before the
+// director stops.
+const (
+	DefaultBGPHoldTime  = 90 * time.Second
+	DefaultBGPPort      = 179
+	DefaultBGPDrainTime = 5 * time.Second
+	AnnounceBGP         = "bgp"
+)
+
+// BGP is the bgp block: directord speaks BGP (through GoBGP) to the
+// routers and announces each announce = "bgp" virtual server's address
+// while that service has quorum here.
+type BGP struct {
+	ASN      uint32     `json:"asn"`
+	RouterID netip.Addr `json:"router_id"`
+	HoldTime Duration   `json:"hold_time"`
+	// ListenPort is where routers may connect; 0 means directord only
+	// connects out.
+	ListenPort int `json:"listen_port"`
+	// VIPInterface holds every announced address on every director (lo
+	// or a dummy), so that IPVS sees the packets routed to it.
+	VIPInterface string    `json:"vip_interface"`
+	DrainTime    Duration  `json:"drain_time"`
+	Peers        []BGPPeer `json:"peers"`
+}
+
+// BGPPeer is one router.
+type BGPPeer struct {
+	Address  netip.Addr `json:"address"`
+	ASN      uint32     `json:"asn"`
+	Port     uint16     `json:"port"`
+	Password string     `json:"-"`
+	// Multihop is the TTL of an eBGP session to a router more than one
+	// hop away; 0 for a directly connected one.
+	Multihop uint8 `json:"multihop,omitempty"`
+	BFD      bool  `json:"bfd,omitempty"`
+}
+
+type rawBGP struct {
+	ASN          *int       `hcl:"asn,optional"`
+	RouterID     *string    `hcl:"router_id,optional"`
+	HoldTime     *string    `hcl:"hold_time,optional"`
+	ListenPort   *int       `hcl:"listen_port,optional"`
+	VIPInterface *string    `hcl:"vip_interface,optional"`
+	DrainTime    *string    `hcl:"drain_time,optional"`
+	Peers        []*rawPeer `hcl:"peer,block"`
+	Body         hcl.Body   `hcl:",body"`
+	DefRange     hcl.Range  `hcl:",def_range"`
+}
+
+type rawPeer struct {
+	Address   string    `hcl:"address,label"`
+	ASN       *int      `hcl:"asn,optional"`
+	Port      *int      `hcl:"port,optional"`
+	Password  *string   `hcl:"password,optional"`
+	Multihop  *int      `hcl:"multihop,optional"`
+	BFD       *bool     `hcl:"bfd,optional"`
+	Body      hcl.Body  `hcl:",body"`
+	DefRange  hcl.Range `hcl:",def_range"`
+	NameRange hcl.Range `hcl:"address,label_range"`
+}
+
+// maxASN is the largest four-octet AS number (RFC 6793); 0 and 23456
+// (AS_TRANS) are not an AS a speaker may use.
+const maxASN = 1<<32 - 1
+
+func (r *resolver) bgp(rb *rawBGP, d Director) *BGP {
+	if rb == nil {
+		return nil
+	}
+	b := r.block(rb.Body, rb.DefRange)
+	g := &BGP{HoldTime: Duration(DefaultBGPHoldTime), ListenPort: DefaultBGPPort, VIPInterface: "lo", DrainTime: Duration(DefaultBGPDrainTime)}
+	if b.required("asn", rb.ASN != nil) {
+		g.ASN = asn(b, "asn", *rb.ASN)
+	}
+	// The router ID is an IPv4 address (RFC 6286 relaxes it to any
+	// four octets, written the same way); director.router_id serves when
+	// it is one.
+	rid, _ := netip.ParseAddr(d.RouterID)
+	if rb.RouterID != nil {
+		rid, _ = b.addr("router_id", *rb.RouterID, b.where("router_id"))
+	}
+	switch {
+	case rid.Is4():
+		g.RouterID = rid
+	case rb.RouterID != nil:
+		b.errorf("router_id", "router_id must be an IPv4 address, not %s", *rb.RouterID)
+	default:
+		b.errorf("router_id", "missing router_id: director.router_id (%q) is not an IPv4 address, and BGP needs one", d.RouterID)
+	}
+	g.HoldTime = Duration(b.duration("hold_time", rb.HoldTime, DefaultBGPHoldTime))
+	if h := g.HoldTime.D(); h != 0 && (h < 3*time.Second || h%time.Second != 0 || h > 65535*time.Second) {
+		b.errorf("hold_time", "hold_time must be 0 or whole seconds from 3s to 65535s (RFC 4271), not %s", h)
+	}
+	g.ListenPort = b.intIn("listen_port", rb.ListenPort, DefaultBGPPort, 0, 65535)
+	if rb.VIPInterface != nil {
+		g.VIPInterface = b.ifname("vip_interface", *rb.VIPInterface)
+	}
+	g.DrainTime = Duration(b.duration("drain_time", rb.DrainTime, DefaultBGPDrainTime))
+	seen := map[netip.Addr]bool{}
+	for _, rp := range rb.Peers {
+		p, ok := r.bgpPeer(rp)
+		if !ok {
+			continue
+		}
+		if seen[p.Address] {
+			r.errAt(rp.NameRange, "peer %s is declared twice", p.Address)
+			continue
+		}
+		seen[p.Address] = true
+		g.Peers = append(g.Peers, p)
+	}
+	if len(rb.Peers) == 0 {
+		r.errAt(rb.DefRange, "a bgp block needs at least one peer \"ADDRESS\" { asn = … }")
+	}
+	return g
+}
+
+func (r *resolver) bgpPeer(rp *rawPeer) (BGPPeer, bool) {
+	b := r.block(rp.Body, rp.DefRange)
+	a, err := netip.ParseAddr(rp.Address)
+	if err != nil {
+		r.errAt(rp.NameRange, "peer %q is not an IP address", rp.Address)
+		return BGPPeer{}, false
+	}
+	p := BGPPeer{Address: a.Unmap(), Port: DefaultBGPPort}
+	if b.required("asn", rp.ASN != nil) {
+		p.ASN = asn(b, "asn", *rp.ASN)
+	}
+	p.Port = uint16(b.intIn("port", rp.Port, DefaultBGPPort, 1, 65535))
+	if rp.Password != nil {
+		p.Password = *rp.Password
+	}
+	p.Multihop = uint8(b.intIn("multihop", rp.Multihop, 0, 0, 255))
+	p.BFD = deref(rp.BFD, false)
+	return p, true
+}
+
+func asn(b blk, name string, v int) uint32 {
+	if v < 1 || v > maxASN || v == 23456 {
+		b.errorf(name, "%s must be an AS number from 1 to %d (not 23456, AS_TRANS), not %d", name, maxASN, v)
+		return 0
+	}
+	return uint32(v)
+}
+
+// announce reads a virtual server's announce, communities and med.
+func (r *resolver) announce(b blk, rv *rawVirtualServer, vs *VirtualServer) {
+	if rv.Announce == nil {
+		if rv.Communities != nil || rv.MED != nil {
+			b.errorf("communities", "communities and med need announce = \"bgp\"")
+		}
+		return
+	}
+	vs.Announce = b.enum("announce", rv.Announce, "", AnnounceBGP)
+	if vs.Announce == AnnounceBGP && vs.FWMark != 0 {
+		b.errorf("announce", "a fwmark virtual server has no address to announce: announce the addresses its mark selects in an address virtual server, or not at all")
+	}
+	if rv.Communities != nil {
+		for i, c := range *rv.Communities {
+			v, err := ParseCommunity(c)
+			if err != nil {
+				r.errAt(b.elem("communities", i), "communities: %v", err)
+				continue
+			}
+			vs.Communities = append(vs.Communities, v)
+		}
+	}
+	if rv.MED != nil {
+		if *rv.MED < 0 || *rv.MED > maxASN {
+			b.errorf("med", "med must be from 0 to %d, not %d", maxASN, *rv.MED)
+		} else {
+			med := uint32(*rv.MED)
+			vs.MED = &med
+		}
+	}
+}
+
+// ParseCommunity reads an RFC 1997 community, "ASN:VALUE" with two
+// 16-bit numbers, or one of its well-known names.
+func ParseCommunity(s string) (uint32, error) {
+	switch strings.ToLower(s) {
+	case "no-export":
+		return 0xFFFFFF01, nil
+	case "no-advertise":
+		return 0xFFFFFF02, nil
+	case "no-export-subconfed", "local-as":
+		return 0xFFFFFF03, nil
+	}
+	hi, lo, ok := strings.Cut(s, ":")
+	a, err1 := strconv.ParseUint(hi, 10, 16)
+	v, err2 := strconv.ParseUint(lo, 10, 16)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("%q is not a community (ASN:VALUE, each 0 to 65535, or no-export, no-advertise, local-as)", s)
+	}
+	return uint32(a)<<16 | uint32(v), nil
+}
+
+// crossBGP checks what involves the bgp block and the virtual servers
+// together: announce needs the block, and virtual servers that share an
+// address announce it with the same attributes.
+func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
+	first := map[netip.Addr]int{}
+	for i := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[i]
+		if vs.Announce != AnnounceBGP {
+			continue
+		}
+		b := r.block(raws[i].Body, raws[i].DefRange)
+		if cfg.BGP == nil {
+			b.errorf("announce", "announce = \"bgp\" needs a bgp { asn = …, peer \"ADDRESS\" { … } } block")
+			continue
+		}
+		j, ok := first[vs.Address]
+		if !ok {
+			first[vs.Address] = i
+			continue
+		}
+		o := &cfg.VirtualServers[j]
+		if fmt.Sprint(o.Communities, derefOr(o.MED)) != fmt.Sprint(vs.Communities, derefOr(vs.MED)) {
+			b.errorf("announce", "virtual_server %q announces %s too, with other communities or med: one route has one set", o.Name, vs.Address)
+		}
+	}
+}
+
+func derefOr(p *uint32) any {
+	if p == nil {
+		return "none"
+	}
+	return *p
+}

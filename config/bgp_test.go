@@ -1,0 +1,131 @@
+package config
+
+import (
+	"testing"
+	"time"
+)
+
+const bgpWeb = `virtual_server "web" {
+  address   = "10.0.0.100"
+  port      = 80
+  scheduler = "mh"
+  announce  = "bgp"
+  communities = ["65000:100", "no-export"]
+  med       = 10
+  real_server "192.168.11.12" {}
+}
+`
+
+func TestBGPConfig(t *testing.T) {
+	cfg, err := Parse("bgp.hcl", []byte(`director { router_id = "192.0.2.11" }
+bgp {
+  asn       = 65001
+  hold_time = "3s"
+  peer "192.0.2.1" {
+    asn = 65000
+  }
+  peer "2001:db8::1" {
+    asn      = 65000
+    port     = 1179
+    multihop = 2
+    bfd      = true
+    password = "s3cret"
+  }
+}
+`+bgpWeb+`virtual_server "tls" {
+  address  = "10.0.0.100"
+  port     = 443
+  announce = "bgp"
+  communities = ["65000:100", "no-export"]
+  med      = 10
+  real_server "192.168.11.12" {}
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.BGP
+	if g == nil || g.ASN != 65001 || g.RouterID.String() != "192.0.2.11" || g.HoldTime.D() != 3*time.Second ||
+		g.ListenPort != DefaultBGPPort || g.VIPInterface != "lo" || g.DrainTime.D() != DefaultBGPDrainTime || len(g.Peers) != 2 {
+		t.Fatalf("bgp %+v", g)
+	}
+	if p := g.Peers[1]; p.Address.String() != "2001:db8::1" || p.Port != 1179 || p.Multihop != 2 || !p.BFD || p.Password != "s3cret" || p.ASN != 65000 {
+		t.Errorf("peer %+v", p)
+	}
+	vs := cfg.VirtualServers[0]
+	if vs.Announce != AnnounceBGP || len(vs.Communities) != 2 || vs.Communities[0] != 65000<<16|100 || vs.Communities[1] != 0xFFFFFF01 || vs.MED == nil || *vs.MED != 10 {
+		t.Errorf("virtual server %+v", vs)
+	}
+}
+
+func TestBGPConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, src string
+		want      []diagAt
+	}{
+		{"announce without bgp", bgpWeb, []diagAt{{"5:15", `announce = "bgp" needs a bgp`}}},
+		{"missing asn", `director { router_id = "192.0.2.11" }
+bgp {
+  peer "192.0.2.1" { asn = 65000 }
+}`, []diagAt{{"2:1", `missing required attribute "asn"`}}},
+		{"peer not an address", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "router1" { asn = 65000 }
+}`, []diagAt{{"4:8", `peer "router1" is not an IP address`}}},
+		{"router id not IPv4", `director { router_id = "lb1" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" { asn = 65000 }
+}`, []diagAt{{"2:1", `missing router_id: director.router_id ("lb1") is not an IPv4 address`}}},
+		{"AS_TRANS and a bad hold time", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 23456
+  hold_time = "2s"
+  peer "192.0.2.1" { asn = 0 }
+}`, []diagAt{{"3:9", "asn must be an AS number"}, {"4:15", "hold_time must be 0 or whole seconds from 3s"}, {"5:28", "asn must be an AS number"}}},
+		{"a bad community", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" { asn = 65000 }
+}
+virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  announce = "bgp"
+  communities = ["65000:100", "65536:1"]
+}`, []diagAt{{"10:31", `"65536:1" is not a community`}}},
+		{"one address, two attribute sets", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" { asn = 65000 }
+}
+virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  announce = "bgp"
+}
+virtual_server "tls" {
+  address = "10.0.0.100"
+  port = 443
+  announce = "bgp"
+  med = 5
+}`, []diagAt{{"14:14", `virtual_server "web" announces 10.0.0.100 too, with other communities or med`}}},
+		{"communities without announce", `virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  communities = ["65000:1"]
+}`, []diagAt{{"4:17", "communities and med need announce"}}},
+		{"announce a fwmark", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" { asn = 65000 }
+}
+virtual_server "m" {
+  fwmark = 7
+  announce = "bgp"
+}`, []diagAt{{"8:14", "a fwmark virtual server has no address to announce"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) { wantDiags(t, c.src, c.want) })
+	}
+}

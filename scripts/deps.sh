@@ -6,8 +6,9 @@
 # systemd (systemd-analyze checks the unit file), prometheus (its
 # promtool checks and unit-tests the alerting rules in dist/, and a test
 # runs the server on them), dig (the nat example's check-dns script),
-# zsh (the package test loads its completion) and iptables (doctor reads
-# legacy iptables rules); then the Go modules, the
+# zsh (the package test loads its completion), iptables (doctor reads
+# legacy iptables rules) and bird2 (the BGP router the BGP tests peer
+# with); then the Go modules, the
 # daemon's and packaging/'s, through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
             tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd \
             promtool:prometheus dig:bind9-dnsutils zsh:zsh \
-            iptables-legacy-restore:iptables; do
+            iptables-legacy-restore:iptables bird:bird2; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

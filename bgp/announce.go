@@ -1,0 +1,165 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+)
+
+// Route is one prefix announced, with its attributes.
+type Route struct {
+	Prefix      netip.Prefix
+	Communities []uint32
+	MED         uint32
+	HasMED      bool
+}
+
+// Equal reports whether r and o are the same announcement.
+func (r Route) Equal(o Route) bool {
+	return r.Prefix == o.Prefix && slices.Equal(r.Communities, o.Communities) && r.HasMED == o.HasMED && r.MED == o.MED
+}
+
+func (r Route) String() string {
+	s := r.Prefix.String()
+	for _, c := range r.Communities {
+		s += fmt.Sprintf(" community %d:%d", c>>16, c&0xffff)
+	}
+	if r.HasMED {
+		s += fmt.Sprintf(" med %d", r.MED)
+	}
+	return s
+}
+
+// HostRoute is the /32 or /128 of addr.
+func HostRoute(addr netip.Addr) netip.Prefix {
+	return netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+}
+
+// Service is one virtual server whose address is announced.
+type Service struct {
+	Name  string
+	Route Route
+}
+
+// Speaker is the BGP engine the announcements go through.
+type Speaker interface {
+	// Announce sends r to every peer, replacing an earlier announcement
+	// of the same prefix.
+	Announce(ctx context.Context, r Route) error
+	// Withdraw takes the prefix back from every peer.
+	Withdraw(ctx context.Context, p netip.Prefix) error
+}
+
+// Announcer keeps what a Speaker announces equal to the routes of the
+// services that have quorum. A prefix several services share is
+// announced while any of them has quorum: withdrawing it for one dead
+// service would take the others' traffic away too. A service whose quorum
+// is not yet known (no reconciler pass since it appeared) is not
+// announced, so a starting director draws no traffic before its checks.
+// Its methods are not safe for concurrent use.
+type Announcer struct {
+	sp       Speaker
+	services []Service
+	up       map[string]bool
+	have     map[netip.Prefix]Route
+	stopped  bool
+}
+
+// NewAnnouncer announces nothing until SetQuorum and Sync.
+func NewAnnouncer(sp Speaker, services []Service) *Announcer {
+	return &Announcer{sp: sp, services: slices.Clone(services), up: map[string]bool{}, have: map[netip.Prefix]Route{}}
+}
+
+// SetServices replaces the services (a reload); the quorum of those that
+// stay is kept.
+func (a *Announcer) SetServices(services []Service) {
+	a.services = slices.Clone(services)
+	keep := map[string]bool{}
+	for _, s := range services {
+		if up, ok := a.up[s.Name]; ok {
+			keep[s.Name] = up
+		}
+	}
+	a.up = keep
+}
+
+// SetQuorum records whether a service has quorum on this director.
+func (a *Announcer) SetQuorum(name string, up bool) { a.up[name] = up }
+
+// Want is what should be announced now, by prefix.
+func (a *Announcer) Want() map[netip.Prefix]Route {
+	want := map[netip.Prefix]Route{}
+	if a.stopped {
+		return want
+	}
+	for _, s := range a.services {
+		if _, dup := want[s.Route.Prefix]; !dup && a.up[s.Name] {
+			want[s.Route.Prefix] = s.Route
+		}
+	}
+	return want
+}
+
+// Sync announces and withdraws the difference between Want and what was
+// announced. A failed write is retried at the next Sync.
+func (a *Announcer) Sync(ctx context.Context) (announced, withdrawn []Route, err error) {
+	want := a.Want()
+	var errs []error
+	for _, p := range sortedPrefixes(a.have) {
+		if _, ok := want[p]; ok {
+			continue
+		}
+		if e := a.sp.Withdraw(ctx, p); e != nil {
+			errs = append(errs, fmt.Errorf("withdraw %s: %w", p, e))
+			continue
+		}
+		withdrawn = append(withdrawn, a.have[p])
+		delete(a.have, p)
+	}
+	for _, p := range sortedPrefixes(want) {
+		r := want[p]
+		if old, ok := a.have[p]; ok && old.Equal(r) {
+			continue
+		}
+		if e := a.sp.Announce(ctx, r); e != nil {
+			errs = append(errs, fmt.Errorf("announce %s: %w", r, e))
+			continue
+		}
+		a.have[p] = r
+		announced = append(announced, r)
+	}
+	return announced, withdrawn, errors.Join(errs...)
+}
+
+// Stop withdraws everything, and nothing is announced after it.
+func (a *Announcer) Stop(ctx context.Context) ([]Route, error) {
+	a.stopped = true
+	_, withdrawn, err := a.Sync(ctx)
+	return withdrawn, err
+}
+
+// Announced is what the speaker was told to announce, by prefix order.
+func (a *Announcer) Announced() []Route {
+	out := make([]Route, 0, len(a.have))
+	for _, p := range sortedPrefixes(a.have) {
+		out = append(out, a.have[p])
+	}
+	return out
+}
+
+func sortedPrefixes(m map[netip.Prefix]Route) []netip.Prefix {
+	ps := make([]netip.Prefix, 0, len(m))
+	for p := range m {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if c := ps[i].Addr().Compare(ps[j].Addr()); c != 0 {
+			return c < 0
+		}
+		return ps[i].Bits() < ps[j].Bits()
+	})
+	return ps
+}

@@ -1,0 +1,113 @@
+package bgp_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"directord/bgp"
+	"directord/bgp/bgptest"
+)
+
+func route(addr string, comms ...uint32) bgp.Route {
+	return bgp.Route{Prefix: bgp.HostRoute(netip.MustParseAddr(addr)), Communities: comms}
+}
+
+// A service is announced once it has quorum, withdrawn when it loses it,
+// and a shared address stays while any of its services has quorum; only
+// the difference is written.
+func TestAnnouncerFollowsQuorum(t *testing.T) {
+	ctx := context.Background()
+	sp := bgptest.New()
+	a := bgp.NewAnnouncer(sp, []bgp.Service{
+		{Name: "web", Route: route("10.0.0.100", 65000<<16|100)},
+		{Name: "tls", Route: route("10.0.0.100", 65000<<16|100)},
+		{Name: "dns", Route: route("2001:db8::53")},
+	})
+	step := func(want string) {
+		t.Helper()
+		sp.Log = nil
+		if _, _, err := a.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(sp.Log, "; "); got != want {
+			t.Errorf("writes %q, want %q", got, want)
+		}
+	}
+	step("") // no quorum known yet: nothing
+	a.SetQuorum("web", true)
+	a.SetQuorum("dns", true)
+	step("announce 10.0.0.100/32 community 65000:100; announce 2001:db8::53/128")
+	step("") // nothing changed, nothing written
+	a.SetQuorum("tls", true)
+	a.SetQuorum("web", false)
+	step("") // tls still holds the shared address
+	a.SetQuorum("tls", false)
+	step("withdraw 10.0.0.100/32")
+
+	// A reload that changes a service's communities re-announces it; one
+	// that drops a service withdraws its address.
+	a.SetServices([]bgp.Service{{Name: "dns", Route: route("2001:db8::53", 1)}})
+	step("announce 2001:db8::53/128 community 0:1")
+	a.SetServices(nil)
+	step("withdraw 2001:db8::53/128")
+
+	a.SetServices([]bgp.Service{{Name: "web", Route: route("10.0.0.100")}})
+	a.SetQuorum("web", true)
+	step("announce 10.0.0.100/32")
+	withdrawn, err := a.Stop(ctx)
+	if err != nil || len(withdrawn) != 1 || len(sp.Routes()) != 0 {
+		t.Errorf("stop withdrew %v (%v), peers still hold %v", withdrawn, err, sp.Routes())
+	}
+	a.SetQuorum("web", true)
+	step("") // stopped: nothing is announced again
+}
+
+// Whatever the quorum flips and the speaker's failures, once a Sync goes
+// through without a failure the peers hold exactly what Want says, and
+// Announced agrees with them.
+func TestAnnouncerConverges(t *testing.T) {
+	ctx := context.Background()
+	for seed := range uint64(500) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		sp := bgptest.New()
+		var svcs []bgp.Service
+		for i := range 6 {
+			addr := netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(4))})
+			svcs = append(svcs, bgp.Service{Name: string(rune('a' + i)), Route: route(addr.String(), uint32(rng.IntN(2)))})
+		}
+		// Services sharing an address share its attributes (config
+		// refuses otherwise).
+		first := map[netip.Prefix]bgp.Route{}
+		for i := range svcs {
+			if r, ok := first[svcs[i].Route.Prefix]; ok {
+				svcs[i].Route = r
+			} else {
+				first[svcs[i].Route.Prefix] = svcs[i].Route
+			}
+		}
+		a := bgp.NewAnnouncer(sp, svcs)
+		for range 40 {
+			a.SetQuorum(svcs[rng.IntN(len(svcs))].Name, rng.IntN(2) == 0)
+			if rng.IntN(4) == 0 {
+				sp.Fail(rng.IntN(3))
+			}
+			a.Sync(ctx)
+		}
+		sp.Fail(0)
+		if _, _, err := a.Sync(ctx); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		want, got := a.Want(), sp.Routes()
+		if len(want) != len(got) || len(a.Announced()) != len(got) {
+			t.Fatalf("seed %d: want %v, peers hold %v, announced %v", seed, want, got, a.Announced())
+		}
+		for p, r := range want {
+			if !got[p].Equal(r) {
+				t.Fatalf("seed %d: %s: peers hold %v, want %v", seed, p, got[p], r)
+			}
+		}
+	}
+}

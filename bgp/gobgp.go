@@ -1,0 +1,286 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+)
+
+// Global is this director as a BGP speaker.
+type Global struct {
+	ASN      uint32
+	RouterID netip.Addr
+	// ListenPort is where routers may connect; 0: only connect out.
+	ListenPort int
+}
+
+// Peer is one router to announce to.
+type Peer struct {
+	Address  netip.Addr
+	ASN      uint32
+	Port     uint16
+	Password string
+	HoldTime time.Duration
+	// Multihop is the eBGP TTL for a router more than one hop away.
+	Multihop uint8
+	BFD      bool
+}
+
+// PeerStatus is one session as the speaker sees it.
+type PeerStatus struct {
+	Address netip.Addr `json:"address"`
+	ASN     uint32     `json:"asn"`
+	// State is the BGP FSM state: "established", "active", "idle"…
+	State string `json:"state"`
+	// LastError is why the session last went down, "" when it never did.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// GoBGP is the Speaker of a running director: GoBGP embedded.
+type GoBGP struct {
+	s     *server.BgpServer
+	log   *slog.Logger
+	mu    sync.Mutex
+	peers map[netip.Addr]Peer
+	stop  sync.Once
+}
+
+// StartGoBGP starts the speaker; onPeer (may be nil) hears every session
+// state change.
+func StartGoBGP(ctx context.Context, g Global, log *slog.Logger, onPeer func(PeerStatus)) (*GoBGP, error) {
+	lvl := new(slog.LevelVar)
+	lvl.Set(slog.LevelWarn) // GoBGP is chatty at info
+	s := server.NewBgpServer(server.LoggerOption(log.With("subsystem", "gobgp"), lvl))
+	go s.Serve()
+	port := int32(g.ListenPort)
+	if port == 0 {
+		port = -1 // GoBGP's "do not listen"
+	}
+	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: g.ASN, RouterId: g.RouterID.String(), ListenPort: port,
+	}}); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("starting BGP: %w", err)
+	}
+	// No import policy: GoBGP's global one applies to the director's own
+	// paths too (a default reject withdrew them). Routes the routers send
+	// stay in GoBGP's table and are installed nowhere; routers should
+	// export nothing to directors.
+	if onPeer != nil {
+		if err := s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
+			OnPeerUpdate: func(e *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+				if e.Type == apiutil.PEER_EVENT_STATE {
+					onPeer(status(e.Peer))
+				}
+			},
+		}, server.WatchPeer()); err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("watching BGP peers: %w", err)
+		}
+	}
+	return &GoBGP{s: s, log: log, peers: map[netip.Addr]Peer{}}, nil
+}
+
+func status(p apiutil.Peer) PeerStatus {
+	st := PeerStatus{Address: p.State.NeighborAddress, ASN: p.State.PeerASN, State: fsmState(p.State.SessionState)}
+	if !st.Address.IsValid() {
+		st.Address = p.Conf.NeighborAddress
+	}
+	if st.ASN == 0 {
+		st.ASN = p.Conf.PeerASN
+	}
+	if p.State.DisconnectMessage != "" {
+		st.LastError = p.State.DisconnectMessage
+	} else if p.State.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+		st.LastError = p.State.DisconnectReason.String()
+	}
+	return st
+}
+
+func fsmState(s gbgp.FSMState) string {
+	switch s {
+	case gbgp.BGP_FSM_IDLE:
+		return "idle"
+	case gbgp.BGP_FSM_CONNECT:
+		return "connect"
+	case gbgp.BGP_FSM_ACTIVE:
+		return "active"
+	case gbgp.BGP_FSM_OPENSENT:
+		return "opensent"
+	case gbgp.BGP_FSM_OPENCONFIRM:
+		return "openconfirm"
+	case gbgp.BGP_FSM_ESTABLISHED:
+		return "established"
+	}
+	return "unknown"
+}
+
+// SetPeers makes the sessions those of peers: new ones are added,
+// removed ones deleted, changed ones replaced; an unchanged peer's
+// session is not touched, so a reload keeps it up.
+func (g *GoBGP) SetPeers(ctx context.Context, peers []Peer) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want := map[netip.Addr]Peer{}
+	for _, p := range peers {
+		want[p.Address] = p
+	}
+	for addr, old := range g.peers {
+		if p, ok := want[addr]; ok && peerEqual(p, old) {
+			continue
+		}
+		if err := g.s.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
+			return fmt.Errorf("BGP peer %s: %w", addr, err)
+		}
+		delete(g.peers, addr)
+	}
+	for addr, p := range want {
+		if _, ok := g.peers[addr]; ok {
+			continue
+		}
+		if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(p)}); err != nil {
+			return fmt.Errorf("BGP peer %s: %w", addr, err)
+		}
+		g.peers[addr] = p
+	}
+	return nil
+}
+
+func peerEqual(a, b Peer) bool { return a == b }
+
+func apiPeer(p Peer) *api.Peer {
+	ap := &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AuthPassword: p.Password},
+		Transport: &api.Transport{RemotePort: uint32(p.Port)},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			HoldTime: uint64(p.HoldTime / time.Second), KeepaliveInterval: uint64(p.HoldTime / 3 / time.Second),
+			// Reconnect soon after a router restarts (GoBGP's default
+			// is 120 s).
+			ConnectRetry: 5,
+		}},
+		// Both families, whatever the session's: a dual-stack director
+		// announces IPv4 and IPv6 VIPs over one session.
+		AfiSafis: []*api.AfiSafi{
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+		},
+	}
+	if p.Multihop > 0 {
+		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.Multihop)}
+	}
+	if p.BFD {
+		ap.Bfd = &api.BfdPeerConfig{Enabled: true}
+	}
+	return ap
+}
+
+// path is r as GoBGP's path: ORIGIN IGP, the next hop left for GoBGP to
+// set to the session's own address (0.0.0.0 or ::), the communities and
+// the MED.
+func path(r Route) (*apiutil.Path, error) {
+	nlri, err := gbgp.NewIPAddrPrefix(r.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	fam, nh := gbgp.RF_IPv4_UC, netip.IPv4Unspecified()
+	if r.Prefix.Addr().Is6() {
+		fam, nh = gbgp.RF_IPv6_UC, netip.IPv6Unspecified()
+	}
+	attrs := []gbgp.PathAttributeInterface{gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
+	if fam == gbgp.RF_IPv4_UC {
+		a, err := gbgp.NewPathAttributeNextHop(nh)
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, a)
+	} else {
+		a, err := gbgp.NewPathAttributeMpReachNLRI(fam, []gbgp.PathNLRI{{NLRI: nlri}}, nh)
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, a)
+	}
+	if len(r.Communities) > 0 {
+		attrs = append(attrs, gbgp.NewPathAttributeCommunities(slices.Clone(r.Communities)))
+	}
+	if r.HasMED {
+		attrs = append(attrs, gbgp.NewPathAttributeMultiExitDisc(r.MED))
+	}
+	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}, nil
+}
+
+// Announce implements Speaker.
+func (g *GoBGP) Announce(_ context.Context, r Route) error {
+	p, err := path(r)
+	if err != nil {
+		return err
+	}
+	_, err = g.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{p}})
+	return err
+}
+
+// Withdraw implements Speaker.
+func (g *GoBGP) Withdraw(_ context.Context, prefix netip.Prefix) error {
+	p, err := path(Route{Prefix: prefix})
+	if err != nil {
+		return err
+	}
+	return g.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{p}})
+}
+
+// Peers is every session's state now.
+func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
+	var out []PeerStatus
+	err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		st := PeerStatus{State: "unknown"}
+		if p.Conf != nil {
+			st.Address, _ = netip.ParseAddr(p.Conf.NeighborAddress)
+			st.ASN = p.Conf.PeerAsn
+		}
+		if s := p.State; s != nil {
+			st.State = apiState(s.SessionState)
+			st.LastError = s.DisconnectMessage
+		}
+		out = append(out, st)
+	})
+	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Address.Compare(b.Address) })
+	return out, err
+}
+
+func apiState(s api.PeerState_SessionState) string {
+	switch s {
+	case api.PeerState_SESSION_STATE_IDLE:
+		return "idle"
+	case api.PeerState_SESSION_STATE_CONNECT:
+		return "connect"
+	case api.PeerState_SESSION_STATE_ACTIVE:
+		return "active"
+	case api.PeerState_SESSION_STATE_OPENSENT:
+		return "opensent"
+	case api.PeerState_SESSION_STATE_OPENCONFIRM:
+		return "openconfirm"
+	case api.PeerState_SESSION_STATE_ESTABLISHED:
+		return "established"
+	}
+	return "unknown"
+}
+
+// Stop ends every session (a Cease to each router, which withdraws
+// everything this director announced) and the speaker.
+// Only the first call does anything.
+func (g *GoBGP) Stop(ctx context.Context) {
+	g.stop.Do(func() {
+		if err := g.s.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
+			g.log.Warn("stopping BGP", "err", err)
+		}
+	})
+}

@@ -1,0 +1,86 @@
+package bgp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// VIPs holds the announced addresses on one interface (lo or a dummy) of
+// a director, so that the kernel takes the packets routed to them and
+// IPVS sees them. Only addresses it added are removed again: one already
+// there (an operator's) is used and left.
+type VIPs struct {
+	mu    sync.Mutex
+	link  netlink.Link
+	added map[netip.Prefix]bool
+}
+
+// HoldVIPs adds prefixes to the interface.
+func HoldVIPs(iface string, prefixes []netip.Prefix) (*VIPs, error) {
+	link, err := netlink.LinkByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("vip_interface %s: %w", iface, err)
+	}
+	v := &VIPs{link: link, added: map[netip.Prefix]bool{}}
+	if err := v.Set(prefixes); err != nil {
+		v.Release()
+		return nil, err
+	}
+	return v, nil
+}
+
+// Set makes the held addresses prefixes: new ones added, those no longer
+// wanted removed (if this added them).
+func (v *VIPs) Set(prefixes []netip.Prefix) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	want := map[netip.Prefix]bool{}
+	var errs []error
+	for _, p := range prefixes {
+		want[p] = true
+		if v.added[p] {
+			continue
+		}
+		err := netlink.AddrAdd(v.link, addr(p))
+		switch {
+		case errors.Is(err, unix.EEXIST):
+			// Already there, not ours.
+		case err != nil:
+			errs = append(errs, fmt.Errorf("adding %s to %s: %w", p, v.link.Attrs().Name, err))
+		default:
+			v.added[p] = true
+		}
+	}
+	for p := range v.added {
+		if want[p] {
+			continue
+		}
+		if err := netlink.AddrDel(v.link, addr(p)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("removing %s from %s: %w", p, v.link.Attrs().Name, err))
+			continue
+		}
+		delete(v.added, p)
+	}
+	return errors.Join(errs...)
+}
+
+// Release removes every address this added.
+func (v *VIPs) Release() {
+	_ = v.Set(nil)
+}
+
+// addr is a host address; IPv6 without duplicate address detection, so it
+// is usable at once.
+func addr(p netip.Prefix) *netlink.Addr {
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
+	if p.Addr().Is6() {
+		a.Flags = unix.IFA_F_NODAD
+	}
+	return a
+}

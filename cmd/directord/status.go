@@ -90,6 +90,10 @@ func renderStatus(w io.Writer, d *daemon.StatusDoc, now time.Time) {
 		tw.Flush()
 	}
 
+	if b := d.BGP; b != nil {
+		renderBGP(w, b)
+	}
+
 	if len(d.RealServers) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -270,4 +274,23 @@ running the previous configuration.`,
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// renderBGP shows the sessions and what is announced.
+func renderBGP(w io.Writer, b *daemon.BGPStatus) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BGP PEER\tASN\tSTATE\tLAST ERROR")
+	for _, p := range b.Peers {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.Address, p.ASN, p.State, dash(p.LastError))
+	}
+	tw.Flush()
+	announced := "nothing"
+	if len(b.Announced) > 0 {
+		announced = strings.Join(b.Announced, ", ")
+	}
+	fmt.Fprintf(w, "announced: %s\n", announced)
+	if b.LastError != "" {
+		fmt.Fprintf(w, "last BGP error: %s\n", b.LastError)
+	}
 }

@@ -74,6 +74,7 @@ type Daemon struct {
 	metrics *metrics
 	events  *events.Bus
 	quorum  quorumTracker // the reconciler's goroutine's
+	bgp     bgpMode
 	streams streamSlots
 	hooks   *hooks
 	// steer installs the routes of checks through the VIP (made at
@@ -186,6 +187,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.startIPVS(cfg); err != nil {
 		return err
 	}
+	if err := d.startBGP(bg, cfg); err != nil {
+		return err
+	}
+	defer d.stopBGP()
 	// The checks start once the table has the probe services that steer
 	// checks through the VIP (and the routes are in place): a first
 	// probe sent before would reach whichever real the VIP's own
@@ -214,6 +219,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.Reload(ctx)
 		case <-ctx.Done():
 			notify(d.log, "STOPPING=1")
+			// Withdrawn first, while IPVS still serves what the routers
+			// send during drain_time (VRRP resigns meanwhile).
+			d.stopBGP()
 			err := <-errc
 			return d.stop(err, stopBG)
 		case err := <-errc:

@@ -126,6 +126,7 @@ func (d *Daemon) onWrite(op lvs.Op, why string, err error) {
 // and quorum changes.
 func (d *Daemon) onStates(states []lvs.ServiceState) {
 	d.holdPreemption(states)
+	d.bgpStates(states)
 	for _, st := range d.quorum.changes(states) {
 		e := events.Event{Time: time.Now(), Kind: events.KindQuorum, VirtualServer: st.Name, Up: events.Bool(!st.QuorumLost)}
 		d.events.Publish(e)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,6 +77,8 @@ func newMetrics(d *Daemon) *metrics {
 	desc("directord_ipvs_write_errors_total", "IPVS netlink writes that failed.")
 	desc("directord_ipvs_drift_repairs_total", "IPVS writes that repaired changes made by hand.")
 	desc("directord_ipvs_quorum_lost", "1 while a virtual server has lost quorum.", "virtual_server")
+	desc("directord_bgp_session_established", "1 while the BGP session with a router is established.", "peer")
+	desc("directord_bgp_announced", "1 for each prefix announced to the routers now.", "prefix")
 	desc("directord_ipvs_service_connections_total", "Connections scheduled by an IPVS service.", "service")
 	desc("directord_ipvs_service_packets_total", "Packets through an IPVS service, by direction.", "service", "direction")
 	desc("directord_ipvs_service_bytes_total", "Bytes through an IPVS service, by direction.", "service", "direction")
@@ -160,6 +163,19 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		emit("directord_real_server_up", gauge, v, rs.VirtualServer, rs.RealServer)
 		m.collectWeights(emit, rs)
+	}
+	if b := doc.BGP; b != nil {
+		for _, p := range b.Peers {
+			v := 0.0
+			if p.State == "established" {
+				v = 1
+			}
+			emit("directord_bgp_session_established", gauge, v, p.Address.String())
+		}
+		for _, r := range b.Announced {
+			prefix, _, _ := strings.Cut(r, " ")
+			emit("directord_bgp_announced", gauge, 1, prefix)
+		}
 	}
 	if doc.IPVS == nil {
 		return

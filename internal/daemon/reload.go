@@ -87,6 +87,9 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if err := sameMarks(d.config(), cfg); err != nil {
 		return err
 	}
+	if err := checkBGPReload(d.config(), cfg); err != nil {
+		return err
+	}
 	if len(cfg.VirtualServers) > 0 && d.kernel == nil {
 		if err := d.openLVS(); err != nil {
 			return err
@@ -139,6 +142,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 	if err := d.applySync(cfg); err != nil {
 		d.log.Error("IPVS sync daemons: will retry", "err", err)
 	}
+	d.reloadBGP(ctx, cfg)
 	d.level.Set(logLevel(cfg.Director.LogLevel))
 	if d.first.Director.StatusSocket != cfg.Director.StatusSocket || d.first.Director.MetricsListen != cfg.Director.MetricsListen ||
 		d.first.Director.LogFormat != cfg.Director.LogFormat {

@@ -34,6 +34,7 @@ type StatusDoc struct {
 	VRRP        vrrp.Status        `json:"vrrp"`
 	RealServers []RealServerStatus `json:"real_servers"`
 	IPVS        *IPVSStatus        `json:"ipvs,omitempty"`
+	BGP         *BGPStatus         `json:"bgp,omitempty"`
 }
 
 // ConfigInfo identifies the running configuration.
@@ -197,6 +198,7 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 		st := m.Status()
 		doc.IPVS.Sync = &st
 	}
+	doc.BGP = d.bgpStatus(ctx)
 	return doc, nil
 }
 

@@ -28,6 +28,7 @@ const (
 	KindReload  Kind = "reload"   // a reload ended
 	KindLost    Kind = "lost"     // this subscriber missed events
 	KindHook    Kind = "hook"     // a notify hook ended
+	KindBGP     Kind = "bgp"      // a BGP session changed, a route was announced or withdrawn
 )
 
 // Event is one line of the stream. Fields that do not apply to its kind
@@ -47,6 +48,8 @@ type Event struct {
 	Reason        string    `json:"reason,omitempty"`
 	Error         string    `json:"error,omitempty"`
 	Lost          uint64    `json:"lost,omitempty"`
+	Peer          string    `json:"peer,omitempty"`
+	Prefix        string    `json:"prefix,omitempty"`
 }
 
 // Bool and Int make the optional fields.

@@ -98,10 +98,13 @@ func status(p apiutil.Peer) PeerStatus {
 	if st.ASN == 0 {
 		st.ASN = p.Conf.PeerASN
 	}
-	if p.State.DisconnectMessage != "" {
+	// GoBGP gives a reason with every transition; it is an error only
+	// when the session fell back to idle.
+	if st.State == "idle" {
 		st.LastError = p.State.DisconnectMessage
-	} else if p.State.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
-		st.LastError = p.State.DisconnectReason.String()
+		if st.LastError == "" && p.State.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+			st.LastError = p.State.DisconnectReason.String()
+		}
 	}
 	return st
 }

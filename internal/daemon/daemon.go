@@ -184,13 +184,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.watchMaintenance(bg)
 	go d.repairSteers(bg)
 	go d.forwardHealth(bg)
-	if err := d.startIPVS(cfg); err != nil {
-		return err
-	}
+	// BGP first: the reconciler's first pass tells the announcer which
+	// services have quorum.
 	if err := d.startBGP(bg, cfg); err != nil {
 		return err
 	}
 	defer d.stopBGP()
+	if err := d.startIPVS(cfg); err != nil {
+		return err
+	}
 	// The checks start once the table has the probe services that steer
 	// checks through the VIP (and the routes are in place): a first
 	// probe sent before would reach whichever real the VIP's own

@@ -37,6 +37,12 @@ func serve(t *testing.T, addr string) *http.Server {
 
 func vrrpState(t *testing.T, sock string) string {
 	t.Helper()
+	return getStatus(t, sock).VRRP.Instances[0].State
+}
+
+// getStatus is the running daemon's status document.
+func getStatus(t *testing.T, sock string) daemon.StatusDoc {
+	t.Helper()
 	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
@@ -49,7 +55,7 @@ func vrrpState(t *testing.T, sock string) string {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
-	return doc.VRRP.Instances[0].State
+	return doc
 }
 
 func waitListing(t *testing.T, pattern string, timeout time.Duration) {

@@ -1,0 +1,198 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"directord/config"
+	"directord/internal/daemon"
+	"directord/internal/testenv"
+	"directord/internal/vmtest"
+)
+
+// birdIn runs BIRD 2 in network namespace ns as AS 65000 at local,
+// taking routes from one directord at neighbor and exporting nothing.
+func birdIn(t *testing.T, ns, local, neighbor string) (cli func(args ...string) string) {
+	t.Helper()
+	exe := testenv.RequireCommand(t, "bird")
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`router id %s;
+protocol device {}
+protocol bgp directors {
+  local %s as 65000;
+  neighbor %s as 65001;
+  passive on;
+  hold time 3;
+  ipv4 { import all; export none; };
+}
+`, local, local, neighbor)
+	if err := os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "bird.ctl")
+	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-f", "-c", filepath.Join(dir, "bird.conf"), "-s", sock, "-P", filepath.Join(dir, "bird.pid"))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return func(args ...string) string {
+		out, _ := exec.Command("birdc", append([]string{"-s", sock}, args...)...).CombinedOutput()
+		return string(out)
+	}
+}
+
+// waitFor polls cond every 20 ms until it holds or timeout passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last string
+	for time.Since(start) < timeout {
+		ok, s := cond()
+		if ok {
+			return time.Since(start)
+		}
+		last = s
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s; last seen:\n%s", what, timeout, last)
+	return 0
+}
+
+// In the guest kernel, against BIRD in a namespace: a director in BGP
+// mode holds the VIP on lo, announces it with its community once the
+// service has quorum, withdraws it when quorum is lost and again when it
+// is regained, changes its community in place on a reload (the session
+// stays up), and at stop withdraws first and stops after drain_time.
+func TestBGPMode(t *testing.T) {
+	if vmtest.RunInGuest(t) {
+		return
+	}
+	for _, c := range []string{
+		"ip netns add router",
+		"ip link add vb0 type veth peer name vb1",
+		"ip link set vb1 netns router",
+		"ip addr add 10.2.0.1/24 dev vb0", "ip link set vb0 up",
+		"ip netns exec router ip addr add 10.2.0.2/24 dev vb1", "ip netns exec router ip link set vb1 up",
+		"ip netns exec router ip link set lo up",
+	} {
+		if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", c, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", "router").Run() })
+	bird := birdIn(t, "router", "10.2.0.2", "10.2.0.1")
+	real := serve(t, "127.0.0.2:8080")
+
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "s.sock")
+	write := func(community string) string {
+		path := filepath.Join(dir, "directord.hcl")
+		src := fmt.Sprintf(`director {
+  router_id = "10.2.0.1"
+  status_socket = %q
+  metrics_listen = "127.0.0.1:9112"
+}
+bgp {
+  asn = 65001
+  hold_time = "3s"
+  drain_time = "1s"
+  peer "10.2.0.2" { asn = 65000 }
+}
+virtual_server "web" {
+  address = "10.0.0.100"
+  port = 8080
+  scheduler = "mh"
+  announce = "bgp"
+  communities = [%q]
+  health_check "tcp" {
+    interval = "200ms"
+    timeout = "150ms"
+    rise = 1
+    fall = 2
+  }
+  real_server "127.0.0.2" {}
+}
+`, sock, community)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cfg, err := config.Load(write("65000:7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	d := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	go func() { done <- d.Run(ctx) }()
+
+	routeHas := func(want string) func() (bool, string) {
+		return func() (bool, string) {
+			out := bird("show", "route", "all")
+			return strings.Contains(out, "10.0.0.100/32") && strings.Contains(out, want), out
+		}
+	}
+	noRoute := func() (bool, string) {
+		out := bird("show", "route")
+		return !strings.Contains(out, "10.0.0.100/32"), out
+	}
+	waitFor(t, "the VIP announced with its community", 15*time.Second, routeHas("BGP.community: (65000,7)"))
+	if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "lo").CombinedOutput(); !strings.Contains(string(out), "10.0.0.100/32") {
+		t.Errorf("the VIP is not on lo:\n%s", out)
+	}
+	st := getStatus(t, sock)
+	if st.BGP == nil || len(st.BGP.Peers) != 1 || st.BGP.Peers[0].State != "established" || strings.Join(st.BGP.Announced, ",") != "10.0.0.100/32 community 65000:7" {
+		t.Errorf("status BGP: %+v", st.BGP)
+	}
+	metrics := scrape(t, "127.0.0.1:9112")
+	for _, want := range []string{`directord_bgp_session_established{peer="10.2.0.2"} 1`, `directord_bgp_announced{prefix="10.0.0.100/32"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	real.Close()
+	took := waitFor(t, "withdrawn when quorum is lost", 5*time.Second, noRoute)
+	t.Logf("real stopped → route gone at BIRD: %s (fall 2 × 200 ms + 150 ms timeout)", took)
+	serve(t, "127.0.0.2:8080")
+	waitFor(t, "announced again with quorum", 5*time.Second, routeHas("BGP.community: (65000,7)"))
+
+	since := bird("show", "protocols", "directors")
+	write("65000:8")
+	if res := d.Reload(ctx); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	waitFor(t, "the new community after the reload", 5*time.Second, routeHas("BGP.community: (65000,8)"))
+	if now := bird("show", "protocols", "directors"); now != since {
+		t.Errorf("the reload reset the session:\n%s\nthen\n%s", since, now)
+	}
+
+	stopped := time.Now()
+	cancel()
+	took = waitFor(t, "withdrawn at stop", 5*time.Second, noRoute)
+	select {
+	case <-done:
+		t.Errorf("Run returned before drain_time (1s) had passed since the stop")
+	default:
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stop → route gone at BIRD: %s; stop → Run returned: %s", took, time.Since(stopped))
+	if time.Since(stopped) < time.Second {
+		t.Errorf("Run returned %s after the stop, before drain_time", time.Since(stopped))
+	}
+	if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "lo").CombinedOutput(); strings.Contains(string(out), "10.0.0.100/32") {
+		t.Errorf("the VIP is still on lo after the stop:\n%s", out)
+	}
+}

@@ -53,8 +53,9 @@ func TestExamplesAreValid(t *testing.T) {
 					t.Errorf("example has a warning: %s", w.Summary)
 				}
 			}
-			if len(cfg.Instances) == 0 || len(cfg.VirtualServers) == 0 {
-				t.Errorf("an example should declare both VRRP and virtual servers")
+			// A director is elected by VRRP or announces over BGP.
+			if (len(cfg.Instances) == 0 && cfg.BGP == nil) || len(cfg.VirtualServers) == 0 {
+				t.Errorf("an example should declare virtual servers, and VRRP or BGP")
 			}
 		})
 	}

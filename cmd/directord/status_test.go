@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudflare/ipvs"
 
+	"directord/bgp"
 	"directord/healthcheck"
 	"directord/internal/daemon"
 	"directord/lvs"
@@ -70,5 +72,36 @@ func TestRenderStatus(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// BGP mode's part of the status: each session and what is announced.
+func TestRenderStatusBGP(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	doc := &daemon.StatusDoc{RouterID: "lb1", Started: now, BGP: &daemon.BGPStatus{
+		Peers: []bgp.PeerStatus{
+			{Address: netip.MustParseAddr("192.0.2.1"), ASN: 65000, State: "established"},
+			{Address: netip.MustParseAddr("2001:db8::1"), ASN: 65000, State: "idle", LastError: "hold-timer-expired"},
+		},
+		Announced: []string{"10.0.0.100/32 community 65000:100"},
+	}}
+	var b bytes.Buffer
+	renderStatus(&b, doc, now)
+	out := b.String()
+	for _, want := range []string{
+		"BGP PEER     ASN    STATE        LAST ERROR",
+		"192.0.2.1    65000  established  -",
+		"2001:db8::1  65000  idle         hold-timer-expired",
+		"announced: 10.0.0.100/32 community 65000:100",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	doc.BGP.Announced = nil
+	b.Reset()
+	renderStatus(&b, doc, now)
+	if !strings.Contains(b.String(), "announced: nothing") {
+		t.Errorf("nothing announced, yet:\n%s", b.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,23 +110,9 @@ func status(p apiutil.Peer) PeerStatus {
 	return st
 }
 
-func fsmState(s gbgp.FSMState) string {
-	switch s {
-	case gbgp.BGP_FSM_IDLE:
-		return "idle"
-	case gbgp.BGP_FSM_CONNECT:
-		return "connect"
-	case gbgp.BGP_FSM_ACTIVE:
-		return "active"
-	case gbgp.BGP_FSM_OPENSENT:
-		return "opensent"
-	case gbgp.BGP_FSM_OPENCONFIRM:
-		return "openconfirm"
-	case gbgp.BGP_FSM_ESTABLISHED:
-		return "established"
-	}
-	return "unknown"
-}
+// fsmState names GoBGP's FSM state as the API does: the API's states
+// are the FSM's, from 1 (0 is "unspecified").
+func fsmState(s gbgp.FSMState) string { return apiState(api.PeerState_SessionState(s + 1)) }
 
 // SetPeers makes the sessions those of peers: new ones are added,
 // removed ones deleted, changed ones replaced; an unchanged peer's
@@ -259,22 +246,14 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 	return out, err
 }
 
+// apiState is "idle", "connect", "active", "opensent", "openconfirm"
+// or "established".
 func apiState(s api.PeerState_SessionState) string {
-	switch s {
-	case api.PeerState_SESSION_STATE_IDLE:
-		return "idle"
-	case api.PeerState_SESSION_STATE_CONNECT:
-		return "connect"
-	case api.PeerState_SESSION_STATE_ACTIVE:
-		return "active"
-	case api.PeerState_SESSION_STATE_OPENSENT:
-		return "opensent"
-	case api.PeerState_SESSION_STATE_OPENCONFIRM:
-		return "openconfirm"
-	case api.PeerState_SESSION_STATE_ESTABLISHED:
-		return "established"
+	name, ok := api.PeerState_SessionState_name[int32(s)]
+	if !ok || s == api.PeerState_SESSION_STATE_UNSPECIFIED {
+		return "unknown"
 	}
-	return "unknown"
+	return strings.ToLower(strings.TrimPrefix(name, "SESSION_STATE_"))
 }
 
 // Stop ends every session (a Cease to each router, which withdraws

@@ -11,43 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"directord/bgp/bgptest"
 	"directord/config"
 	"directord/internal/daemon"
 	"directord/internal/testenv"
 	"directord/internal/vmtest"
 )
-
-// birdIn runs BIRD 2 in network namespace ns as AS 65000 at local,
-// taking routes from one directord at neighbor and exporting nothing.
-func birdIn(t *testing.T, ns, local, neighbor string) (cli func(args ...string) string) {
-	t.Helper()
-	exe := testenv.RequireCommand(t, "bird")
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`router id %s;
-protocol device {}
-protocol bgp directors {
-  local %s as 65000;
-  neighbor %s as 65001;
-  passive on;
-  hold time 3;
-  ipv4 { import all; export none; };
-}
-`, local, local, neighbor)
-	if err := os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "bird.ctl")
-	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-f", "-c", filepath.Join(dir, "bird.conf"), "-s", sock, "-P", filepath.Join(dir, "bird.pid"))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return func(args ...string) string {
-		out, _ := exec.Command("birdc", append([]string{"-s", sock}, args...)...).CombinedOutput()
-		return string(out)
-	}
-}
 
 // waitFor polls cond every 20 ms until it holds or timeout passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) time.Duration {
@@ -88,7 +57,11 @@ func TestBGPMode(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", "router").Run() })
-	bird := birdIn(t, "router", "10.2.0.2", "10.2.0.1")
+	testenv.RequireCommand(t, "bird")
+	router := bgptest.StartBIRD(t, func(name string, args ...string) *exec.Cmd {
+		return exec.Command("ip", append([]string{"netns", "exec", "router", name}, args...)...)
+	}, "10.2.0.2", "10.2.0.1")
+	bird := router.CLI
 	real := serve(t, "127.0.0.2:8080")
 
 	dir := t.TempDir()

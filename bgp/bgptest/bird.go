@@ -1,0 +1,73 @@
+package bgptest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BIRD is a BIRD 2 router (AS 65000) that takes IPv4 routes from one
+// directord (AS 65001) and exports nothing, anywhere: it has no kernel
+// protocol, so no routing table changes.
+type BIRD struct {
+	Sock string
+}
+
+// StartBIRD runs BIRD at local, peering with neighbor; inNS makes the
+// command that runs it in the router's network namespace.
+func StartBIRD(tb testing.TB, inNS func(name string, args ...string) *exec.Cmd, local, neighbor string) *BIRD {
+	tb.Helper()
+	exe, err := exec.LookPath("bird")
+	if err != nil {
+		exe = "/usr/sbin/bird"
+	}
+	dir := tb.TempDir()
+	conf := fmt.Sprintf(`router id %s;
+protocol device {}
+protocol bgp directors {
+  local %s as 65000;
+  neighbor %s as 65001;
+  passive on;
+  hold time 3;
+  ipv4 { import all; export none; };
+}
+`, local, local, neighbor)
+	if err := os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(conf), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	b := &BIRD{Sock: filepath.Join(dir, "bird.ctl")}
+	cmd := inNS(exe, "-f", "-c", filepath.Join(dir, "bird.conf"), "-s", b.Sock, "-P", filepath.Join(dir, "bird.pid"))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	b.Eventually(tb, "BIRD's control socket", 10*time.Second, func(string) bool { _, err := os.Stat(b.Sock); return err == nil }, "show", "status")
+	return b
+}
+
+// CLI runs a birdc command.
+func (b *BIRD) CLI(args ...string) string {
+	out, _ := exec.Command("birdc", append([]string{"-s", b.Sock}, args...)...).CombinedOutput()
+	return string(out)
+}
+
+// Eventually polls a birdc command every 20 ms until ok holds, and
+// returns its output and how long it took.
+func (b *BIRD) Eventually(tb testing.TB, what string, timeout time.Duration, ok func(string) bool, args ...string) (string, time.Duration) {
+	tb.Helper()
+	start := time.Now()
+	var out string
+	for time.Since(start) < timeout {
+		if out = b.CLI(args...); ok(out) {
+			return out, time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("%s: not within %s; birdc %s says:\n%s", what, timeout, strings.Join(args, " "), out)
+	return "", 0
+}

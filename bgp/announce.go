@@ -65,12 +65,15 @@ type Announcer struct {
 	services []Service
 	up       map[string]bool
 	have     map[netip.Prefix]Route
-	stopped  bool
+	// unsure are the prefixes whose last write failed: it may have taken
+	// effect or not, so the next Sync writes them whatever have says.
+	unsure  map[netip.Prefix]bool
+	stopped bool
 }
 
 // NewAnnouncer announces nothing until SetQuorum and Sync.
 func NewAnnouncer(sp Speaker, services []Service) *Announcer {
-	return &Announcer{sp: sp, services: slices.Clone(services), up: map[string]bool{}, have: map[netip.Prefix]Route{}}
+	return &Announcer{sp: sp, services: slices.Clone(services), up: map[string]bool{}, have: map[netip.Prefix]Route{}, unsure: map[netip.Prefix]bool{}}
 }
 
 // SetServices replaces the services (a reload); the quorum of those that
@@ -104,31 +107,47 @@ func (a *Announcer) Want() map[netip.Prefix]Route {
 }
 
 // Sync announces and withdraws the difference between Want and what was
-// announced. A failed write is retried at the next Sync.
+// announced. A failed write is retried at the next Sync, whether or not
+// it took effect.
 func (a *Announcer) Sync(ctx context.Context) (announced, withdrawn []Route, err error) {
 	want := a.Want()
 	var errs []error
-	for _, p := range sortedPrefixes(a.have) {
+	gone := map[netip.Prefix]Route{}
+	for p, r := range a.have {
+		gone[p] = r
+	}
+	for p := range a.unsure {
+		if _, ok := gone[p]; !ok {
+			gone[p] = Route{Prefix: p}
+		}
+	}
+	for _, p := range sortedPrefixes(gone) {
 		if _, ok := want[p]; ok {
 			continue
 		}
 		if e := a.sp.Withdraw(ctx, p); e != nil {
 			errs = append(errs, fmt.Errorf("withdraw %s: %w", p, e))
+			a.unsure[p] = true
 			continue
 		}
-		withdrawn = append(withdrawn, a.have[p])
+		if _, had := a.have[p]; had {
+			withdrawn = append(withdrawn, a.have[p])
+		}
 		delete(a.have, p)
+		delete(a.unsure, p)
 	}
 	for _, p := range sortedPrefixes(want) {
 		r := want[p]
-		if old, ok := a.have[p]; ok && old.Equal(r) {
+		if old, ok := a.have[p]; ok && old.Equal(r) && !a.unsure[p] {
 			continue
 		}
 		if e := a.sp.Announce(ctx, r); e != nil {
 			errs = append(errs, fmt.Errorf("announce %s: %w", r, e))
+			a.unsure[p] = true
 			continue
 		}
 		a.have[p] = r
+		delete(a.unsure, p)
 		announced = append(announced, r)
 	}
 	return announced, withdrawn, errors.Join(errs...)

@@ -148,6 +148,10 @@ func (g *GoBGP) SetPeers(ctx context.Context, peers []Peer) error {
 func peerEqual(a, b Peer) bool { return a == b }
 
 func apiPeer(p Peer) *api.Peer {
+	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	if p.Address.Is6() {
+		fam.Afi = api.Family_AFI_IP6
+	}
 	ap := &api.Peer{
 		Conf:      &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AuthPassword: p.Password},
 		Transport: &api.Transport{RemotePort: uint32(p.Port)},
@@ -157,12 +161,10 @@ func apiPeer(p Peer) *api.Peer {
 			// is 120 s).
 			ConnectRetry: 5,
 		}},
-		// Both families, whatever the session's: a dual-stack director
-		// announces IPv4 and IPv6 VIPs over one session.
-		AfiSafis: []*api.AfiSafi{
-			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
-		},
+		// The session's own family only: GoBGP's next hop self is the
+		// session's address, which a router cannot use for the other
+		// family (config refuses a VIP with no peer of its family).
+		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}},
 	}
 	if p.Multihop > 0 {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.Multihop)}
@@ -238,7 +240,9 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 		}
 		if s := p.State; s != nil {
 			st.State = apiState(s.SessionState)
-			st.LastError = s.DisconnectMessage
+			if st.State == "idle" {
+				st.LastError = s.DisconnectMessage
+			}
 		}
 		out = append(out, st)
 	})
@@ -259,10 +263,7 @@ func apiState(s api.PeerState_SessionState) string {
 // Stop ends every session (a Cease to each router, which withdraws
 // everything this director announced) and the speaker.
 // Only the first call does anything.
-func (g *GoBGP) Stop(ctx context.Context) {
-	g.stop.Do(func() {
-		if err := g.s.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
-			g.log.Warn("stopping BGP", "err", err)
-		}
-	})
+func (g *GoBGP) Stop() {
+	// BgpServer.Stop ends the sessions (StopBgp) and the BFD server.
+	g.stop.Do(g.s.Stop)
 }

@@ -5,29 +5,56 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// VIPs holds the announced addresses on one interface (lo or a dummy) of
-// a director, so that the kernel takes the packets routed to them and
-// IPVS sees them. Only addresses it added are removed again: one already
-// there (an operator's) is used and left.
-type VIPs struct {
-	mu    sync.Mutex
-	link  netlink.Link
-	added map[netip.Prefix]bool
+// Record keeps the list of addresses VIPs added, so that a daemon
+// restarted after kill -9 knows which of those on the interface are its
+// own to remove.
+type Record interface {
+	Load() ([]netip.Prefix, error)
+	Save([]netip.Prefix) error
 }
 
-// HoldVIPs adds prefixes to the interface.
-func HoldVIPs(iface string, prefixes []netip.Prefix) (*VIPs, error) {
+// VIPs holds the announced addresses on one interface (lo or a dummy) of
+// a director, so that the kernel takes the packets routed to them and
+// IPVS sees them. Only addresses it added (now or in a run the record
+// remembers) are removed again: one an operator put there is used and
+// left.
+type VIPs struct {
+	mu     sync.Mutex
+	link   netlink.Link
+	record Record
+	added  map[netip.Prefix]bool
+}
+
+// HoldVIPs adds prefixes to the interface, adopting those of the record
+// still there, and removes the record's others.
+func HoldVIPs(iface string, prefixes []netip.Prefix, record Record) (*VIPs, error) {
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("vip_interface %s: %w", iface, err)
 	}
-	v := &VIPs{link: link, added: map[netip.Prefix]bool{}}
+	v := &VIPs{link: link, record: record, added: map[netip.Prefix]bool{}}
+	mine, err := record.Load()
+	if err != nil {
+		return nil, fmt.Errorf("VIP record: %w", err)
+	}
+	present, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("addresses of %s: %w", iface, err)
+	}
+	for _, a := range present {
+		ad, _ := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		if p := netip.PrefixFrom(ad.Unmap(), ones); slices.Contains(mine, p) {
+			v.added[p] = true
+		}
+	}
 	if err := v.Set(prefixes); err != nil {
 		v.Release()
 		return nil, err
@@ -67,13 +94,19 @@ func (v *VIPs) Set(prefixes []netip.Prefix) error {
 		}
 		delete(v.added, p)
 	}
+	mine := make([]netip.Prefix, 0, len(v.added))
+	for p := range v.added {
+		mine = append(mine, p)
+	}
+	slices.SortFunc(mine, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	if err := v.record.Save(mine); err != nil {
+		errs = append(errs, fmt.Errorf("VIP record: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
 // Release removes every address this added.
-func (v *VIPs) Release() {
-	_ = v.Set(nil)
-}
+func (v *VIPs) Release() error { return v.Set(nil) }
 
 // addr is a host address; IPv6 without duplicate address detection, so it
 // is usable at once.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,14 +12,16 @@ import (
 )
 
 // Defaults of the bgp block: BGP's own hold time (RFC 4271 suggests 90 s;
-// directors usually run lower, or BFD), the standard port, the VIPs on lo,
-// and a drain long enough for a router to move its flows before the
-// director stops.
+// directors usually run lower, or BFD), the standard port for peers, no
+// listening (directord connects out, and a router or a local BIRD/FRR
+// may own port 179), the VIPs on lo, and a drain long enough for a
+// router to move its flows before the director stops.
 const (
-	DefaultBGPHoldTime  = 90 * time.Second
-	DefaultBGPPort      = 179
-	DefaultBGPDrainTime = 5 * time.Second
-	AnnounceBGP         = "bgp"
+	DefaultBGPHoldTime   = 90 * time.Second
+	DefaultBGPPort       = 179
+	DefaultBGPListenPort = 0
+	DefaultBGPDrainTime  = 5 * time.Second
+	AnnounceBGP          = "bgp"
 )
 
 // BGP is the bgp block: directord speaks BGP (through GoBGP) to the
@@ -83,7 +86,7 @@ func (r *resolver) bgp(rb *rawBGP, d Director) *BGP {
 		return nil
 	}
 	b := r.block(rb.Body, rb.DefRange)
-	g := &BGP{HoldTime: Duration(DefaultBGPHoldTime), ListenPort: DefaultBGPPort, VIPInterface: "lo", DrainTime: Duration(DefaultBGPDrainTime)}
+	g := &BGP{HoldTime: Duration(DefaultBGPHoldTime), ListenPort: DefaultBGPListenPort, VIPInterface: "lo", DrainTime: Duration(DefaultBGPDrainTime)}
 	if b.required("asn", rb.ASN != nil) {
 		g.ASN = asn(b, "asn", *rb.ASN)
 	}
@@ -95,7 +98,7 @@ func (r *resolver) bgp(rb *rawBGP, d Director) *BGP {
 		rid, _ = b.addr("router_id", *rb.RouterID, b.where("router_id"))
 	}
 	switch {
-	case rid.Is4():
+	case rid.Is4() && !rid.IsUnspecified():
 		g.RouterID = rid
 	case rb.RouterID != nil:
 		b.errorf("router_id", "router_id must be an IPv4 address, not %s", *rb.RouterID)
@@ -103,10 +106,12 @@ func (r *resolver) bgp(rb *rawBGP, d Director) *BGP {
 		b.errorf("router_id", "missing router_id: director.router_id (%q) is not an IPv4 address, and BGP needs one", d.RouterID)
 	}
 	g.HoldTime = Duration(b.duration("hold_time", rb.HoldTime, DefaultBGPHoldTime))
-	if h := g.HoldTime.D(); h != 0 && (h < 3*time.Second || h%time.Second != 0 || h > 65535*time.Second) {
-		b.errorf("hold_time", "hold_time must be 0 or whole seconds from 3s to 65535s (RFC 4271), not %s", h)
+	// RFC 4271 allows 0 (no keepalives), but GoBGP takes 0 as "its
+	// default", 90 s: refused rather than silently changed.
+	if h := g.HoldTime.D(); h < 3*time.Second || h%time.Second != 0 || h > 65535*time.Second {
+		b.errorf("hold_time", "hold_time must be whole seconds from 3s to 65535s, not %s", h)
 	}
-	g.ListenPort = b.intIn("listen_port", rb.ListenPort, DefaultBGPPort, 0, 65535)
+	g.ListenPort = b.intIn("listen_port", rb.ListenPort, DefaultBGPListenPort, 0, 65535)
 	if rb.VIPInterface != nil {
 		g.VIPInterface = b.ifname("vip_interface", *rb.VIPInterface)
 	}
@@ -166,8 +171,12 @@ func (r *resolver) announce(b blk, rv *rawVirtualServer, vs *VirtualServer) {
 		}
 		return
 	}
-	vs.Announce = b.enum("announce", rv.Announce, "", AnnounceBGP)
-	if vs.Announce == AnnounceBGP && vs.FWMark != 0 {
+	if *rv.Announce != AnnounceBGP {
+		b.errorf("announce", "announce must be \"bgp\", not %q", *rv.Announce)
+		return
+	}
+	vs.Announce = AnnounceBGP
+	if vs.FWMark != 0 {
 		b.errorf("announce", "a fwmark virtual server has no address to announce: announce the addresses its mark selects in an address virtual server, or not at all")
 	}
 	if rv.Communities != nil {
@@ -211,19 +220,34 @@ func ParseCommunity(s string) (uint32, error) {
 }
 
 // crossBGP checks what involves the bgp block and the virtual servers
-// together: announce needs the block, and virtual servers that share an
-// address announce it with the same attributes.
+// together: announce needs the block and a peer of the address's family
+// (GoBGP's next hop self is the session's own address), virtual servers
+// that share an address announce it with the same attributes, and an
+// address VRRP holds is not announced (announcing a VRRP VIP from the
+// master only is not built).
 func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 	first := map[netip.Addr]int{}
+	vrrpVIPs := map[netip.Addr]string{}
+	for _, in := range cfg.Instances {
+		for _, v := range in.VirtualIPs {
+			vrrpVIPs[v.Prefix.Addr()] = in.Name
+		}
+	}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
-		if vs.Announce != AnnounceBGP {
-			continue
+		if vs.Announce != AnnounceBGP || vs.FWMark != 0 {
+			continue // a fwmark one was refused already
 		}
 		b := r.block(raws[i].Body, raws[i].DefRange)
 		if cfg.BGP == nil {
 			b.errorf("announce", "announce = \"bgp\" needs a bgp { asn = …, peer \"ADDRESS\" { … } } block")
 			continue
+		}
+		if in, ok := vrrpVIPs[vs.Address]; ok {
+			b.errorf("announce", "%s is a VIP of vrrp_instance %q: announcing a VRRP VIP is not supported (announce an address on vip_interface instead)", vs.Address, in)
+		}
+		if !slices.ContainsFunc(cfg.BGP.Peers, func(p BGPPeer) bool { return p.Address.Is4() == vs.Address.Is4() }) {
+			b.errorf("announce", "no %s peer in the bgp block to announce %s to", map[bool]string{true: "IPv4", false: "IPv6"}[vs.Address.Is4()], vs.Address)
 		}
 		j, ok := first[vs.Address]
 		if !ok {
@@ -231,11 +255,13 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 			continue
 		}
 		o := &cfg.VirtualServers[j]
-		if fmt.Sprint(o.Communities, derefOr(o.MED)) != fmt.Sprint(vs.Communities, derefOr(vs.MED)) {
+		if fmt.Sprint(sorted(o.Communities), derefOr(o.MED)) != fmt.Sprint(sorted(vs.Communities), derefOr(vs.MED)) {
 			b.errorf("announce", "virtual_server %q announces %s too, with other communities or med: one route has one set", o.Name, vs.Address)
 		}
 	}
 }
+
+func sorted(cs []uint32) []uint32 { return slices.Sorted(slices.Values(cs)) }
 
 func derefOr(p *uint32) any {
 	if p == nil {

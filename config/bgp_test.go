@@ -46,7 +46,7 @@ bgp {
 	}
 	g := cfg.BGP
 	if g == nil || g.ASN != 65001 || g.RouterID.String() != "192.0.2.11" || g.HoldTime.D() != 3*time.Second ||
-		g.ListenPort != DefaultBGPPort || g.VIPInterface != "lo" || g.DrainTime.D() != DefaultBGPDrainTime || len(g.Peers) != 2 {
+		g.ListenPort != 0 || g.VIPInterface != "lo" || g.DrainTime.D() != DefaultBGPDrainTime || len(g.Peers) != 2 {
 		t.Fatalf("bgp %+v", g)
 	}
 	if p := g.Peers[1]; p.Address.String() != "2001:db8::1" || p.Port != 1179 || p.Multihop != 2 || !p.BFD || p.Password != "s3cret" || p.ASN != 65000 {
@@ -83,7 +83,48 @@ bgp {
   asn = 23456
   hold_time = "2s"
   peer "192.0.2.1" { asn = 0 }
-}`, []diagAt{{"3:9", "asn must be an AS number"}, {"4:15", "hold_time must be 0 or whole seconds from 3s"}, {"5:28", "asn must be an AS number"}}},
+}`, []diagAt{{"3:9", "asn must be an AS number"}, {"4:15", "hold_time must be whole seconds from 3s"}, {"5:28", "asn must be an AS number"}}},
+		{"hold time 0, which GoBGP would make 90s", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  hold_time = "0s"
+  peer "192.0.2.1" { asn = 65000 }
+}`, []diagAt{{"4:15", "hold_time must be whole seconds from 3s"}}},
+		{"router id 0.0.0.0", `bgp {
+  asn = 65001
+  router_id = "0.0.0.0"
+  peer "192.0.2.1" { asn = 65000 }
+}`, []diagAt{{"3:15", "router_id must be an IPv4 address"}}},
+		{"an IPv6 VIP without an IPv6 peer", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" { asn = 65000 }
+}
+virtual_server "web6" {
+  address = "2001:db8::100"
+  port = 80
+  announce = "bgp"
+}`, []diagAt{{"9:14", "no IPv6 peer in the bgp block to announce 2001:db8::100 to"}}},
+		{"a VRRP VIP announced", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" { asn = 65000 }
+}
+vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.100/32"]
+}
+virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  announce = "bgp"
+}`, []diagAt{{"14:14", `10.0.0.100 is a VIP of vrrp_instance "v"`}}},
+		{"announce must say bgp", `virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  announce = ""
+}`, []diagAt{{"4:14", `announce must be "bgp", not ""`}}},
 		{"a bad community", `director { router_id = "192.0.2.11" }
 bgp {
   asn = 65001

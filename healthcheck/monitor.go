@@ -436,6 +436,20 @@ func (m *Monitor) Up(id string) (up, known bool) {
 	return true, true
 }
 
+// Checked reports whether every probe of watch id has finished at least
+// one check (true for a watch with none): until then its health is only
+// the initial state.
+func (m *Monitor) Checked(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.probesOf(id) {
+		if p.checks == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // probesOf lists the probes watch ID subscribes to, in declaration order.
 // The caller holds m.mu.
 func (m *Monitor) probesOf(id string) []*probe {

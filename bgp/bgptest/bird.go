@@ -71,3 +71,23 @@ func (b *BIRD) Eventually(tb testing.TB, what string, timeout time.Duration, ok 
 	tb.Fatalf("%s: not within %s; birdc %s says:\n%s", what, timeout, strings.Join(args, " "), out)
 	return "", 0
 }
+
+// EstablishedSince reads `birdc show protocols NAME`: the time of day the
+// session came up ("15:04:05.000"), if it is established.
+func EstablishedSince(out string) (string, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "BGP" && f[3] == "up" && f[5] == "Established" {
+			return f[4], true
+		}
+	}
+	return "", false
+}
+
+// KeptSince reports whether the session was established before at
+// (a time of day in BIRD's format) and still is: a reset would show a
+// later time.
+func KeptSince(out string, at time.Time) bool {
+	since, ok := EstablishedSince(out)
+	return ok && since < at.Format("15:04:05.000")
+}

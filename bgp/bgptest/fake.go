@@ -18,6 +18,9 @@ type Speaker struct {
 	// "withdraw 10.0.0.1/32".
 	Log  []string
 	fail int
+	// FailAfter makes a failing write take effect before it returns its
+	// error, as a timeout after the router got the update would.
+	FailAfter bool
 }
 
 // New is an empty speaker.
@@ -30,25 +33,34 @@ func (s *Speaker) Fail(n int) { s.mu.Lock(); s.fail = n; s.mu.Unlock() }
 func (s *Speaker) Announce(_ context.Context, r bgp.Route) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fail > 0 {
+	if s.fail > 0 && !s.FailAfter {
 		s.fail--
 		return fmt.Errorf("fake failure")
 	}
 	s.routes[r.Prefix] = r
 	s.Log = append(s.Log, "announce "+r.String())
-	return nil
+	return s.failAfter()
 }
 
 // Withdraw implements bgp.Speaker.
 func (s *Speaker) Withdraw(_ context.Context, p netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.fail > 0 {
+	if s.fail > 0 && !s.FailAfter {
 		s.fail--
 		return fmt.Errorf("fake failure")
 	}
 	delete(s.routes, p)
 	s.Log = append(s.Log, "withdraw "+p.String())
+	return s.failAfter()
+}
+
+// failAfter is the error of a write that took effect; the caller holds mu.
+func (s *Speaker) failAfter() error {
+	if s.fail > 0 {
+		s.fail--
+		return fmt.Errorf("fake failure after the write")
+	}
 	return nil
 }
 

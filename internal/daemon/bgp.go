@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -15,16 +18,24 @@ import (
 	"directord/lvs"
 )
 
-// bgpMode is the BGP side of a running director: the speaker, what it
-// announces, and the VIPs it holds on the bgp block's interface.
+// bgpMode is the BGP side of a running director. Two locks: mu guards
+// the small state the reconciler, status and reload touch (never held
+// across a call into GoBGP, so a slow speaker stalls no IPVS write);
+// annMu serialises the announcer and the speaker's writes, on the BGP
+// loop's goroutine, a reload's and the stop's.
 type bgpMode struct {
-	mu       sync.Mutex
-	speaker  *bgp.GoBGP
-	ann      *bgp.Announcer
-	vips     *bgp.VIPs
-	drain    time.Duration
-	lastErr  string
-	stopping bool
+	mu        sync.Mutex
+	speaker   *bgp.GoBGP
+	vips      *bgp.VIPs
+	quorum    map[string]bool // the last reconciler pass's, by service
+	announced []string        // what the announcer last had out
+	drain     time.Duration
+	lastErr   string
+	stopping  bool
+	kick      chan struct{}
+
+	annMu sync.Mutex
+	ann   *bgp.Announcer
 }
 
 // bgpPlan is the bgp block in the bgp package's terms.
@@ -72,15 +83,39 @@ func (p *bgpPlan) prefixes() []netip.Prefix {
 	return out
 }
 
-// startBGP holds the VIPs and starts the speaker and its sessions;
-// nothing is announced before the reconciler's first pass says which
-// services have quorum.
+// vipRecord is the file, beside the status socket, that lists the VIPs
+// this daemon added, for the next start after a kill -9.
+type vipRecord string
+
+func (r vipRecord) Load() ([]netip.Prefix, error) {
+	b, err := os.ReadFile(string(r))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ps []netip.Prefix
+	return ps, json.Unmarshal(b, &ps)
+}
+
+func (r vipRecord) Save(ps []netip.Prefix) error {
+	b, err := json.Marshal(ps)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(string(r), append(b, '\n'))
+}
+
+// startBGP holds the VIPs and starts the speaker, its sessions and the
+// loop that announces; nothing is announced before every check of a
+// service has a result.
 func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 	p := bgpTranslate(cfg)
 	if p == nil {
 		return nil
 	}
-	vips, err := bgp.HoldVIPs(p.iface, p.prefixes())
+	vips, err := bgp.HoldVIPs(p.iface, p.prefixes(), vipRecord(cfg.Director.StatusSocket+".bgp-vips"))
 	if err != nil {
 		return fmt.Errorf("BGP: %w", err)
 	}
@@ -90,13 +125,16 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	if err := sp.SetPeers(ctx, p.peers); err != nil {
-		sp.Stop(ctx)
+		sp.Stop()
 		vips.Release()
 		return err
 	}
 	d.bgp.mu.Lock()
-	d.bgp.speaker, d.bgp.ann, d.bgp.vips, d.bgp.drain = sp, bgp.NewAnnouncer(sp, p.services), vips, p.drain
+	d.bgp.speaker, d.bgp.vips, d.bgp.drain = sp, vips, p.drain
+	d.bgp.quorum, d.bgp.kick = map[string]bool{}, make(chan struct{}, 1)
 	d.bgp.mu.Unlock()
+	d.bgp.ann = bgp.NewAnnouncer(sp, p.services)
+	go d.bgpLoop(ctx)
 	d.log.Info("BGP running", "asn", p.global.ASN, "router_id", p.global.RouterID, "peers", len(p.peers), "announced_services", len(p.services))
 	return nil
 }
@@ -107,35 +145,107 @@ func (d *Daemon) onPeer(st bgp.PeerStatus) {
 	d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "session", Peer: st.Address.String(), State: st.State, Error: st.LastError})
 }
 
-// bgpStates takes a reconciler pass's quorum into the announcements.
+// bgpStates records a reconciler pass's quorum (on the reconciler's
+// goroutine: nothing here waits for BGP) and wakes the loop.
 func (d *Daemon) bgpStates(states []lvs.ServiceState) {
 	d.bgp.mu.Lock()
 	defer d.bgp.mu.Unlock()
-	if d.bgp.ann == nil {
+	if d.bgp.kick == nil {
 		return
 	}
 	for _, st := range states {
-		d.bgp.ann.SetQuorum(st.Name, !st.QuorumLost)
+		d.bgp.quorum[st.Name] = !st.QuorumLost
 	}
-	d.bgpSyncLocked(context.Background())
+	select {
+	case d.bgp.kick <- struct{}{}:
+	default:
+	}
 }
 
-// bgpSyncLocked writes the announcements' difference and reports it.
-func (d *Daemon) bgpSyncLocked(ctx context.Context) {
+// bgpLoop syncs the announcements at each reconciler pass, and every
+// 250 ms: a service's checks finishing their first round change no
+// quorum, and a failed write is retried.
+func (d *Daemon) bgpLoop(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-d.bgp.kick:
+		}
+		d.bgpSync(ctx, nil)
+	}
+}
+
+// bgpSync sets each service's state in the announcer, with services
+// replacing its list when not nil, and writes the difference.
+func (d *Daemon) bgpSync(ctx context.Context, services []bgp.Service) {
+	d.bgp.annMu.Lock()
+	defer d.bgp.annMu.Unlock()
+	d.bgp.mu.Lock()
+	quorum, stopping := maps.Clone(d.bgp.quorum), d.bgp.stopping
+	d.bgp.mu.Unlock()
+	if stopping {
+		return
+	}
+	if services != nil {
+		d.bgp.ann.SetServices(services)
+	}
+	for name, up := range quorum {
+		d.bgp.ann.SetQuorum(name, up && d.bgpChecked(name))
+	}
 	announced, withdrawn, err := d.bgp.ann.Sync(ctx)
+	d.reportSync(announced, withdrawn, err, "")
+}
+
+// bgpChecked reports whether every check of the service's reals has a
+// result: until then their health is the initial state, not theirs.
+func (d *Daemon) bgpChecked(name string) bool {
+	cfg := d.config()
+	for i := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[i]
+		if vs.Name != name {
+			continue
+		}
+		for j := range vs.RealServers {
+			if !d.monitor.Checked(WatchID(vs, &vs.RealServers[j])) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// reportSync logs and publishes what a sync changed; the caller holds
+// annMu.
+func (d *Daemon) reportSync(announced, withdrawn []bgp.Route, err error, reason string) {
 	for _, r := range announced {
 		d.log.Info("BGP announce", "prefix", r.String())
 		d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "announce", Prefix: r.Prefix.String()})
 	}
 	for _, r := range withdrawn {
-		d.log.Info("BGP withdraw", "prefix", r.Prefix.String())
-		d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "withdraw", Prefix: r.Prefix.String()})
+		d.log.Info("BGP withdraw", "prefix", r.Prefix.String(), "reason", reason)
+		d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "withdraw", Prefix: r.Prefix.String(), Reason: reason})
 	}
+	var out []string
+	for _, r := range d.bgp.ann.Announced() {
+		out = append(out, r.String())
+	}
+	d.bgp.mu.Lock()
+	defer d.bgp.mu.Unlock()
+	d.bgp.announced = out
+	msg := ""
 	if err != nil {
-		d.bgp.lastErr = err.Error()
-		d.log.Error("BGP: will retry at the next pass", "err", err)
-		d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "error", Error: err.Error()})
+		msg = err.Error()
 	}
+	if msg != "" && msg != d.bgp.lastErr {
+		// Logged once per new error: the loop retries every 250 ms.
+		d.log.Error("BGP: retrying", "err", err)
+		d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "error", Error: msg})
+	}
+	d.bgp.lastErr = msg
 }
 
 // checkBGPReload refuses what a reload cannot change in place.
@@ -153,30 +263,44 @@ func checkBGPReload(old, cfg *config.Config) error {
 }
 
 // reloadBGP changes the peers (an unchanged one keeps its session) and
-// the announced services in place.
+// the announcements in place; a VIP no longer announced leaves the
+// interface after its withdrawal.
 func (d *Daemon) reloadBGP(ctx context.Context, cfg *config.Config) {
 	p := bgpTranslate(cfg)
 	d.bgp.mu.Lock()
-	defer d.bgp.mu.Unlock()
-	if p == nil || d.bgp.speaker == nil {
+	sp, vips, stopping := d.bgp.speaker, d.bgp.vips, d.bgp.stopping
+	if p != nil {
+		d.bgp.drain = p.drain
+	}
+	d.bgp.mu.Unlock()
+	if p == nil || sp == nil || stopping {
 		return
 	}
-	if err := d.bgp.speaker.SetPeers(ctx, p.peers); err != nil {
-		d.bgp.lastErr = err.Error()
+	if err := sp.SetPeers(ctx, p.peers); err != nil {
 		d.log.Error("BGP peers", "err", err)
 	}
-	if err := d.bgp.vips.Set(p.prefixes()); err != nil {
-		d.bgp.lastErr = err.Error()
+	if err := vips.Set(append(p.prefixes(), d.announcedPrefixes()...)); err != nil {
 		d.log.Error("BGP VIPs", "err", err)
 	}
-	d.bgp.drain = p.drain
-	d.bgp.ann.SetServices(p.services)
-	d.bgpSyncLocked(ctx)
+	d.bgpSync(ctx, p.services)
+	if err := vips.Set(p.prefixes()); err != nil {
+		d.log.Error("BGP VIPs", "err", err)
+	}
+}
+
+func (d *Daemon) announcedPrefixes() []netip.Prefix {
+	d.bgp.annMu.Lock()
+	defer d.bgp.annMu.Unlock()
+	var out []netip.Prefix
+	for _, r := range d.bgp.ann.Announced() {
+		out = append(out, r.Prefix)
+	}
+	return out
 }
 
 // stopBGP withdraws every announcement, waits drain_time for the routers
 // to move their flows (IPVS keeps serving meanwhile), then ends the
-// sessions and releases the VIPs.
+// sessions and releases the VIPs. Only the first call does anything.
 func (d *Daemon) stopBGP() {
 	d.bgp.mu.Lock()
 	if d.bgp.speaker == nil || d.bgp.stopping {
@@ -184,24 +308,21 @@ func (d *Daemon) stopBGP() {
 		return
 	}
 	d.bgp.stopping = true
-	ctx := context.Background()
-	withdrawn, err := d.bgp.ann.Stop(ctx)
-	for _, r := range withdrawn {
-		d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "withdraw", Prefix: r.Prefix.String(), Reason: "stop"})
-	}
-	if err != nil {
-		d.log.Error("BGP: withdrawing at stop", "err", err)
-	}
-	drain := d.bgp.drain
+	sp, vips, drain := d.bgp.speaker, d.bgp.vips, d.bgp.drain
 	d.bgp.mu.Unlock()
+
+	d.bgp.annMu.Lock()
+	withdrawn, err := d.bgp.ann.Stop(context.Background())
+	d.reportSync(nil, withdrawn, err, "stop")
+	d.bgp.annMu.Unlock()
 	if len(withdrawn) > 0 && drain > 0 {
 		d.log.Info("BGP: withdrawn, draining before stop", "drain_time", drain)
 		time.Sleep(drain)
 	}
-	d.bgp.mu.Lock()
-	defer d.bgp.mu.Unlock()
-	d.bgp.speaker.Stop(ctx)
-	d.bgp.vips.Release()
+	sp.Stop()
+	if err := vips.Release(); err != nil {
+		d.log.Error("BGP: releasing the VIPs", "err", err)
+	}
 }
 
 // BGPStatus is the BGP part of the status.
@@ -213,16 +334,14 @@ type BGPStatus struct {
 
 func (d *Daemon) bgpStatus(ctx context.Context) *BGPStatus {
 	d.bgp.mu.Lock()
-	defer d.bgp.mu.Unlock()
-	if d.bgp.speaker == nil {
+	sp := d.bgp.speaker
+	st := &BGPStatus{Announced: append([]string{}, d.bgp.announced...), LastError: d.bgp.lastErr}
+	d.bgp.mu.Unlock()
+	if sp == nil {
 		return nil
 	}
-	st := &BGPStatus{Announced: []string{}, LastError: d.bgp.lastErr}
-	for _, r := range d.bgp.ann.Announced() {
-		st.Announced = append(st.Announced, r.String())
-	}
-	peers, err := d.bgp.speaker.Peers(ctx)
-	if err != nil {
+	peers, err := sp.Peers(ctx)
+	if err != nil && st.LastError == "" {
 		st.LastError = err.Error()
 	}
 	st.Peers = peers

@@ -227,6 +227,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			err := <-errc
 			return d.stop(err, stopBG)
 		case err := <-errc:
+			// Withdrawn before the table is touched (clear_on_stop).
+			d.stopBGP()
 			return d.stop(err, stopBG)
 		}
 	}

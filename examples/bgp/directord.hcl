@@ -16,7 +16,7 @@ director {
 
 bgp {
   asn       = 65001
-  hold_time = "9s"   # or bfd = true on the peers below
+  hold_time = "9s"   # 3s to 65535s; or bfd = true on the peers below
   # On SIGTERM: withdraw, keep serving for this long while the routers
   # move the flows, then stop.
   drain_time = "5s"

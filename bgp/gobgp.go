@@ -157,9 +157,10 @@ func apiPeer(p Peer) *api.Peer {
 		Transport: &api.Transport{RemotePort: uint32(p.Port)},
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			HoldTime: uint64(p.HoldTime / time.Second), KeepaliveInterval: uint64(p.HoldTime / 3 / time.Second),
-			// Reconnect soon after a router restarts (GoBGP's default
-			// is 120 s).
-			ConnectRetry: 5,
+			// Reconnect soon after a router restarts or a session
+			// drops (GoBGP's defaults are 120 s and 30 s): a director
+			// out of the ECMP group is capacity lost.
+			ConnectRetry: 5, IdleHoldTimeAfterReset: 5,
 		}},
 		// The session's own family only: GoBGP's next hop self is the
 		// session's address, which a router cannot use for the other

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// BIRD is a BIRD 2 router (AS 65000) that takes IPv4 routes from one
-// directord (AS 65001) and exports nothing, anywhere: it has no kernel
-// protocol, so no routing table changes.
+// BIRD is a BIRD 2 router. StartBIRD's (AS 65000) takes IPv4 routes from
+// one directord (AS 65001) and exports nothing, anywhere: it has no kernel
+// protocol, so no routing table changes; StartBIRDConf's is the caller's.
 type BIRD struct {
 	Sock string
 }
@@ -21,12 +21,7 @@ type BIRD struct {
 // command that runs it in the router's network namespace.
 func StartBIRD(tb testing.TB, inNS func(name string, args ...string) *exec.Cmd, local, neighbor string) *BIRD {
 	tb.Helper()
-	exe, err := exec.LookPath("bird")
-	if err != nil {
-		exe = "/usr/sbin/bird"
-	}
-	dir := tb.TempDir()
-	conf := fmt.Sprintf(`router id %s;
+	return StartBIRDConf(tb, inNS, fmt.Sprintf(`router id %s;
 protocol device {}
 protocol bgp directors {
   local %s as 65000;
@@ -35,7 +30,17 @@ protocol bgp directors {
   hold time 3;
   ipv4 { import all; export none; };
 }
-`, local, local, neighbor)
+`, local, local, neighbor))
+}
+
+// StartBIRDConf runs BIRD with the configuration conf.
+func StartBIRDConf(tb testing.TB, inNS func(name string, args ...string) *exec.Cmd, conf string) *BIRD {
+	tb.Helper()
+	exe, err := exec.LookPath("bird")
+	if err != nil {
+		exe = "/usr/sbin/bird"
+	}
+	dir := tb.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bird.conf"), []byte(conf), 0o600); err != nil {
 		tb.Fatal(err)
 	}

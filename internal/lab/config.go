@@ -24,6 +24,18 @@ var DefaultSettings = Settings{
 	Fall:          2,
 }
 
+// LabSettings are the lab command's: DefaultSettings with a 180 ms check
+// timeout. A CI run saw all three checks of a freshly restarted director
+// time out at once at 100 ms in the one-CPU guest (quorum lost, every
+// request refused for a moment) although every real was healthy.
+var LabSettings = Settings{
+	Advert:        100 * time.Millisecond,
+	CheckInterval: 200 * time.Millisecond,
+	CheckTimeout:  180 * time.Millisecond,
+	Rise:          2,
+	Fall:          2,
+}
+
 // DualStackSettings check less often: twice the checks (one per family
 // and real) at DefaultSettings' pace kept the one-CPU guest so busy that
 // 100 ms check timeouts fired on healthy reals.

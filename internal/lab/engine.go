@@ -75,7 +75,7 @@ func StartEngine(bin, dir string, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	settings := DefaultSettings
+	settings := LabSettings
 	if o.IPv6 {
 		settings = DualStackSettings
 	}

@@ -58,6 +58,15 @@ bgp {
 	}
 }
 
+// bgpHead is a valid director and bgp block, five lines: the errors of
+// the cases that follow it are on line 6 and after.
+const bgpHead = `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" { asn = 65000 }
+}
+`
+
 func TestBGPConfigErrors(t *testing.T) {
 	for _, c := range []struct {
 		name, src string
@@ -95,22 +104,12 @@ bgp {
   router_id = "0.0.0.0"
   peer "192.0.2.1" { asn = 65000 }
 }`, []diagAt{{"3:15", "router_id must be an IPv4 address"}}},
-		{"an IPv6 VIP without an IPv6 peer", `director { router_id = "192.0.2.11" }
-bgp {
-  asn = 65001
-  peer "192.0.2.1" { asn = 65000 }
-}
-virtual_server "web6" {
+		{"an IPv6 VIP without an IPv6 peer", bgpHead + `virtual_server "web6" {
   address = "2001:db8::100"
   port = 80
   announce = "bgp"
 }`, []diagAt{{"9:14", "no IPv6 peer in the bgp block to announce 2001:db8::100 to"}}},
-		{"a VRRP VIP announced", `director { router_id = "192.0.2.11" }
-bgp {
-  asn = 65001
-  peer "192.0.2.1" { asn = 65000 }
-}
-vrrp_instance "v" {
+		{"a VRRP VIP announced", bgpHead + `vrrp_instance "v" {
   interface = "eth0"
   virtual_router_id = 7
   virtual_ips = ["10.0.0.100/32"]
@@ -125,23 +124,13 @@ virtual_server "web" {
   port = 80
   announce = ""
 }`, []diagAt{{"4:14", `announce must be "bgp", not ""`}}},
-		{"a bad community", `director { router_id = "192.0.2.11" }
-bgp {
-  asn = 65001
-  peer "192.0.2.1" { asn = 65000 }
-}
-virtual_server "web" {
+		{"a bad community", bgpHead + `virtual_server "web" {
   address = "10.0.0.100"
   port = 80
   announce = "bgp"
   communities = ["65000:100", "65536:1"]
 }`, []diagAt{{"10:31", `"65536:1" is not a community`}}},
-		{"one address, two attribute sets", `director { router_id = "192.0.2.11" }
-bgp {
-  asn = 65001
-  peer "192.0.2.1" { asn = 65000 }
-}
-virtual_server "web" {
+		{"one address, two attribute sets", bgpHead + `virtual_server "web" {
   address = "10.0.0.100"
   port = 80
   announce = "bgp"
@@ -157,12 +146,7 @@ virtual_server "tls" {
   port = 80
   communities = ["65000:1"]
 }`, []diagAt{{"4:17", "communities and med need announce"}}},
-		{"announce a fwmark", `director { router_id = "192.0.2.11" }
-bgp {
-  asn = 65001
-  peer "192.0.2.1" { asn = 65000 }
-}
-virtual_server "m" {
+		{"announce a fwmark", bgpHead + `virtual_server "m" {
   fwmark = 7
   announce = "bgp"
 }`, []diagAt{{"8:14", "a fwmark virtual server has no address to announce"}}},

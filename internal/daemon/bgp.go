@@ -36,6 +36,10 @@ type bgpMode struct {
 
 	annMu sync.Mutex
 	ann   *bgp.Announcer
+	// checked are the services whose checks have all had a result: it
+	// stays true until a reload (which may add reals), so the loop asks
+	// the monitor about a service only until then.
+	checked map[string]bool
 }
 
 // bgpPlan is the bgp block in the bgp package's terms.
@@ -192,9 +196,16 @@ func (d *Daemon) bgpSync(ctx context.Context, services []bgp.Service) {
 	}
 	if services != nil {
 		d.bgp.ann.SetServices(services)
+		d.bgp.checked = nil
+	}
+	if d.bgp.checked == nil {
+		d.bgp.checked = map[string]bool{}
 	}
 	for name, up := range quorum {
-		d.bgp.ann.SetQuorum(name, up && d.bgpChecked(name))
+		if !d.bgp.checked[name] {
+			d.bgp.checked[name] = d.bgpChecked(name)
+		}
+		d.bgp.ann.SetQuorum(name, up && d.bgp.checked[name])
 	}
 	announced, withdrawn, err := d.bgp.ann.Sync(ctx)
 	d.reportSync(announced, withdrawn, err, "")

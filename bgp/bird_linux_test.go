@@ -2,6 +2,7 @@ package bgp_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -99,4 +100,86 @@ func goBGPAgainstBIRD(t *testing.T, b *bgptest.BIRD) {
 	if !slices.Contains(states, "established") {
 		t.Errorf("the session's establishment was not reported: %v", states)
 	}
+}
+
+// BFD (RFC 5880) between GoBGP, as directord configures it, and BIRD: the
+// BFD session comes up beside the BGP one, and when the director's cable
+// is pulled BIRD drops the session, and the route, at BFD's pace (3 ×
+// 100 ms), not at the 9 s hold time.
+func TestGoBGPBFDAgainstBIRD(t *testing.T) {
+	if os.Getenv(envInNS) == "bfd" {
+		goBGPWithBFD(t)
+		return
+	}
+	testenv.RequireCommand(t, "bird")
+	lan := netnstest.NewLAN(t, map[string]string{"router": "10.79.1.1/24", "director": "10.79.1.11/24"})
+	router := lan.Hosts["router"].NS
+	b := bgptest.StartBIRDConf(t, func(name string, args ...string) *exec.Cmd {
+		return router.Command(context.Background(), name, args...)
+	}, `router id 10.79.1.1;
+protocol device {}
+protocol bfd {
+  interface "*" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
+}
+protocol bgp directors {
+  local 10.79.1.1 as 65000;
+  neighbor 10.79.1.11 as 65001;
+  passive on;
+  hold time 9;
+  bfd on;
+  ipv4 { import all; export none; };
+}
+`)
+	child := lan.Hosts["director"].NS.Command(context.Background(), os.Args[0], "-test.run=^TestGoBGPBFDAgainstBIRD$", "-test.count=1", "-test.v")
+	child.Env = append(os.Environ(), envInNS+"=bfd")
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	child.Stdout, child.Stderr = &out, &out
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		child.Wait()
+		t.Logf("in the director's namespace:\n%s", out.String())
+	}()
+	b.Eventually(t, "route at BIRD", 15*time.Second, func(s string) bool { return strings.Contains(s, "10.0.0.100/32") }, "show", "route")
+	sessions, _ := b.Eventually(t, "BFD session up", 10*time.Second, func(s string) bool { return strings.Contains(s, " Up ") }, "show", "bfd", "sessions")
+	t.Logf("BIRD's BFD sessions:\n%s", sessions)
+
+	if err := lan.Hosts["director"].SetLink(false); err != nil {
+		t.Fatal(err)
+	}
+	_, took := b.Eventually(t, "route gone after the cable is pulled", 9*time.Second, func(s string) bool { return !strings.Contains(s, "10.0.0.100/32") }, "show", "route")
+	t.Logf("route gone at BIRD %s after the director's cable was pulled (BFD 3 × 100 ms; hold time 9 s)", took)
+	if took > 2*time.Second {
+		t.Errorf("BIRD dropped the route %s after the cable was pulled: that is the hold time, not BFD", took)
+	}
+	if p := b.CLI("show", "protocols", "all", "directors"); !strings.Contains(p, "BFD session down") {
+		t.Errorf("BIRD does not say BFD took the session down:\n%s", p)
+	}
+}
+
+// goBGPWithBFD runs in the director's namespace: a BFD peer, one route,
+// until standard input closes.
+func goBGPWithBFD(t *testing.T) {
+	ctx := context.Background()
+	sp, err := bgp.StartGoBGP(ctx, bgp.Global{ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.11")},
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), func(bgp.PeerStatus) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Stop()
+	peer := bgp.Peer{Address: netip.MustParseAddr("10.79.1.1"), ASN: 65000, Port: 179, HoldTime: 9 * time.Second,
+		BFD: bgp.BFD{Interval: 100 * time.Millisecond, Multiplier: 3}}
+	if err := sp.SetPeers(ctx, []bgp.Peer{peer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Announce(ctx, bgp.Route{Prefix: netip.MustParsePrefix("10.0.0.100/32")}); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, os.Stdin)
 }

@@ -33,7 +33,16 @@ type Peer struct {
 	HoldTime time.Duration
 	// Multihop is the eBGP TTL for a router more than one hop away.
 	Multihop uint8
-	BFD      bool
+	BFD      BFD
+}
+
+// BFD is a peer's BFD session (RFC 5880, single hop per RFC 5881); the
+// zero value is none. Interval is both the rate this side sends at and
+// the fastest it asks the router for; the router declares the director
+// down after Multiplier intervals without a packet.
+type BFD struct {
+	Interval   time.Duration
+	Multiplier int
 }
 
 // PeerStatus is one session as the speaker sees it.
@@ -170,8 +179,10 @@ func apiPeer(p Peer) *api.Peer {
 	if p.Multihop > 0 {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.Multihop)}
 	}
-	if p.BFD {
-		ap.Bfd = &api.BfdPeerConfig{Enabled: true}
+	if p.BFD.Interval > 0 {
+		us := uint32(p.BFD.Interval / time.Microsecond)
+		ap.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: us, RequiredMinimumReceive: us,
+			DetectionMultiplier: uint32(p.BFD.Multiplier)}
 	}
 	return ap
 }

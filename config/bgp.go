@@ -22,6 +22,11 @@ const (
 	DefaultBGPListenPort = 0
 	DefaultBGPDrainTime  = 5 * time.Second
 	AnnounceBGP          = "bgp"
+	// BFD (RFC 5880) at FRR's defaults, 300 ms × 3: a router learns of a
+	// lost director in under a second. GoBGP's own default, 1 s × 3, is
+	// no faster than a 3 s hold time.
+	DefaultBFDInterval   = 300 * time.Millisecond
+	DefaultBFDMultiplier = 3
 )
 
 // BGP is the bgp block: directord speaks BGP (through GoBGP) to the
@@ -50,7 +55,12 @@ type BGPPeer struct {
 	// Multihop is the TTL of an eBGP session to a router more than one
 	// hop away; 0 for a directly connected one.
 	Multihop uint8 `json:"multihop,omitempty"`
-	BFD      bool  `json:"bfd,omitempty"`
+	// BFD runs a single-hop BFD session (RFC 5881) beside the BGP one:
+	// the router drops the director's routes when BFDMultiplier packets
+	// in a row, sent every BFDInterval, are missed.
+	BFD           bool     `json:"bfd,omitempty"`
+	BFDInterval   Duration `json:"bfd_interval,omitempty"`
+	BFDMultiplier int      `json:"bfd_multiplier,omitempty"`
 }
 
 type rawBGP struct {
@@ -72,6 +82,8 @@ type rawPeer struct {
 	Password  *string   `hcl:"password,optional"`
 	Multihop  *int      `hcl:"multihop,optional"`
 	BFD       *bool     `hcl:"bfd,optional"`
+	BFDInt    *string   `hcl:"bfd_interval,optional"`
+	BFDMult   *int      `hcl:"bfd_multiplier,optional"`
 	Body      hcl.Body  `hcl:",body"`
 	DefRange  hcl.Range `hcl:",def_range"`
 	NameRange hcl.Range `hcl:"address,label_range"`
@@ -152,6 +164,23 @@ func (r *resolver) bgpPeer(rp *rawPeer) (BGPPeer, bool) {
 	}
 	p.Multihop = uint8(b.intIn("multihop", rp.Multihop, 0, 0, 255))
 	p.BFD = deref(rp.BFD, false)
+	if !p.BFD {
+		switch {
+		case rp.BFDInt != nil:
+			b.errorf("bfd_interval", "bfd_interval needs bfd = true")
+		case rp.BFDMult != nil:
+			b.errorf("bfd_multiplier", "bfd_multiplier needs bfd = true")
+		}
+		return p, true
+	}
+	// BFD intervals are whole microseconds on the wire; under 10 ms a
+	// Go speaker's timers would be its own false alarms.
+	iv := b.duration("bfd_interval", rp.BFDInt, DefaultBFDInterval)
+	if iv < 10*time.Millisecond || iv > time.Minute {
+		b.errorf("bfd_interval", "bfd_interval must be from 10ms to 1m, not %s", iv)
+	}
+	p.BFDInterval = Duration(iv.Truncate(time.Microsecond))
+	p.BFDMultiplier = b.intIn("bfd_multiplier", rp.BFDMult, DefaultBFDMultiplier, 1, 255)
 	return p, true
 }
 

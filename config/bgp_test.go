@@ -29,6 +29,7 @@ bgp {
     port     = 1179
     multihop = 2
     bfd      = true
+    bfd_interval = "100ms"
     password = "s3cret"
   }
 }
@@ -49,7 +50,8 @@ bgp {
 		g.ListenPort != 0 || g.VIPInterface != "lo" || g.DrainTime.D() != DefaultBGPDrainTime || len(g.Peers) != 2 {
 		t.Fatalf("bgp %+v", g)
 	}
-	if p := g.Peers[1]; p.Address.String() != "2001:db8::1" || p.Port != 1179 || p.Multihop != 2 || !p.BFD || p.Password != "s3cret" || p.ASN != 65000 {
+	if p := g.Peers[1]; p.Address.String() != "2001:db8::1" || p.Port != 1179 || p.Multihop != 2 || !p.BFD ||
+		p.BFDInterval.D() != 100*time.Millisecond || p.BFDMultiplier != DefaultBFDMultiplier || p.Password != "s3cret" || p.ASN != 65000 {
 		t.Errorf("peer %+v", p)
 	}
 	vs := cfg.VirtualServers[0]
@@ -99,6 +101,21 @@ bgp {
   hold_time = "0s"
   peer "192.0.2.1" { asn = 65000 }
 }`, []diagAt{{"4:15", "hold_time must be whole seconds from 3s"}}},
+		{"BFD timers without BFD, and out of range", `director { router_id = "192.0.2.11" }
+bgp {
+  asn = 65001
+  peer "192.0.2.1" {
+    asn = 65000
+    bfd_multiplier = 5
+  }
+  peer "192.0.2.2" {
+    asn = 65000
+    bfd = true
+    bfd_interval = "5ms"
+    bfd_multiplier = 0
+  }
+}`, []diagAt{{"6:22", "bfd_multiplier needs bfd = true"}, {"11:20", "bfd_interval must be from 10ms to 1m, not 5ms"},
+			{"12:22", "bfd_multiplier must be"}}},
 		{"router id 0.0.0.0", `bgp {
   asn = 65001
   router_id = "0.0.0.0"

@@ -58,8 +58,12 @@ func bgpTranslate(cfg *config.Config) *bgpPlan {
 	}
 	p := &bgpPlan{global: bgp.Global{ASN: g.ASN, RouterID: g.RouterID, ListenPort: g.ListenPort}, iface: g.VIPInterface, drain: g.DrainTime.D()}
 	for _, pc := range g.Peers {
-		p.peers = append(p.peers, bgp.Peer{Address: pc.Address, ASN: pc.ASN, Port: pc.Port, Password: pc.Password,
-			HoldTime: g.HoldTime.D(), Multihop: pc.Multihop, BFD: pc.BFD})
+		bp := bgp.Peer{Address: pc.Address, ASN: pc.ASN, Port: pc.Port, Password: pc.Password,
+			HoldTime: g.HoldTime.D(), Multihop: pc.Multihop}
+		if pc.BFD {
+			bp.BFD = bgp.BFD{Interval: pc.BFDInterval.D(), Multiplier: pc.BFDMultiplier}
+		}
+		p.peers = append(p.peers, bp)
 	}
 	for _, vs := range cfg.VirtualServers {
 		if vs.Announce != config.AnnounceBGP {

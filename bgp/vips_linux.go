@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"directord/internal/nldump"
 )
 
 // Record keeps the list of addresses VIPs added, so that a daemon
@@ -44,7 +46,7 @@ func HoldVIPs(iface string, prefixes []netip.Prefix, record Record) (*VIPs, erro
 	if err != nil {
 		return nil, fmt.Errorf("VIP record: %w", err)
 	}
-	present, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	present, err := nldump.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("addresses of %s: %w", iface, err)
 	}

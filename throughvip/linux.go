@@ -14,6 +14,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"directord/internal/nldump"
 )
 
 // Manager keeps the kernel's rules and routes for checks through the VIP
@@ -118,7 +120,7 @@ func (m *Manager) do(verb, what string, err error) error {
 func (m *Manager) installed() (State, error) {
 	var s State
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		rules, err := netlink.RuleList(fam)
+		rules, err := nldump.Retry(func() ([]netlink.Rule, error) { return netlink.RuleList(fam) })
 		if fam == netlink.FAMILY_V6 && errors.Is(err, unix.EAFNOSUPPORT) {
 			continue // a kernel booted without IPv6 has no rules of it
 		}
@@ -131,7 +133,9 @@ func (m *Manager) installed() (State, error) {
 			}
 		}
 		// Table 0 with the table filter lists every table.
-		routes, err := netlink.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		routes, err := nldump.Retry(func() ([]netlink.Route, error) {
+			return netlink.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		})
 		if err != nil {
 			return s, fmt.Errorf("through_vip: list routes: %w", err)
 		}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"directord/internal/nldump"
 )
 
 // NewLinuxSystem returns the router's view of this host: raw IPv4 sockets,
@@ -214,7 +216,7 @@ func listFamily(dev string, f Family) ([]netlink.Addr, error) {
 	if f == IPv6 {
 		fam = netlink.FAMILY_V6
 	}
-	return netlink.AddrList(l, fam)
+	return nldump.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(l, fam) })
 }
 
 func ipOf(a netlink.Addr) netip.Addr {

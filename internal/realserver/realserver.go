@@ -27,6 +27,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"directord/internal/nldump"
 	"directord/internal/privdir"
 )
 
@@ -326,7 +327,7 @@ func Status(vips []netip.Addr, dev string) ([]Check, error) {
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", dev, err)
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	addrs, err := nldump.Retry(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, err
 	}

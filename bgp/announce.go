@@ -42,6 +42,10 @@ func HostRoute(addr netip.Addr) netip.Prefix {
 type Service struct {
 	Name  string
 	Route Route
+	// Instance, when set, is the VRRP instance that holds the address:
+	// it is announced only while that instance is MASTER here, so the
+	// routers send its traffic to the director that has it.
+	Instance string
 }
 
 // Speaker is the BGP engine the announcements go through.
@@ -56,7 +60,8 @@ type Speaker interface {
 // Announcer keeps what a Speaker announces equal to the routes of the
 // services that have quorum. A prefix several services share is
 // announced while any of them has quorum: withdrawing it for one dead
-// service would take the others' traffic away too. A service whose quorum
+// service would take the others' traffic away too. An address a VRRP
+// instance holds is announced only while that instance is MASTER. A service whose quorum
 // is not yet known (no reconciler pass since it appeared) is not
 // announced, so a starting director draws no traffic before its checks.
 // Its methods are not safe for concurrent use.
@@ -64,6 +69,7 @@ type Announcer struct {
 	sp       Speaker
 	services []Service
 	up       map[string]bool
+	master   map[string]bool // VRRP instances in MASTER here
 	have     map[netip.Prefix]Route
 	// unsure are the prefixes whose last write failed: it may have taken
 	// effect or not, so the next Sync writes them whatever have says.
@@ -73,7 +79,8 @@ type Announcer struct {
 
 // NewAnnouncer announces nothing until SetQuorum and Sync.
 func NewAnnouncer(sp Speaker, services []Service) *Announcer {
-	return &Announcer{sp: sp, services: slices.Clone(services), up: map[string]bool{}, have: map[netip.Prefix]Route{}, unsure: map[netip.Prefix]bool{}}
+	return &Announcer{sp: sp, services: slices.Clone(services), up: map[string]bool{}, master: map[string]bool{},
+		have: map[netip.Prefix]Route{}, unsure: map[netip.Prefix]bool{}}
 }
 
 // SetServices replaces the services (a reload); the quorum of those that
@@ -92,6 +99,9 @@ func (a *Announcer) SetServices(services []Service) {
 // SetQuorum records whether a service has quorum on this director.
 func (a *Announcer) SetQuorum(name string, up bool) { a.up[name] = up }
 
+// SetMaster records whether a VRRP instance is MASTER on this director.
+func (a *Announcer) SetMaster(instance string, master bool) { a.master[instance] = master }
+
 // Want is what should be announced now, by prefix.
 func (a *Announcer) Want() map[netip.Prefix]Route {
 	want := map[netip.Prefix]Route{}
@@ -99,7 +109,7 @@ func (a *Announcer) Want() map[netip.Prefix]Route {
 		return want
 	}
 	for _, s := range a.services {
-		if _, dup := want[s.Route.Prefix]; !dup && a.up[s.Name] {
+		if _, dup := want[s.Route.Prefix]; !dup && a.up[s.Name] && (s.Instance == "" || a.master[s.Instance]) {
 			want[s.Route.Prefix] = s.Route
 		}
 	}

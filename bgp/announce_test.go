@@ -2,8 +2,10 @@ package bgp_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,9 +67,50 @@ func TestAnnouncerFollowsQuorum(t *testing.T) {
 	step("") // stopped: nothing is announced again
 }
 
-// Whatever the quorum flips and the speaker's failures (before or after
-// a write took effect), once a Sync goes through without a failure the
-// peers hold exactly what Want says, and Announced agrees with them.
+// An address a VRRP instance holds is announced while the instance is
+// MASTER here and the service has quorum, and withdrawn when either
+// goes; an address of no instance does not care.
+func TestAnnouncerFollowsMastership(t *testing.T) {
+	ctx := context.Background()
+	sp := bgptest.New()
+	a := bgp.NewAnnouncer(sp, []bgp.Service{
+		{Name: "vrrp", Route: route("192.0.2.100"), Instance: "v"},
+		{Name: "lo", Route: route("10.0.0.100")},
+	})
+	step := func(want string) {
+		t.Helper()
+		sp.Log = nil
+		if _, _, err := a.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(sp.Log, "; "); got != want {
+			t.Errorf("writes %q, want %q", got, want)
+		}
+	}
+	a.SetQuorum("vrrp", true)
+	a.SetQuorum("lo", true)
+	step("announce 10.0.0.100/32") // v is not MASTER (yet)
+	a.SetMaster("v", true)
+	step("announce 192.0.2.100/32")
+	a.SetMaster("other", false)
+	step("")
+	a.SetQuorum("vrrp", false)
+	step("withdraw 192.0.2.100/32") // MASTER without quorum
+	a.SetQuorum("vrrp", true)
+	step("announce 192.0.2.100/32")
+	a.SetMaster("v", false)
+	step("withdraw 192.0.2.100/32") // BACKUP: the new master announces it
+	// A reload keeps what VRRP said.
+	a.SetMaster("v", true)
+	a.SetServices([]bgp.Service{{Name: "vrrp", Route: route("192.0.2.100", 1), Instance: "v"}})
+	step("withdraw 10.0.0.100/32; announce 192.0.2.100/32 community 0:1")
+}
+
+// Whatever the quorum and mastership flips and the speaker's failures
+// (before or after a write took effect), once a Sync goes through
+// without a failure the peers hold exactly what Want says, Announced
+// agrees with them, and every prefix held has a service with quorum,
+// whose VRRP instance, if it has one, is MASTER.
 func TestAnnouncerConverges(t *testing.T) {
 	ctx := context.Background()
 	for seed := range uint64(500) {
@@ -80,7 +123,8 @@ func TestAnnouncerConverges(t *testing.T) {
 			svcs = append(svcs, bgp.Service{Name: string(rune('a' + i)), Route: route(addr.String(), uint32(rng.IntN(2)))})
 		}
 		// Services sharing an address share its attributes (config
-		// refuses otherwise).
+		// refuses otherwise), and its VRRP instance: addresses 10.0.0.0
+		// and .1 are held by instances "v0" and "v1".
 		first := map[netip.Prefix]bgp.Route{}
 		for i := range svcs {
 			if r, ok := first[svcs[i].Route.Prefix]; ok {
@@ -88,10 +132,21 @@ func TestAnnouncerConverges(t *testing.T) {
 			} else {
 				first[svcs[i].Route.Prefix] = svcs[i].Route
 			}
+			if last := svcs[i].Route.Prefix.Addr().As4()[3]; last < 2 {
+				svcs[i].Instance = fmt.Sprintf("v%d", last)
+			}
 		}
 		a := bgp.NewAnnouncer(sp, svcs)
+		up, master := map[string]bool{}, map[string]bool{}
 		for range 40 {
-			a.SetQuorum(svcs[rng.IntN(len(svcs))].Name, rng.IntN(2) == 0)
+			name := svcs[rng.IntN(len(svcs))].Name
+			up[name] = rng.IntN(2) == 0
+			a.SetQuorum(name, up[name])
+			if rng.IntN(3) == 0 {
+				in := fmt.Sprintf("v%d", rng.IntN(2))
+				master[in] = rng.IntN(2) == 0
+				a.SetMaster(in, master[in])
+			}
 			if rng.IntN(4) == 0 {
 				sp.Fail(rng.IntN(3))
 			}
@@ -108,6 +163,11 @@ func TestAnnouncerConverges(t *testing.T) {
 		for p, r := range want {
 			if !got[p].Equal(r) {
 				t.Fatalf("seed %d: %s: peers hold %v, want %v", seed, p, got[p], r)
+			}
+			if !slices.ContainsFunc(svcs, func(s bgp.Service) bool {
+				return s.Route.Prefix == p && up[s.Name] && (s.Instance == "" || master[s.Instance])
+			}) {
+				t.Fatalf("seed %d: %s is held, but no service of it has quorum and a MASTER instance", seed, p)
 			}
 		}
 	}

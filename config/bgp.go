@@ -251,9 +251,8 @@ func ParseCommunity(s string) (uint32, error) {
 // crossBGP checks what involves the bgp block and the virtual servers
 // together: announce needs the block and a peer of the address's family
 // (GoBGP's next hop self is the session's own address), virtual servers
-// that share an address announce it with the same attributes, and an
-// address VRRP holds is not announced (announcing a VRRP VIP from the
-// master only is not built).
+// that share an address announce it with the same attributes; an address
+// a vrrp_instance holds is announced only by its master.
 func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 	first := map[netip.Addr]int{}
 	vrrpVIPs := map[netip.Addr]string{}
@@ -272,8 +271,9 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 			b.errorf("announce", "announce = \"bgp\" needs a bgp { asn = …, peer \"ADDRESS\" { … } } block")
 			continue
 		}
-		if in, ok := vrrpVIPs[vs.Address]; ok {
-			b.errorf("announce", "%s is a VIP of vrrp_instance %q: announcing a VRRP VIP is not supported (announce an address on vip_interface instead)", vs.Address, in)
+		vs.AnnounceInstance = vrrpVIPs[vs.Address]
+		if vs.AnnounceInstance == "" {
+			r.ecmpWarnings(b, raws[i], vs, cfg)
 		}
 		if !slices.ContainsFunc(cfg.BGP.Peers, func(p BGPPeer) bool { return p.Address.Is4() == vs.Address.Is4() }) {
 			b.errorf("announce", "no %s peer in the bgp block to announce %s to", map[bool]string{true: "IPv4", false: "IPv6"}[vs.Address.Is4()], vs.Address)
@@ -286,6 +286,36 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 		o := &cfg.VirtualServers[j]
 		if fmt.Sprint(sorted(o.Communities), derefOr(o.MED)) != fmt.Sprint(sorted(vs.Communities), derefOr(vs.MED)) {
 			b.errorf("announce", "virtual_server %q announces %s too, with other communities or med: one route has one set", o.Name, vs.Address)
+		}
+	}
+}
+
+// ecmpWarnings: an address every director announces is spread over them
+// by the routers' ECMP, and a flow moves to another director when one
+// is lost or added; it keeps its real server only if every director picks
+// it the same way and takes it mid-stream.
+func (r *resolver) ecmpWarnings(b blk, raw *rawVirtualServer, vs *VirtualServer, cfg *Config) {
+	if vs.Scheduler != "mh" && vs.Scheduler != "sh" {
+		b.warnf("scheduler", "announced with ECMP, scheduler %q picks reals differently on each director: a flow that moves to another director reaches another real and is reset (use mh, with mh-port)", vs.Scheduler)
+	}
+	if s := cfg.IPVS.Sysctl.SloppyTCP; s == nil || !*s {
+		b.warnf("announce", "announced with ECMP, but ipvs { sysctl { sloppy_tcp = true } } is not set: a director that receives a flow mid-stream drops it")
+	}
+	if vs.PersistenceTimeout > 0 {
+		b.warnf("persistence_timeout", "announced with ECMP, persistence_timeout keeps a client on its real through one director's templates only, and the routers spread its flows over every director (mh without mh-port hashes the client's address the same on all)")
+	}
+	if vs.OnFailure == OnFailureRemove && vs.Scheduler == "mh" {
+		b.warnf("on_failure", "on_failure = \"remove\" re-adds a recovered real at the end of the kernel's list, and mh's table depends on that order: directors that saw different failures would pick different reals")
+	}
+	const nat = "%s is behind NAT: its replies go back through its gateway, not through the director that forwarded the request, so ECMP over several directors breaks its connections (use dr or tun)"
+	if vs.Forwarding == ForwardNAT {
+		b.warnf("forwarding", nat, "virtual_server "+strconv.Quote(vs.Name))
+		return
+	}
+	for k, rs := range vs.RealServers {
+		if rs.Forwarding == ForwardNAT && k < len(raw.RealServers) {
+			rr := r.block(raw.RealServers[k].Body, raw.RealServers[k].DefRange)
+			rr.warnf("forwarding", nat, "real "+rs.Address.String())
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,8 +58,27 @@ bgp {
 		t.Errorf("peer %+v", p)
 	}
 	vs := cfg.VirtualServers[0]
+	if vs.AnnounceInstance != "" {
+		t.Errorf("web's address is no VRRP VIP, yet it is announced by instance %q", vs.AnnounceInstance)
+	}
 	if vs.Announce != AnnounceBGP || len(vs.Communities) != 2 || vs.Communities[0] != 65000<<16|100 || vs.Communities[1] != 0xFFFFFF01 || vs.MED == nil || *vs.MED != 10 {
 		t.Errorf("virtual server %+v", vs)
+	}
+}
+
+// A VRRP VIP announced is announced by the instance's master.
+func TestBGPConfigVRRPVIP(t *testing.T) {
+	cfg, err := Parse("bgp.hcl", []byte(bgpHead+`vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.100/24"]
+}
+`+bgpWeb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := cfg.VirtualServers[0]; vs.AnnounceInstance != "v" {
+		t.Errorf("announce_instance %q, want v", vs.AnnounceInstance)
 	}
 }
 
@@ -126,16 +148,6 @@ bgp {
   port = 80
   announce = "bgp"
 }`, []diagAt{{"9:14", "no IPv6 peer in the bgp block to announce 2001:db8::100 to"}}},
-		{"a VRRP VIP announced", bgpHead + `vrrp_instance "v" {
-  interface = "eth0"
-  virtual_router_id = 7
-  virtual_ips = ["10.0.0.100/32"]
-}
-virtual_server "web" {
-  address = "10.0.0.100"
-  port = 80
-  announce = "bgp"
-}`, []diagAt{{"14:14", `10.0.0.100 is a VIP of vrrp_instance "v"`}}},
 		{"announce must say bgp", `virtual_server "web" {
   address = "10.0.0.100"
   port = 80
@@ -169,5 +181,53 @@ virtual_server "tls" {
 }`, []diagAt{{"8:14", "a fwmark virtual server has no address to announce"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) { wantDiags(t, c.src, c.want) })
+	}
+}
+
+// An address every director announces warns of what breaks flows that
+// move between directors: a scheduler that is not consistent, sloppy_tcp
+// off, on_failure = remove with mh, NAT. A VRRP VIP (one director at a
+// time) and the shipped example do not warn.
+func TestBGPConfigECMPWarnings(t *testing.T) {
+	cfg, err := Parse("bgp.hcl", []byte(bgpHead+`virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  scheduler = "wlc"
+  on_failure = "remove"
+  announce = "bgp"
+  real_server "192.168.11.12" { forwarding = "nat" }
+}
+virtual_server "mh" {
+  address = "10.0.0.101"
+  port = 80
+  scheduler = "mh"
+  on_failure = "remove"
+  persistence_timeout = "5m"
+  announce = "bgp"
+  real_server "192.168.11.12" {}
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, fmt.Sprintf("%d:%d %s", w.Subject.Start.Line, w.Subject.Start.Column, w.Summary))
+	}
+	for _, want := range []string{`9:15 announced with ECMP, scheduler "wlc"`, "11:14 announced with ECMP, but ipvs { sysctl { sloppy_tcp = true } }",
+		"12:46 real 192.168.11.12 is behind NAT", `18:16 on_failure = "remove" re-adds`,
+		"19:25 announced with ECMP, persistence_timeout keeps"} {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, want) }) {
+			t.Errorf("no warning %q in:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+	if len(got) != 6 {
+		t.Errorf("%d warnings, want 6 (sloppy_tcp twice):\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, ex := range []string{"../examples/bgp/directord.hcl"} {
+		cfg, err := Load(ex)
+		if err != nil || len(cfg.Warnings) != 0 {
+			t.Errorf("%s: %v, warnings %v", ex, err, cfg.Warnings)
+		}
 	}
 }

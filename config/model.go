@@ -223,6 +223,11 @@ type VirtualServer struct {
 	Announce    string   `json:"announce,omitempty"`
 	Communities []uint32 `json:"communities,omitempty"`
 	MED         *uint32  `json:"med,omitempty"`
+	// AnnounceInstance is the vrrp_instance holding the announced
+	// address, if one does: the address is then announced only while
+	// that instance is MASTER here (and VRRP, not vip_interface, holds
+	// it).
+	AnnounceInstance string `json:"announce_instance,omitempty"`
 }
 
 // Key identifies the service the way the kernel does.

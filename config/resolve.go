@@ -95,6 +95,8 @@ func (b blk) elem(name string, i int) hcl.Range {
 
 func (b blk) errorf(name, format string, args ...any) { b.r.errAt(b.where(name), format, args...) }
 
+func (b blk) warnf(name, format string, args ...any) { b.r.warnAt(b.where(name), format, args...) }
+
 // required reports whether a required attribute is usable. When it was
 // written but could not be decoded, gohcl already said so: no second
 // diagnostic.

@@ -28,6 +28,7 @@ type bgpMode struct {
 	speaker   *bgp.GoBGP
 	vips      *bgp.VIPs
 	quorum    map[string]bool // the last reconciler pass's, by service
+	master    map[string]bool // VRRP instances in MASTER, from the VRRP loop
 	announced []string        // what the announcer last had out
 	drain     time.Duration
 	lastErr   string
@@ -73,18 +74,19 @@ func bgpTranslate(cfg *config.Config) *bgpPlan {
 		if vs.MED != nil {
 			r.MED, r.HasMED = *vs.MED, true
 		}
-		p.services = append(p.services, bgp.Service{Name: vs.Name, Route: r})
+		p.services = append(p.services, bgp.Service{Name: vs.Name, Route: r, Instance: vs.AnnounceInstance})
 	}
 	return p
 }
 
 // prefixes are the addresses held on the interface: every announced
 // one, whether announced now or not, so that a flow a router still sends
-// here is served.
+// here is served; but not a VRRP VIP, which its instance holds on the
+// master only.
 func (p *bgpPlan) prefixes() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range p.services {
-		if !slices.Contains(out, s.Route.Prefix) {
+		if s.Instance == "" && !slices.Contains(out, s.Route.Prefix) {
 			out = append(out, s.Route.Prefix)
 		}
 	}
@@ -170,6 +172,24 @@ func (d *Daemon) bgpStates(states []lvs.ServiceState) {
 	}
 }
 
+// bgpMaster records a VRRP instance's mastership (on the VRRP loop:
+// nothing here waits for BGP) and wakes the loop, so that a director
+// leaving MASTER withdraws the instance's addresses at once.
+func (d *Daemon) bgpMaster(instance string, master bool) {
+	d.bgp.mu.Lock()
+	defer d.bgp.mu.Unlock()
+	if d.bgp.master == nil {
+		d.bgp.master = map[string]bool{}
+	}
+	d.bgp.master[instance] = master
+	if d.bgp.kick != nil {
+		select {
+		case d.bgp.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // bgpLoop syncs the announcements at each reconciler pass, and every
 // 250 ms: a service's checks finishing their first round change no
 // quorum, and a failed write is retried.
@@ -193,7 +213,7 @@ func (d *Daemon) bgpSync(ctx context.Context, services []bgp.Service) {
 	d.bgp.annMu.Lock()
 	defer d.bgp.annMu.Unlock()
 	d.bgp.mu.Lock()
-	quorum, stopping := maps.Clone(d.bgp.quorum), d.bgp.stopping
+	quorum, master, stopping := maps.Clone(d.bgp.quorum), maps.Clone(d.bgp.master), d.bgp.stopping
 	d.bgp.mu.Unlock()
 	if stopping {
 		return
@@ -210,6 +230,9 @@ func (d *Daemon) bgpSync(ctx context.Context, services []bgp.Service) {
 			d.bgp.checked[name] = d.bgpChecked(name)
 		}
 		d.bgp.ann.SetQuorum(name, up && d.bgp.checked[name])
+	}
+	for instance, m := range master {
+		d.bgp.ann.SetMaster(instance, m)
 	}
 	announced, withdrawn, err := d.bgp.ann.Sync(ctx)
 	d.reportSync(announced, withdrawn, err, "")

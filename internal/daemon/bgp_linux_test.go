@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +18,67 @@ import (
 	"directord/internal/testenv"
 	"directord/internal/vmtest"
 )
+
+// vrrpMaster: the VRRP VIP 10.2.0.100 is announced while directord's
+// instance is MASTER, withdrawn when keepalived (priority 200, in the
+// router's namespace) takes over, and announced again when keepalived
+// stops (priority 0). VRRP, not vip_interface, holds it.
+func vrrpMaster(t *testing.T, bird func(...string) string) {
+	t.Helper()
+	announced := func(want bool) func() (bool, string) {
+		return func() (bool, string) {
+			out := bird("show", "route")
+			return strings.Contains(out, "10.2.0.100/32") == want, out
+		}
+	}
+	waitFor(t, "the VRRP VIP announced by the master", 10*time.Second, announced(true))
+	if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "lo").CombinedOutput(); strings.Contains(string(out), "10.2.0.100") {
+		t.Errorf("the VRRP VIP is on lo:\n%s", out)
+	}
+	if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "vb0").CombinedOutput(); !strings.Contains(string(out), "10.2.0.100/24") {
+		t.Errorf("the master does not hold the VRRP VIP on vb0:\n%s", out)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(`global_defs { router_id ka }
+vrrp_instance v {
+  state BACKUP
+  interface vb1
+  virtual_router_id 42
+  priority 200
+  advert_int 0.1
+  version 3
+  virtual_ipaddress { 10.2.0.100/24 }
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ka := exec.Command("ip", "netns", "exec", "router", "keepalived", "--vrrp", "--dont-fork", "--log-console", "--use-file", conf,
+		"--pid", filepath.Join(dir, "k.pid"), "--vrrp_pid", filepath.Join(dir, "v.pid"))
+	var log strings.Builder
+	ka.Stdout, ka.Stderr = &log, &log
+	if err := ka.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			ka.Process.Kill()
+			ka.Wait()
+		}
+		if t.Failed() {
+			t.Logf("keepalived:\n%s", log.String())
+		}
+	}()
+	took := waitFor(t, "withdrawn when keepalived takes over", 10*time.Second, announced(false))
+	t.Logf("keepalived started → the VRRP VIP withdrawn at BIRD: %s", took)
+	start := time.Now()
+	ka.Process.Signal(syscall.SIGTERM)
+	ka.Wait()
+	stopped = true
+	waitFor(t, "announced again when keepalived resigns", 10*time.Second, announced(true))
+	t.Logf("keepalived resigned → the VRRP VIP announced at BIRD: %s", time.Since(start))
+}
 
 // waitFor polls cond every 20 ms until it holds or timeout passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) time.Duration {
@@ -39,7 +101,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 // mode holds the VIP on lo, announces it with its community once the
 // service has quorum, withdraws it when quorum is lost and again when it
 // is regained, changes its community in place on a reload (the session
-// stays up), and at stop withdraws first and stops after drain_time.
+// stays up), and at stop withdraws first and stops after drain_time. A
+// VRRP VIP is announced while its instance is MASTER only (vrrpMaster).
 func TestBGPMode(t *testing.T) {
 	if vmtest.RunInGuest(t) {
 		return
@@ -106,6 +169,24 @@ virtual_server "slow" {
   }
   real_server "127.0.0.2" {}
 }
+# A VRRP VIP: announced by the instance's master only.
+vrrp_instance "v" {
+  interface = "vb0"
+  virtual_router_id = 42
+  priority = 100
+  advert_interval = "100ms"
+  virtual_ips = ["10.2.0.100/24"]
+}
+virtual_server "vrrp" {
+  address = "10.2.0.100"
+  port = 8080
+  announce = "bgp"
+  health_check "tcp" {
+    interval = "200ms"
+    timeout = "150ms"
+  }
+  real_server "127.0.0.2" {}
+}
 `, sock, community)
 		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 			t.Fatal(err)
@@ -143,9 +224,10 @@ virtual_server "slow" {
 	if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "lo").CombinedOutput(); !strings.Contains(string(out), "10.0.0.100/32") {
 		t.Errorf("the VIP is not on lo:\n%s", out)
 	}
+	vrrpMaster(t, bird)
 	st := getStatus(t, sock)
 	if st.BGP == nil || len(st.BGP.Peers) != 1 || st.BGP.Peers[0].State != "established" ||
-		strings.Join(st.BGP.Announced, ",") != "10.0.0.100/32 community 65000:7,10.0.0.101/32" {
+		strings.Join(st.BGP.Announced, ",") != "10.0.0.100/32 community 65000:7,10.0.0.101/32,10.2.0.100/32" {
 		t.Errorf("status BGP: %+v", st.BGP)
 	}
 	metrics := scrape(t, "127.0.0.1:9112")

@@ -50,6 +50,7 @@ func (r *syncRole) follow(m *lvs.SyncManager, instance string) {
 // and a restart adopts them.
 func (d *Daemon) onTransition(instance string, to vrrp.State, why vrrp.Reason) {
 	d.events.Publish(events.Event{Kind: events.KindVRRP, Instance: instance, State: to.String(), Reason: string(why)})
+	d.bgpMaster(instance, to == vrrp.Master)
 	if why == vrrp.ReasonShutdown {
 		return
 	}

@@ -126,6 +126,7 @@ protocol bgp directors {
   neighbor 10.79.1.11 as 65001;
   passive on;
   hold time 9;
+  error wait time 1, 5;
   bfd on;
   ipv4 { import all; export none; };
 }
@@ -160,6 +161,19 @@ protocol bgp directors {
 	}
 	if p := b.CLI("show", "protocols", "all", "directors"); !strings.Contains(p, "BFD session down") {
 		t.Errorf("BIRD does not say BFD took the session down:\n%s", p)
+	}
+
+	// The cable back: the sessions come up again, BFD with them, and
+	// stay up.
+	if err := lan.Hosts["director"].SetLink(true); err != nil {
+		t.Fatal(err)
+	}
+	_, took = b.Eventually(t, "route back after the cable is plugged in", 20*time.Second, func(s string) bool { return strings.Contains(s, "10.0.0.100/32") }, "show", "route")
+	b.Eventually(t, "BFD session up again", 10*time.Second, func(s string) bool { return strings.Contains(s, " Up ") }, "show", "bfd", "sessions")
+	t.Logf("route back at BIRD %s after the cable was plugged in", took)
+	time.Sleep(3 * time.Second)
+	if out := b.CLI("show", "route"); !strings.Contains(out, "10.0.0.100/32") {
+		t.Errorf("the route went again after the sessions came back:\n%s\n%s", out, b.CLI("show", "bfd", "sessions"))
 	}
 }
 

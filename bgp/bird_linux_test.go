@@ -171,7 +171,7 @@ protocol bgp directors {
 	_, took = b.Eventually(t, "route back after the cable is plugged in", 20*time.Second, func(s string) bool { return strings.Contains(s, "10.0.0.100/32") }, "show", "route")
 	b.Eventually(t, "BFD session up again", 10*time.Second, func(s string) bool { return strings.Contains(s, " Up ") }, "show", "bfd", "sessions")
 	t.Logf("route back at BIRD %s after the cable was plugged in", took)
-	time.Sleep(3 * time.Second)
+	time.Sleep(time.Second) // more than three BFD intervals
 	if out := b.CLI("show", "route"); !strings.Contains(out, "10.0.0.100/32") {
 		t.Errorf("the route went again after the sessions came back:\n%s\n%s", out, b.CLI("show", "bfd", "sessions"))
 	}

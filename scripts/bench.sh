@@ -7,6 +7,8 @@
 #   ./scripts/bench.sh ipvs       # 1,000 x 4 cold sync vs ipvsadm -R, in UML
 #   ./scripts/bench.sh sync       # connections through failover vs keepalived, and
 #                                 # the sync daemons' cost at 10,000 connections/s, in UML
+#   ./scripts/bench.sh bgp        # three ECMP directors in BGP mode vs a keepalived pair,
+#                                 # behind a BIRD router, in UML
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -28,11 +30,16 @@ run_sync() {
   go test ./internal/e2e -run '^$' -bench 'FailoverSurvival|SyncDaemonLoad' -benchtime 1x -timeout 60m
 }
 
+run_bgp() {
+  go test ./internal/e2e -run '^$' -bench 'BGPECMP' -benchtime 1x -timeout 60m
+}
+
 case "${1:-all}" in
   failover) run_failover ;;
   checks) run_checks ;;
   ipvs) run_ipvs ;;
   sync) run_sync ;;
-  all) run_failover; run_checks; run_ipvs; run_sync ;;
-  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync)" >&2; exit 2 ;;
+  bgp) run_bgp ;;
+  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp)" >&2; exit 2 ;;
 esac

@@ -73,7 +73,9 @@ func (d *Director) Start(tb testing.TB) {
 	if err := d.Process.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	if err := lab.WaitReady(d.Process, d.StatusClient, 10*time.Second); err != nil {
+	// Generous: a 40 MB binary pages in slowly in a loaded one-CPU UML
+	// guest (a BGP director restarted under 200 flows once took 10 s).
+	if err := lab.WaitReady(d.Process, d.StatusClient, 30*time.Second); err != nil {
 		tb.Fatal(err)
 	}
 }

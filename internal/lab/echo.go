@@ -97,9 +97,10 @@ func (e *echoServer) serve(name string) {
 // LongConn is one connection of a ConnClient and what became of it.
 type LongConn struct {
 	Src      netip.Addr
-	Real     string // who answered the first line
-	Answered int    // lines echoed
-	Broken   string // why it broke ("reset", "stall", "closed", "moved", ...); "" while it works
+	Local    netip.AddrPort // the client's end
+	Real     string         // who answered the first line
+	Answered int            // lines echoed
+	Broken   string         // why it broke ("reset", "stall", "closed", "moved", ...); "" while it works
 	BrokeAt  time.Time
 }
 
@@ -133,7 +134,8 @@ func OpenConns(h *Host, srcs []netip.Addr, dst netip.AddrPort, n int, interval, 
 			c.Close()
 			return nil, fmt.Errorf("connection %d from %s: %w", i+1, src, err)
 		}
-		lc := &LongConn{Src: src, Real: real, Answered: 1}
+		local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+		lc := &LongConn{Src: src, Local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), Real: real, Answered: 1}
 		c.conns = append(c.conns, lc)
 		c.wg.Add(1)
 		go c.talk(ctx, conn, rd, lc)

@@ -165,13 +165,16 @@ func (r *resolver) bgpPeer(rp *rawPeer) (BGPPeer, bool) {
 	p.Multihop = uint8(b.intIn("multihop", rp.Multihop, 0, 0, 255))
 	p.BFD = deref(rp.BFD, false)
 	if !p.BFD {
-		switch {
-		case rp.BFDInt != nil:
+		if rp.BFDInt != nil {
 			b.errorf("bfd_interval", "bfd_interval needs bfd = true")
-		case rp.BFDMult != nil:
+		}
+		if rp.BFDMult != nil {
 			b.errorf("bfd_multiplier", "bfd_multiplier needs bfd = true")
 		}
 		return p, true
+	}
+	if p.Multihop > 0 {
+		b.errorf("bfd", "bfd needs a directly connected peer (multihop = 0): GoBGP runs single-hop BFD (RFC 5881) only, and a session to a router further away would never come up")
 	}
 	// BFD intervals are whole microseconds on the wire; under 10 ms a
 	// Go speaker's timers would be its own false alarms.
@@ -255,6 +258,7 @@ func ParseCommunity(s string) (uint32, error) {
 // a vrrp_instance holds is announced only by its master.
 func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 	first := map[netip.Addr]int{}
+	sloppyWarned := false
 	vrrpVIPs := map[netip.Addr]string{}
 	for _, in := range cfg.Instances {
 		for _, v := range in.VirtualIPs {
@@ -273,7 +277,7 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 		}
 		vs.AnnounceInstance = vrrpVIPs[vs.Address]
 		if vs.AnnounceInstance == "" {
-			r.ecmpWarnings(b, raws[i], vs, cfg)
+			r.ecmpWarnings(b, raws[i], vs, cfg, &sloppyWarned)
 		}
 		if !slices.ContainsFunc(cfg.BGP.Peers, func(p BGPPeer) bool { return p.Address.Is4() == vs.Address.Is4() }) {
 			b.errorf("announce", "no %s peer in the bgp block to announce %s to", map[bool]string{true: "IPv4", false: "IPv6"}[vs.Address.Is4()], vs.Address)
@@ -293,31 +297,41 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 // ecmpWarnings: an address every director announces is spread over them
 // by the routers' ECMP, and a flow moves to another director when one
 // is lost or added; it keeps its real server only if every director picks
-// it the same way and takes it mid-stream.
-func (r *resolver) ecmpWarnings(b blk, raw *rawVirtualServer, vs *VirtualServer, cfg *Config) {
+// it the same way and takes it mid-stream. sloppy reports whether the
+// sloppy_tcp warning was given already (it is one setting for all).
+func (r *resolver) ecmpWarnings(b blk, raw *rawVirtualServer, vs *VirtualServer, cfg *Config, sloppy *bool) {
 	if vs.Scheduler != "mh" && vs.Scheduler != "sh" {
-		b.warnf("scheduler", "announced with ECMP, scheduler %q picks reals differently on each director: a flow that moves to another director reaches another real and is reset (use mh, with mh-port)", vs.Scheduler)
+		b.warnf("scheduler", `announced with ECMP, scheduler %q picks reals differently on each director: a flow that moves to another director reaches another real and is reset (use scheduler = "mh" with scheduler_flags = ["mh-port"])`, vs.Scheduler)
 	}
-	if s := cfg.IPVS.Sysctl.SloppyTCP; s == nil || !*s {
-		b.warnf("announce", "announced with ECMP, but ipvs { sysctl { sloppy_tcp = true } } is not set: a director that receives a flow mid-stream drops it")
+	if s := cfg.IPVS.Sysctl.SloppyTCP; vs.Protocol == "tcp" && (s == nil || !*s) && !*sloppy {
+		*sloppy = true
+		b.warnf("announce", "announced with ECMP, but ipvs { sysctl { sloppy_tcp = true } } is not set: a director that receives a flow mid-stream resets it")
 	}
 	if vs.PersistenceTimeout > 0 {
 		b.warnf("persistence_timeout", "announced with ECMP, persistence_timeout keeps a client on its real through one director's templates only, and the routers spread its flows over every director (mh without mh-port hashes the client's address the same on all)")
 	}
-	if vs.OnFailure == OnFailureRemove && vs.Scheduler == "mh" {
-		b.warnf("on_failure", "on_failure = \"remove\" re-adds a recovered real at the end of the kernel's list, and mh's table depends on that order: directors that saw different failures would pick different reals")
-	}
-	const nat = "%s is behind NAT: its replies go back through its gateway, not through the director that forwarded the request, so ECMP over several directors breaks its connections (use dr or tun)"
-	if vs.Forwarding == ForwardNAT {
-		b.warnf("forwarding", nat, "virtual_server "+strconv.Quote(vs.Name))
-		return
+	if vs.OnFailure == OnFailureRemove {
+		b.warnf("on_failure", `announced with ECMP, on_failure = "remove" puts a recovered real back in another place in the kernel's list of reals, and %s fills its table in that order: directors that saw different failures would pick different reals (the default, weight 0, keeps the order)`, vs.Scheduler)
 	}
 	for k, rs := range vs.RealServers {
-		if rs.Forwarding == ForwardNAT && k < len(raw.RealServers) {
-			rr := r.block(raw.RealServers[k].Body, raw.RealServers[k].DefRange)
-			rr.warnf("forwarding", nat, "real "+rs.Address.String())
+		if dynamicWeight(rs) {
+			b.warnf("scheduler", "announced with ECMP, real %s has an exec check with dynamic_weight: each director sets the weight from its own check, and directors with different weights pick different reals", rs.Address)
 		}
+		if rs.Forwarding != ForwardNAT {
+			continue
+		}
+		// Reals inherit the service's forwarding: the warning goes where
+		// NAT is written.
+		at := b
+		if k < len(raw.RealServers) && raw.RealServers[k].Forwarding != nil {
+			at = r.block(raw.RealServers[k].Body, raw.RealServers[k].DefRange)
+		}
+		at.warnf("forwarding", "announced with ECMP, real %s is behind NAT: its replies go back through its gateway, not through the director that forwarded the request, so ECMP over several directors breaks its connections (use dr or tun)", rs.Address)
 	}
+}
+
+func dynamicWeight(rs RealServer) bool {
+	return slices.ContainsFunc(rs.HealthChecks, func(h *HealthCheck) bool { return h.DynamicWeight })
 }
 
 func sorted(cs []uint32) []uint32 { return slices.Sorted(slices.Values(cs)) }

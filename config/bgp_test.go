@@ -26,13 +26,13 @@ bgp {
   hold_time = "3s"
   peer "192.0.2.1" {
     asn = 65000
+    bfd      = true
+    bfd_interval = "100ms"
   }
   peer "2001:db8::1" {
     asn      = 65000
     port     = 1179
     multihop = 2
-    bfd      = true
-    bfd_interval = "100ms"
     password = "s3cret"
   }
 }
@@ -53,8 +53,10 @@ bgp {
 		g.ListenPort != 0 || g.VIPInterface != "lo" || g.DrainTime.D() != DefaultBGPDrainTime || len(g.Peers) != 2 {
 		t.Fatalf("bgp %+v", g)
 	}
-	if p := g.Peers[1]; p.Address.String() != "2001:db8::1" || p.Port != 1179 || p.Multihop != 2 || !p.BFD ||
-		p.BFDInterval.D() != 100*time.Millisecond || p.BFDMultiplier != DefaultBFDMultiplier || p.Password != "s3cret" || p.ASN != 65000 {
+	if p := g.Peers[0]; !p.BFD || p.BFDInterval.D() != 100*time.Millisecond || p.BFDMultiplier != DefaultBFDMultiplier {
+		t.Errorf("peer %+v", p)
+	}
+	if p := g.Peers[1]; p.Address.String() != "2001:db8::1" || p.Port != 1179 || p.Multihop != 2 || p.BFD || p.Password != "s3cret" || p.ASN != 65000 {
 		t.Errorf("peer %+v", p)
 	}
 	vs := cfg.VirtualServers[0]
@@ -79,6 +81,11 @@ func TestBGPConfigVRRPVIP(t *testing.T) {
 	}
 	if vs := cfg.VirtualServers[0]; vs.AnnounceInstance != "v" {
 		t.Errorf("announce_instance %q, want v", vs.AnnounceInstance)
+	}
+	// Announced by one director at a time: no ECMP warning (bgpWeb has
+	// no sloppy_tcp).
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings %v", cfg.Warnings)
 	}
 }
 
@@ -136,8 +143,13 @@ bgp {
     bfd_interval = "5ms"
     bfd_multiplier = 0
   }
+  peer "192.0.2.3" {
+    asn = 65000
+    multihop = 2
+    bfd = true
+  }
 }`, []diagAt{{"6:22", "bfd_multiplier needs bfd = true"}, {"11:20", "bfd_interval must be from 10ms to 1m, not 5ms"},
-			{"12:22", "bfd_multiplier must be"}}},
+			{"12:22", "bfd_multiplier must be"}, {"17:11", "bfd needs a directly connected peer (multihop = 0)"}}},
 		{"router id 0.0.0.0", `bgp {
   asn = 65001
   router_id = "0.0.0.0"
@@ -215,19 +227,47 @@ virtual_server "mh" {
 		got = append(got, fmt.Sprintf("%d:%d %s", w.Subject.Start.Line, w.Subject.Start.Column, w.Summary))
 	}
 	for _, want := range []string{`9:15 announced with ECMP, scheduler "wlc"`, "11:14 announced with ECMP, but ipvs { sysctl { sloppy_tcp = true } }",
-		"12:46 real 192.168.11.12 is behind NAT", `18:16 on_failure = "remove" re-adds`,
-		"19:25 announced with ECMP, persistence_timeout keeps"} {
+		"12:46 announced with ECMP, real 192.168.11.12 is behind NAT", `10:16 announced with ECMP, on_failure = "remove" puts`,
+		`18:16 announced with ECMP, on_failure = "remove" puts`, "19:25 announced with ECMP, persistence_timeout keeps"} {
 		if !slices.ContainsFunc(got, func(g string) bool { return strings.HasPrefix(g, want) }) {
 			t.Errorf("no warning %q in:\n%s", want, strings.Join(got, "\n"))
 		}
 	}
 	if len(got) != 6 {
-		t.Errorf("%d warnings, want 6 (sloppy_tcp twice):\n%s", len(got), strings.Join(got, "\n"))
+		t.Errorf("%d warnings, want 6 (sloppy_tcp once for both):\n%s", len(got), strings.Join(got, "\n"))
 	}
-	for _, ex := range []string{"../examples/bgp/directord.hcl"} {
-		cfg, err := Load(ex)
-		if err != nil || len(cfg.Warnings) != 0 {
-			t.Errorf("%s: %v, warnings %v", ex, err, cfg.Warnings)
-		}
+	cfg, err = Load("../examples/bgp/directord.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("the shipped example warns: %v", cfg.Warnings)
+	}
+}
+
+// A real weighted by its own exec check on each director warns too: the
+// directors' mh tables would differ.
+func TestBGPConfigECMPDynamicWeight(t *testing.T) {
+	cfg, err := Parse("bgp.hcl", []byte(bgpHead+`ipvs {
+  sysctl { sloppy_tcp = true }
+}
+virtual_server "web" {
+  address = "10.0.0.100"
+  port = 80
+  scheduler = "mh"
+  announce = "bgp"
+  real_server "192.168.11.12" {
+    health_check "exec" {
+      command = ["/bin/true"]
+      dynamic_weight = true
+    }
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].Summary, "dynamic_weight") || cfg.Warnings[0].Subject.Start.Line != 12 {
+		t.Errorf("warnings %v, want one about dynamic_weight at line 12", cfg.Warnings)
 	}
 }

@@ -39,7 +39,7 @@ bgp {
 ipvs {
   sysctl {
     # A director that receives a flow mid-stream (after another director
-    # died, or the routers rehashed) accepts it instead of dropping it.
+    # died, or the routers rehashed) accepts it instead of resetting it.
     sloppy_tcp = true
   }
 }

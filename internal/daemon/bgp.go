@@ -271,19 +271,22 @@ func (d *Daemon) reportSync(announced, withdrawn []bgp.Route, err error, reason 
 	for _, r := range d.bgp.ann.Announced() {
 		out = append(out, r.String())
 	}
-	d.bgp.mu.Lock()
-	defer d.bgp.mu.Unlock()
-	d.bgp.announced = out
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 	}
-	if msg != "" && msg != d.bgp.lastErr {
-		// Logged once per new error: the loop retries every 250 ms.
+	d.bgp.mu.Lock()
+	d.bgp.announced = out
+	fresh := msg != "" && msg != d.bgp.lastErr
+	d.bgp.lastErr = msg
+	// Logged after the unlock: the VRRP loop takes mu (bgpMaster), and a
+	// slow log writer must not hold it up.
+	d.bgp.mu.Unlock()
+	if fresh {
+		// Once per new error: the loop retries every 250 ms.
 		d.log.Error("BGP: retrying", "err", err)
 		d.events.Publish(events.Event{Time: time.Now(), Kind: events.KindBGP, Op: "error", Error: msg})
 	}
-	d.bgp.lastErr = msg
 }
 
 // checkBGPReload refuses what a reload cannot change in place.

@@ -97,41 +97,10 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	return 0
 }
 
-// In the guest kernel, against BIRD in a namespace: a director in BGP
-// mode holds the VIP on lo, announces it with its community once the
-// service has quorum, withdraws it when quorum is lost and again when it
-// is regained, changes its community in place on a reload (the session
-// stays up), and at stop withdraws first and stops after drain_time. A
-// VRRP VIP is announced while its instance is MASTER only (vrrpMaster).
-func TestBGPMode(t *testing.T) {
-	if vmtest.RunInGuest(t) {
-		return
-	}
-	for _, c := range []string{
-		"ip netns add router",
-		"ip link add vb0 type veth peer name vb1",
-		"ip link set vb1 netns router",
-		"ip addr add 10.2.0.1/24 dev vb0", "ip link set vb0 up",
-		"ip netns exec router ip addr add 10.2.0.2/24 dev vb1", "ip netns exec router ip link set vb1 up",
-		"ip netns exec router ip link set lo up",
-	} {
-		if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", c, err, out)
-		}
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", "router").Run() })
-	testenv.RequireCommand(t, "bird")
-	router := bgptest.StartBIRD(t, func(name string, args ...string) *exec.Cmd {
-		return exec.Command("ip", append([]string{"netns", "exec", "router", name}, args...)...)
-	}, "10.2.0.2", "10.2.0.1")
-	bird := router.CLI
-	real := serve(t, "127.0.0.2:8080")
-
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "s.sock")
-	write := func(community string) string {
-		path := filepath.Join(dir, "directord.hcl")
-		src := fmt.Sprintf(`director {
+// bgpModeConfig is TestBGPMode's director (status socket %q, web's
+// community %q): two announced services on lo, and a VRRP VIP announced
+// by the master only.
+const bgpModeConfig = `director {
   router_id = "10.2.0.1"
   status_socket = %q
   metrics_listen = "127.0.0.1:9112"
@@ -187,7 +156,43 @@ virtual_server "vrrp" {
   }
   real_server "127.0.0.2" {}
 }
-`, sock, community)
+`
+
+// In the guest kernel, against BIRD in a namespace: a director in BGP
+// mode holds the VIP on lo, announces it with its community once the
+// service has quorum, withdraws it when quorum is lost and again when it
+// is regained, changes its community in place on a reload (the session
+// stays up), and at stop withdraws first and stops after drain_time. A
+// VRRP VIP is announced while its instance is MASTER only (vrrpMaster).
+func TestBGPMode(t *testing.T) {
+	if vmtest.RunInGuest(t) {
+		return
+	}
+	for _, c := range []string{
+		"ip netns add router",
+		"ip link add vb0 type veth peer name vb1",
+		"ip link set vb1 netns router",
+		"ip addr add 10.2.0.1/24 dev vb0", "ip link set vb0 up",
+		"ip netns exec router ip addr add 10.2.0.2/24 dev vb1", "ip netns exec router ip link set vb1 up",
+		"ip netns exec router ip link set lo up",
+	} {
+		if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", c, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", "router").Run() })
+	testenv.RequireCommand(t, "bird")
+	router := bgptest.StartBIRD(t, func(name string, args ...string) *exec.Cmd {
+		return exec.Command("ip", append([]string{"netns", "exec", "router", name}, args...)...)
+	}, "10.2.0.2", "10.2.0.1")
+	bird := router.CLI
+	real := serve(t, "127.0.0.2:8080")
+
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "s.sock")
+	write := func(community string) string {
+		path := filepath.Join(dir, "directord.hcl")
+		src := fmt.Sprintf(bgpModeConfig, sock, community)
 		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 			t.Fatal(err)
 		}

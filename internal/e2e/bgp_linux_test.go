@@ -33,41 +33,9 @@ type ecmp struct {
 
 const ecmpVIP = "10.0.0.100"
 
-// newECMP builds the topology. There is no BFD: in the loaded one-CPU
-// guest its 900 ms detection time saw false alarms, so a cut router link
-// is found by the 3 s hold time (TestGoBGPBFDAgainstBIRD tests BFD).
-func newECMP(t testing.TB, bin string) *ecmp {
-	testenv.RequireCommand(t, "bird")
-	n := netnstest.NewT(t)
-	core, err := n.AddBridge("core")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reals, err := n.AddBridge("reals")
-	if err != nil {
-		t.Fatal(err)
-	}
-	must := func(p *labnet.Port, err error) *labnet.Port {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	e := &ecmp{}
-	if e.router, err = n.AddNS("router"); err != nil {
-		t.Fatal(err)
-	}
-	must(n.Connect(e.router, core, "eth0", netip.MustParsePrefix("10.9.2.1/24")))
-	must(n.Connect(e.router, reals, "eth1", netip.MustParsePrefix("192.168.30.1/24")))
-	e.client = ecmpClient(t, n, e.router)
-	for _, kv := range [][2]string{{"net/ipv4/ip_forward", "1"}, {"net/ipv4/fib_multipath_hash_policy", "1"},
-		{"net/ipv4/conf/all/rp_filter", "0"}, {"net/ipv4/conf/default/rp_filter", "0"}} {
-		if err := e.router.Sysctl(kv[0], kv[1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conf := `router id 10.9.2.1;
+// ecmpRouterConfig is BIRD's, before a protocol per director: their
+// routes to the VIP merged into one kernel route with a next hop each.
+const ecmpRouterConfig = `router id 10.9.2.1;
 protocol device {}
 protocol kernel { ipv4 { import none; export all; }; merge paths on; }
 template bgp dir {
@@ -78,43 +46,10 @@ template bgp dir {
   ipv4 { import all; export none; };
 }
 `
-	for i := 1; i <= 3; i++ {
-		conf += fmt.Sprintf("protocol bgp d%d from dir { neighbor 10.9.2.1%d as 65001; }\n", i, i)
-	}
-	e.bird = bgptest.StartBIRDConf(t, func(name string, args ...string) *exec.Cmd {
-		return e.router.Command(context.Background(), name, args...)
-	}, conf)
 
-	for i := 1; i <= 3; i++ {
-		ns, err := n.AddNS(fmt.Sprintf("r%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		must(n.Connect(ns, reals, "eth0", netip.MustParsePrefix(fmt.Sprintf("192.168.30.2%d/24", i))))
-		if out, err := ns.Run(bin, "realserver", "up", "--vip", ecmpVIP); err != nil {
-			t.Fatalf("r%d realserver up: %v %s", i, err, out)
-		}
-		if out, err := ns.Run("ip", "route", "add", "default", "via", "192.168.30.1"); err != nil {
-			t.Fatalf("%v %s", err, out)
-		}
-		serveIn(t, ns, fmt.Sprintf("r%d", i))
-		r := &lab.Real{Host: lab.Host{Name: fmt.Sprintf("r%d", i), NS: ns}}
-		if err := r.StartEcho(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(r.StopEcho)
-		e.reals = append(e.reals, r)
-	}
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("d%d", i)
-		ns, err := n.AddNS(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := must(n.Connect(ns, core, "eth0", netip.MustParsePrefix(fmt.Sprintf("10.9.2.1%d/24", i))))
-		e.links = append(e.links, must(n.Connect(ns, reals, "eth1", netip.MustParsePrefix(fmt.Sprintf("192.168.30.1%d/24", i)))))
-		d := harness.NewDirector(t, bin, name, port)
-		d.WriteConfig(t, fmt.Sprintf(`bgp {
+// ecmpDirectorConfig is director N's (%d), for the VIP (%q): two DR
+// services announced with mh and mh-port, sloppy_tcp on.
+const ecmpDirectorConfig = `bgp {
   asn = 65001
   router_id = "10.9.2.1%d"
   hold_time = "3s"
@@ -159,7 +94,80 @@ virtual_server "echo" {
   real_server "192.168.30.22" {}
   real_server "192.168.30.23" {}
 }
-`, i, ecmpVIP))
+`
+
+// newECMP builds the topology. There is no BFD: in the loaded one-CPU
+// guest its 900 ms detection time saw false alarms, so a cut router link
+// is found by the 3 s hold time (TestGoBGPBFDAgainstBIRD tests BFD).
+func newECMP(t testing.TB, bin string) *ecmp {
+	testenv.RequireCommand(t, "bird")
+	n := netnstest.NewT(t)
+	core, err := n.AddBridge("core")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reals, err := n.AddBridge("reals")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(p *labnet.Port, err error) *labnet.Port {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	e := &ecmp{}
+	if e.router, err = n.AddNS("router"); err != nil {
+		t.Fatal(err)
+	}
+	must(n.Connect(e.router, core, "eth0", netip.MustParsePrefix("10.9.2.1/24")))
+	must(n.Connect(e.router, reals, "eth1", netip.MustParsePrefix("192.168.30.1/24")))
+	e.client = ecmpClient(t, n, e.router)
+	for _, kv := range [][2]string{{"net/ipv4/ip_forward", "1"}, {"net/ipv4/fib_multipath_hash_policy", "1"},
+		{"net/ipv4/conf/all/rp_filter", "0"}, {"net/ipv4/conf/default/rp_filter", "0"}} {
+		if err := e.router.Sysctl(kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := ecmpRouterConfig
+	for i := 1; i <= 3; i++ {
+		conf += fmt.Sprintf("protocol bgp d%d from dir { neighbor 10.9.2.1%d as 65001; }\n", i, i)
+	}
+	e.bird = bgptest.StartBIRDConf(t, func(name string, args ...string) *exec.Cmd {
+		return e.router.Command(context.Background(), name, args...)
+	}, conf)
+
+	for i := 1; i <= 3; i++ {
+		ns, err := n.AddNS(fmt.Sprintf("r%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(n.Connect(ns, reals, "eth0", netip.MustParsePrefix(fmt.Sprintf("192.168.30.2%d/24", i))))
+		if out, err := ns.Run(bin, "realserver", "up", "--vip", ecmpVIP); err != nil {
+			t.Fatalf("r%d realserver up: %v %s", i, err, out)
+		}
+		if out, err := ns.Run("ip", "route", "add", "default", "via", "192.168.30.1"); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		serveIn(t, ns, fmt.Sprintf("r%d", i))
+		r := &lab.Real{Host: lab.Host{Name: fmt.Sprintf("r%d", i), NS: ns}}
+		if err := r.StartEcho(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.StopEcho)
+		e.reals = append(e.reals, r)
+	}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("d%d", i)
+		ns, err := n.AddNS(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := must(n.Connect(ns, core, "eth0", netip.MustParsePrefix(fmt.Sprintf("10.9.2.1%d/24", i))))
+		e.links = append(e.links, must(n.Connect(ns, reals, "eth1", netip.MustParsePrefix(fmt.Sprintf("192.168.30.1%d/24", i)))))
+		d := harness.NewDirector(t, bin, name, port)
+		d.WriteConfig(t, fmt.Sprintf(ecmpDirectorConfig, i, ecmpVIP))
 		e.directors = append(e.directors, d)
 	}
 	// All three start at once: each takes seconds to page in in the guest.

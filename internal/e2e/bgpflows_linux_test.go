@@ -1,18 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"net/netip"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"directord/internal/lab"
 	"directord/internal/labnet"
@@ -27,9 +21,10 @@ const (
 	// flap moving the flows of a real on one director only.
 	ecmpLineEvery = time.Second
 	// ecmpStall is how long a line may go unanswered before its
-	// connection counts as broken: a director that loses its reals is
-	// withdrawn about 1.3 s later, and TCP's retransmissions back off.
-	ecmpStall = 4 * time.Second
+	// connection counts as broken: 3 s, a second more than the
+	// long-lived connections of the failover tests get, for the loaded
+	// one-CPU guest.
+	ecmpStall = 3 * time.Second
 	// ecmpSettle runs from the router's change: a flow stalled by the
 	// fault has been stalled since before it, so breaks within this.
 	ecmpSettle = ecmpStall + 200*time.Millisecond
@@ -78,14 +73,6 @@ func (f flowFigures) String() string {
 	return b.String()
 }
 
-func percents(v []float64) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprintf("%.0f %%", 100*x)
-	}
-	return "[" + strings.Join(s, ", ") + "]"
-}
-
 // Three directors in BGP mode (mh with mh-port, sloppy_tcp) behind a
 // BIRD router that installs one next hop
 // per director and hashes flows on L4, then the same client against a
@@ -96,9 +83,8 @@ func percents(v []float64) string {
 //   - each of 200 flows reaches the same real whichever director the
 //     router sends it through (forced in turn with a policy route);
 //   - 200 flows spread within 20 % of even over the three directors;
-//   - every established connection survives SIGTERM, a director joining,
-//     kill -9 and a director losing its reals, though each moves flows
-//     between directors,
+//   - every established connection survives SIGTERM, a director joining
+//     and kill -9, though each moves flows between directors,
 //     because every director's mh picks the same real and sloppy_tcp lets
 //     it take a flow mid-stream; the pair loses every connection on the
 //     master's kill -9 and link cut, since its backup has no state for
@@ -138,19 +124,40 @@ func bgpFlows(t testing.TB, bin string) flowFigures {
 		rx = append(rx, rxPackets(t, ns))
 	}
 	f.pktShare = share(3*time.Second, rx...)
+	for i, sh := range f.pktShare {
+		// An even share is 33 %; 200 flows spread within 20 % carry
+		// 27–40 %, and the odd keepalive or ARP counts too.
+		if sh < 0.2 || sh > 0.47 {
+			t.Errorf("%s forwarded %.0f %% of the packets, not about a third: %s", e.directors[i].Name, 100*sh, percents(f.pktShare))
+		}
+	}
 
 	d2 := e.directors[1]
-	stopped := make(chan time.Duration, 1)
+	type exit struct {
+		after time.Duration
+		err   error
+	}
+	stopped := make(chan exit, 1)
+	term := func() {
+		// Not d2.Stop: a Fatal in this goroutine would leave the wait
+		// below hanging.
+		start := time.Now()
+		err := (&lab.Director{Host: &lab.Host{Name: d2.Name}, Process: d2.Process}).Term(10 * time.Second)
+		stopped <- exit{time.Since(start), err}
+	}
+	at := e.carriers(t)
 	for _, fault := range []ecmpFault{
-		{"SIGTERM of d2", func() { go func() { stopped <- d2.Stop(t, 10*time.Second) }() }, 2},
+		{"SIGTERM of d2", func() { go term() }, 2},
 		{"d2 started again", func() { d2.Start(t) }, 3},
 		{"kill -9 of d2", d2.Kill, 2},
-		{"d1's link to its reals cut", func() { _ = e.links[0].SetLink(false) }, 1},
 	} {
-		e.flowFault(t, cc, fault, &f)
+		at = e.flowFault(t, cc, fault, &f, at)
 		if fault.name == "SIGTERM of d2" {
-			if d := <-stopped; d < time.Second {
-				t.Errorf("d2 exited %s after SIGTERM, before its 1 s drain_time", d)
+			switch x := <-stopped; {
+			case x.err != nil:
+				t.Fatalf("d2 after SIGTERM: %v", x.err)
+			case x.after < time.Second:
+				t.Errorf("d2 exited %s after SIGTERM, before its 1 s drain_time", x.after)
 			}
 		}
 	}
@@ -169,7 +176,7 @@ func (e *ecmp) spreadFlows(t testing.TB, dst netip.AddrPort, f *flowFigures) *la
 		carriers := e.carriers(t)
 		for _, c := range cc.Conns() {
 			// Only this set's flows: the entries of a closed set linger.
-			if d, ok := carriers[c.Local.Port()]; ok {
+			if d, ok := carriers[c.Local]; ok {
 				f.perDir[d]++
 			}
 		}
@@ -185,15 +192,15 @@ func (e *ecmp) spreadFlows(t testing.TB, dst netip.AddrPort, f *flowFigures) *la
 }
 
 // flowFault applies fault, waits for the router's route to follow, lets
-// the flows run, and counts those kept and those that changed director.
-func (e *ecmp) flowFault(t testing.TB, cc *lab.ConnClient, fault ecmpFault, f *flowFigures) {
+// the flows run, and counts those kept and those that changed director
+// since before (who carried which flow); it returns who carries them now.
+func (e *ecmp) flowFault(t testing.TB, cc *lab.ConnClient, fault ecmpFault, f *flowFigures, before map[netip.AddrPort]int) (after map[netip.AddrPort]int) {
 	t.Helper()
-	before := e.carriers(t)
 	hitAt := time.Now()
 	fault.hit()
 	took := e.waitHops(t, fault.hops, fault.name, 10*time.Second)
 	time.Sleep(ecmpSettle)
-	after := e.carriers(t)
+	after = e.carriers(t)
 	moved := 0
 	for port, d := range before {
 		if a, ok := after[port]; ok && a != d {
@@ -212,6 +219,7 @@ func (e *ecmp) flowFault(t testing.TB, cc *lab.ConnClient, fault ecmpFault, f *f
 	if moved == 0 {
 		t.Errorf("%s: no flow changed director", fault.name)
 	}
+	return after
 }
 
 // sameRealEverywhere sends the same 200 flows (source ports 41000 and
@@ -284,217 +292,6 @@ func (e *ecmp) sameRealEverywhere(t testing.TB, dst netip.AddrPort) {
 	t.Logf("each of %d flows reached the same real through all three directors; flows per real %v", ecmpFlows, perReal)
 }
 
-// flowEntries counts director i's IPVS entries, whatever their state,
-// from the client's ports first to first+n-1.
-func (e *ecmp) flowEntries(t testing.TB, i, first, n int) int {
-	out, err := e.directors[i].NS().Run("ipvsadm", "-Lnc")
-	if err != nil {
-		t.Fatalf("%s: %v %s", e.directors[i].Name, err, out)
-	}
-	seen := map[uint16]bool{}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || f[0] != "TCP" {
-			continue
-		}
-		if ap, err := netip.ParseAddrPort(f[3]); err == nil && ap.Addr() == e.client.Addr && int(ap.Port()) >= first && int(ap.Port()) < first+n {
-			seen[ap.Port()] = true
-		}
-	}
-	return len(seen)
-}
-
-func (e *ecmp) directorNS() []*labnet.NS {
-	var out []*labnet.NS
-	for _, d := range e.directors {
-		out = append(out, d.NS())
-	}
-	return out
-}
-
-// echoOnce opens a connection from the client's port, has one line
-// echoed, and resets it (no TIME_WAIT, so the port can be used again at
-// once): the name of the real that answered.
-func echoOnce(c *lab.Host, port int, dst netip.AddrPort) (string, error) {
-	var conn *net.TCPConn
-	err := c.NS.Do(func() error {
-		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: c.Addr.AsSlice(), Port: port}}
-		nc, err := d.Dial("tcp4", dst.String())
-		if err == nil {
-			conn = nc.(*net.TCPConn)
-		}
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	_ = conn.SetLinger(0)
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := fmt.Fprintf(conn, "0\n"); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	name, _, _ := strings.Cut(line, " ")
-	return name, nil
-}
-
-// ipvsConn is a line of ipvsadm -Lnc: "TCP 14:59 ESTABLISHED
-// 10.9.1.2:40000 10.0.0.100:7 192.168.30.21:7".
-var ipvsConn = regexp.MustCompile(`(?m)^TCP\s+(\d+):(\d+)\s+ESTABLISHED\s+(\S+)\s+(\S+)\s`)
-
-// carriers maps each established flow's client port to the director that
-// forwards it now: after a flow moved, the old director's entry lingers
-// but stops being refreshed, so the entry with the most time left wins.
-func (e *ecmp) carriers(t testing.TB) map[uint16]int {
-	t.Helper()
-	vip := netip.AddrPortFrom(netip.MustParseAddr(ecmpVIP), lab.EchoPort).String()
-	best := map[uint16]int{}
-	left := map[uint16]int{}
-	for i, ns := range e.directorNS() {
-		out, err := ns.Run("ipvsadm", "-Lnc")
-		if err != nil {
-			continue // a director whose link is cut still answers; one that is gone does not matter
-		}
-		for _, m := range ipvsConn.FindAllStringSubmatch(out, -1) {
-			if m[4] != vip {
-				continue
-			}
-			ap, err := netip.ParseAddrPort(m[3])
-			if err != nil {
-				continue
-			}
-			mins, _ := strconv.Atoi(m[1])
-			sec, _ := strconv.Atoi(m[2])
-			if s := mins*60 + sec; s > left[ap.Port()] {
-				left[ap.Port()], best[ap.Port()] = s, i
-			}
-		}
-	}
-	return best
-}
-
-// even reports whether every count is within frac of the mean.
-func even(counts []int, frac float64) bool {
-	sum := 0
-	for _, c := range counts {
-		sum += c
-	}
-	mean := float64(sum) / float64(len(counts))
-	for _, c := range counts {
-		if d := float64(c) - mean; d > frac*mean || -d > frac*mean {
-			return false
-		}
-	}
-	return sum > 0
-}
-
-// ipvsStat reads one column of ipvsadm's --stats line for the service
-// dst in ns ("Conns", "InPkts"…), as exact numbers.
-func ipvsStat(t testing.TB, ns *labnet.NS, dst netip.AddrPort, col string) int {
-	t.Helper()
-	out, err := ns.Run("ipvsadm", "-Ln", "--stats", "--exact", "-t", dst.String())
-	if err != nil {
-		t.Fatalf("%s: %v %s", ns.Name, err, out)
-	}
-	var head []string
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) > 2 && f[0] == "Prot":
-			head = f[1:] // Prot LocalAddress:Port Conns InPkts…: the values line has no "Prot"
-		case len(f) > 2 && f[0] == "TCP" && head != nil:
-			for i, h := range head {
-				if h == col && i+1 < len(f) {
-					n, _ := strconv.Atoi(f[i+1])
-					return n
-				}
-			}
-		}
-	}
-	t.Fatalf("%s: no %s column for %s in:\n%s", ns.Name, col, dst, out)
-	return 0
-}
-
-// share is each counter's share of what all of them counted over
-// window.
-func share(window time.Duration, counters ...func() int) []float64 {
-	was := make([]int, len(counters))
-	for i, c := range counters {
-		was[i] = c()
-	}
-	time.Sleep(window)
-	out := make([]float64, len(counters))
-	sum := 0.0
-	for i, c := range counters {
-		out[i] = float64(c() - was[i])
-		sum += out[i]
-	}
-	for i := range out {
-		out[i] /= max(sum, 1)
-	}
-	return out
-}
-
-// rxPackets counts the packets a director received from the router: on
-// that link they are the clients' packets but for a BGP keepalive a
-// second and the odd ARP. (IPVS's own counters are published by its
-// estimator every 2 s, at a phase of its own in each namespace, too
-// coarse to compare directors over a few seconds.)
-func rxPackets(t testing.TB, ns *labnet.NS) func() int {
-	return func() int {
-		n := 0
-		err := ns.Netlink(func(h *netlink.Handle) error {
-			l, err := h.LinkByName("eth0")
-			if err == nil {
-				n = int(l.Attrs().Statistics.RxPackets)
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", ns.Name, err)
-		}
-		return n
-	}
-}
-
-// explainBroken logs, for each connection broken since the fault, when it
-// broke, which directors carried it, and every director's entry for it.
-func (e *ecmp) explainBroken(t testing.TB, cc *lab.ConnClient, hitAt time.Time, before, after map[uint16]int) {
-	tables := make([]string, len(e.directors))
-	for i, ns := range e.directorNS() {
-		tables[i], _ = ns.Run("ipvsadm", "-Lnc")
-	}
-	for _, c := range cc.Conns() {
-		if c.Broken == "" || c.BrokeAt.Before(hitAt) {
-			continue
-		}
-		port := strconv.Itoa(int(c.Local.Port()))
-		t.Logf("%s (real %s) broke (%s) %s after the fault; director before %d, after %d (0-based)", c.Local, c.Real, c.Broken,
-			c.BrokeAt.Sub(hitAt).Round(time.Millisecond), before[c.Local.Port()], after[c.Local.Port()])
-		for i, tab := range tables {
-			for _, line := range strings.Split(tab, "\n") {
-				if strings.Contains(line, ":"+port+" ") {
-					t.Logf("  %s: %s", e.directors[i].Name, line)
-				}
-			}
-		}
-	}
-}
-
-func brokenReasons(cc *lab.ConnClient) map[string]int {
-	m := map[string]int{}
-	for _, c := range cc.Conns() {
-		if c.Broken != "" {
-			m[c.Broken]++
-		}
-	}
-	return m
-}
-
 // vrrpFlows runs the client against keepalived's pair on the same
 // faults: the master's kill -9, then (the pair restored) its link cut.
 func vrrpFlows(t testing.TB, bin string) flowFigures {
@@ -517,11 +314,20 @@ func vrrpFlows(t testing.TB, bin string) flowFigures {
 			t.Fatal(s.explain(err))
 		}
 		if i == 0 {
+			f.perDir = make([]int, len(dirs))
+			carriers := carriersOf(t, dirs, s.dst)
+			for _, c := range cc.Conns() {
+				if d, ok := carriers[c.Local]; ok {
+					f.perDir[d]++
+				}
+			}
 			// Over more than one of the estimator's passes: the backup's
 			// count stays 0 whatever its phase.
-			f.pktShare = share(2100*time.Millisecond, func() int { return ipvsStat(t, dirs[0], s.dst, "InPkts") },
+			f.pktShare = share(2500*time.Millisecond, func() int { return ipvsStat(t, dirs[0], s.dst, "InPkts") },
 				func() int { return ipvsStat(t, dirs[1], s.dst, "InPkts") })
-			f.perDir = []int{ecmpFlows, 0}
+			if f.perDir[0] != ecmpFlows || f.pktShare[0] < 0.99 {
+				t.Errorf("the pair's master carries %d of %d flows and %.0f %% of the packets, not all", f.perDir[0], ecmpFlows, 100*f.pktShare[0])
+			}
 		}
 		start := time.Now()
 		if err := s.hit(fault); err != nil {
@@ -538,12 +344,15 @@ func vrrpFlows(t testing.TB, bin string) flowFigures {
 		f.kept, f.total = append(f.kept, kept), append(f.total, total)
 		f.detection = append(f.detection, took)
 		f.broken = append(f.broken, brokenReasons(cc))
+		// What the comparison claims of the reference: its backup has no
+		// state for the master's connections (it resets them).
+		if kept != 0 {
+			t.Errorf("keepalived's pair after %s of the master: kept %d of %d (broken %v); the comparison says it loses them all", fault, kept, total, f.broken[i])
+		}
 		cc.Close()
 		if err := s.restore(fault); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// keepalived's backup has no state for the master's connections: this
-	// is the reference's behaviour, recorded, not a failure of the test.
 	return f
 }

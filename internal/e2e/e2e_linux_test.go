@@ -213,9 +213,10 @@ func TestDRPairUnderFailures(t *testing.T) {
 		}
 	}
 
-	// 1. Cut the active director off, as when the machine dies.
+	// 1. Cut the active director off, as when the machine dies; twice,
+	// since the second cut finds a director that preempted back.
 	var cutFails, restoreFails []int
-	for i := range cuts {
+	for i := range 2 {
 		t0 := time.Now()
 		if err := p.lab.Hosts["lb1"].Port.SetLink(false); err != nil {
 			t.Fatal(err)
@@ -411,24 +412,14 @@ func TestDRPairUnderFailures(t *testing.T) {
 	}
 	steps = append(steps, step{"7. SIGTERM on the active director", o, ""})
 
-	// Baseline: the same cut with a keepalived pair in this guest.
+	// The same cuts against a keepalived pair are TestDualStackDRPairLinkCut's
+	// (its IPv4 half is this layout's family): running them here too cost
+	// CI some 25 s for the same comparison.
 	p.close()
-	kaCut, kaRestoreAll := keepalivedCuts(t, bin, seedLayout())
-	kaFails, kaRestore := kaCut["IPv4"], kaRestoreAll["IPv4"]
 	report(t, "directord end to end, UML guest, 100 ms adverts, a request every 50 ms (300 ms timeout)", steps)
-	line := fmt.Sprintf("same guest, %d link cuts each, failed requests per cut: directord %v, keepalived %v; "+
-		"per link restore: directord %v, keepalived %v", cuts, cutFails, kaFails, restoreFails, kaRestore)
+	line := fmt.Sprintf("%d link cuts, failed requests per cut: %v; per link restore: %v", len(cutFails), cutFails, restoreFails)
 	t.Log(line)
 	fmt.Println(line)
-	// A cut costs both about Master_Down_Interval (361 ms); with a request
-	// every 50 ms and a 300 ms timeout that is 0, 1 or 2 failed requests
-	// depending only on where the cut falls between requests (CI saw
-	// keepalived [0 0 0] and [1 1 1], directord [2 1 1] and [1 1 1]).
-	// One request is that phase noise; more would be a slower failover,
-	// which the failover benchmark measures to the microsecond.
-	if median(cutFails) > median(kaFails)+1 {
-		t.Errorf("directord lost more requests on a link cut than keepalived: %v vs %v", cutFails, kaFails)
-	}
 }
 
 func median(v []int) int {

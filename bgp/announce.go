@@ -46,6 +46,9 @@ type Service struct {
 	// it is announced only while that instance is MASTER here, so the
 	// routers send its traffic to the director that has it.
 	Instance string
+	// Always: the announcement has no quorum of its own (a VRRP VIP
+	// announced by its instance), only Instance's mastership.
+	Always bool
 }
 
 // Speaker is the BGP engine the announcements go through.
@@ -109,7 +112,7 @@ func (a *Announcer) Want() map[netip.Prefix]Route {
 		return want
 	}
 	for _, s := range a.services {
-		if _, dup := want[s.Route.Prefix]; !dup && a.up[s.Name] && (s.Instance == "" || a.master[s.Instance]) {
+		if _, dup := want[s.Route.Prefix]; !dup && (s.Always || a.up[s.Name]) && (s.Instance == "" || a.master[s.Instance]) {
 			want[s.Route.Prefix] = s.Route
 		}
 	}

@@ -103,6 +103,12 @@ func TestAnnouncerFollowsMastership(t *testing.T) {
 	a.SetMaster("v", true)
 	a.SetServices([]bgp.Service{{Name: "vrrp", Route: route("192.0.2.100", 1), Instance: "v"}})
 	step("withdraw 10.0.0.100/32; announce 192.0.2.100/32 community 0:1")
+
+	// An instance's own VIP has no quorum: it follows mastership alone.
+	a.SetServices([]bgp.Service{{Name: "vrrp_instance v 192.0.2.101", Route: route("192.0.2.101"), Instance: "v", Always: true}})
+	step("withdraw 192.0.2.100/32; announce 192.0.2.101/32")
+	a.SetMaster("v", false)
+	step("withdraw 192.0.2.101/32")
 }
 
 // Whatever the quorum and mastership flips and the speaker's failures
@@ -133,6 +139,7 @@ func TestAnnouncerConverges(t *testing.T) {
 			}
 			if last := svcs[i].Route.Prefix.Addr().As4()[3]; last < 2 {
 				svcs[i].Instance = fmt.Sprintf("v%d", last)
+				svcs[i].Always = i%3 == 0 // some are the instance's own VIP
 			}
 		}
 		a := bgp.NewAnnouncer(sp, svcs)
@@ -169,7 +176,7 @@ func TestAnnouncerConverges(t *testing.T) {
 		// (or none), and no other.
 		expect := map[netip.Prefix]bool{}
 		for _, s := range svcs {
-			if up[s.Name] && (s.Instance == "" || master[s.Instance]) {
+			if (s.Always || up[s.Name]) && (s.Instance == "" || master[s.Instance]) {
 				expect[s.Route.Prefix] = true
 			}
 		}

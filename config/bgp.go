@@ -195,40 +195,56 @@ func asn(b blk, name string, v int) uint32 {
 	return uint32(v)
 }
 
+// Announcement is what announce, communities and med say, on a
+// virtual_server or a vrrp_instance.
+type Announcement struct {
+	// Announce is "bgp" when the address is announced to the bgp block's
+	// peers; Communities (RFC 1997, as 32-bit values) and MED go with it.
+	Announce    string   `json:"announce,omitempty"`
+	Communities []uint32 `json:"communities,omitempty"`
+	MED         *uint32  `json:"med,omitempty"`
+}
+
 // announce reads a virtual server's announce, communities and med.
 func (r *resolver) announce(b blk, rv *rawVirtualServer, vs *VirtualServer) {
-	if rv.Announce == nil {
-		if rv.Communities != nil || rv.MED != nil {
-			b.errorf("communities", "communities and med need announce = \"bgp\"")
-		}
-		return
-	}
-	if *rv.Announce != AnnounceBGP {
-		b.errorf("announce", "announce must be \"bgp\", not %q", *rv.Announce)
-		return
-	}
-	vs.Announce = AnnounceBGP
-	if vs.FWMark != 0 {
+	vs.Announcement = r.announcement(b, rv.Announce, rv.Communities, rv.MED)
+	if vs.Announce != "" && vs.FWMark != 0 {
 		b.errorf("announce", "a fwmark virtual server has no address to announce: announce the addresses its mark selects in an address virtual server, or not at all")
 	}
-	if rv.Communities != nil {
-		for i, c := range *rv.Communities {
+}
+
+func (r *resolver) announcement(b blk, announce *string, communities *[]string, med *int) Announcement {
+	var a Announcement
+	if announce == nil {
+		if communities != nil || med != nil {
+			b.errorf("communities", "communities and med need announce = \"bgp\"")
+		}
+		return a
+	}
+	if *announce != AnnounceBGP {
+		b.errorf("announce", "announce must be \"bgp\", not %q", *announce)
+		return a
+	}
+	a.Announce = AnnounceBGP
+	if communities != nil {
+		for i, c := range *communities {
 			v, err := ParseCommunity(c)
 			if err != nil {
 				r.errAt(b.elem("communities", i), "communities: %v", err)
 				continue
 			}
-			vs.Communities = append(vs.Communities, v)
+			a.Communities = append(a.Communities, v)
 		}
 	}
-	if rv.MED != nil {
-		if *rv.MED < 0 || *rv.MED > maxASN {
-			b.errorf("med", "med must be from 0 to %d, not %d", maxASN, *rv.MED)
+	if med != nil {
+		if *med < 0 || *med > maxASN {
+			b.errorf("med", "med must be from 0 to %d, not %d", maxASN, *med)
 		} else {
-			med := uint32(*rv.MED)
-			vs.MED = &med
+			m := uint32(*med)
+			a.MED = &m
 		}
 	}
+	return a
 }
 
 // ParseCommunity reads an RFC 1997 community, "ASN:VALUE" with two
@@ -256,15 +272,42 @@ func ParseCommunity(s string) (uint32, error) {
 // (GoBGP's next hop self is the session's own address), virtual servers
 // that share an address announce it with the same attributes; an address
 // a vrrp_instance holds is announced only by its master.
-func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
-	first := map[netip.Addr]int{}
-	sloppyWarned := false
-	vrrpVIPs := map[netip.Addr]string{}
-	for _, in := range cfg.Instances {
-		for _, v := range in.VirtualIPs {
-			vrrpVIPs[v.Prefix.Addr()] = in.Name
+func (r *resolver) crossBGP(raws []*rawVirtualServer, rawIns []*rawInstance, cfg *Config) {
+	// Who announced each address first, and with what: one route has one
+	// set of attributes.
+	type first struct {
+		who string
+		a   Announcement
+	}
+	firsts := map[netip.Addr]first{}
+	check := func(b blk, who string, addr netip.Addr, a Announcement) {
+		if !slices.ContainsFunc(cfg.BGP.Peers, func(p BGPPeer) bool { return p.Address.Is4() == addr.Is4() }) {
+			b.errorf("announce", "no %s peer in the bgp block to announce %s to", map[bool]string{true: "IPv4", false: "IPv6"}[addr.Is4()], addr)
+		}
+		f, ok := firsts[addr]
+		if !ok {
+			firsts[addr] = first{who, a}
+			return
+		}
+		if fmt.Sprint(sorted(f.a.Communities), derefOr(f.a.MED)) != fmt.Sprint(sorted(a.Communities), derefOr(a.MED)) {
+			b.errorf("announce", "%s announces %s too, with other communities or med: one route has one set", f.who, addr)
 		}
 	}
+	const noBlock = "announce = \"bgp\" needs a bgp { asn = …, peer \"ADDRESS\" { … } } block"
+	vrrpVIPs := map[netip.Addr]string{}
+	for k, in := range cfg.Instances {
+		b := r.block(rawIns[k].Body, rawIns[k].DefRange)
+		if in.Announce == AnnounceBGP && cfg.BGP == nil {
+			b.errorf("announce", noBlock)
+		}
+		for _, v := range in.VirtualIPs {
+			vrrpVIPs[v.Prefix.Addr()] = in.Name
+			if in.Announce == AnnounceBGP && cfg.BGP != nil {
+				check(b, fmt.Sprintf("vrrp_instance %q", in.Name), v.Prefix.Addr(), in.Announcement)
+			}
+		}
+	}
+	sloppyWarned := false
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
 		if vs.Announce != AnnounceBGP || vs.FWMark != 0 {
@@ -272,25 +315,14 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, cfg *Config) {
 		}
 		b := r.block(raws[i].Body, raws[i].DefRange)
 		if cfg.BGP == nil {
-			b.errorf("announce", "announce = \"bgp\" needs a bgp { asn = …, peer \"ADDRESS\" { … } } block")
+			b.errorf("announce", noBlock)
 			continue
 		}
 		vs.AnnounceInstance = vrrpVIPs[vs.Address]
 		if vs.AnnounceInstance == "" {
 			r.ecmpWarnings(b, raws[i], vs, cfg, &sloppyWarned)
 		}
-		if !slices.ContainsFunc(cfg.BGP.Peers, func(p BGPPeer) bool { return p.Address.Is4() == vs.Address.Is4() }) {
-			b.errorf("announce", "no %s peer in the bgp block to announce %s to", map[bool]string{true: "IPv4", false: "IPv6"}[vs.Address.Is4()], vs.Address)
-		}
-		j, ok := first[vs.Address]
-		if !ok {
-			first[vs.Address] = i
-			continue
-		}
-		o := &cfg.VirtualServers[j]
-		if fmt.Sprint(sorted(o.Communities), derefOr(o.MED)) != fmt.Sprint(sorted(vs.Communities), derefOr(vs.MED)) {
-			b.errorf("announce", "virtual_server %q announces %s too, with other communities or med: one route has one set", o.Name, vs.Address)
-		}
+		check(b, fmt.Sprintf("virtual_server %q", vs.Name), vs.Address, vs.Announcement)
 	}
 }
 

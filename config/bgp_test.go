@@ -271,3 +271,45 @@ virtual_server "web" {
 		t.Errorf("warnings %v, want one about dynamic_weight at line 12", cfg.Warnings)
 	}
 }
+
+// A vrrp_instance announces every VIP of its own (its master will), with
+// its communities and med; it needs the bgp block, and an address a
+// virtual server announces too must carry the same attributes.
+func TestBGPConfigInstanceAnnounce(t *testing.T) {
+	cfg, err := Parse("bgp.hcl", []byte(bgpHead+`vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.100/24", "10.0.0.101/24"]
+  announce = "bgp"
+  communities = ["65000:100", "no-export"]
+  med = 10
+}
+`+bgpWeb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Instances[0]
+	if in.Announce != AnnounceBGP || len(in.Communities) != 2 || in.MED == nil || *in.MED != 10 {
+		t.Errorf("instance announcement %+v", in.Announcement)
+	}
+	for _, c := range []struct {
+		name, src string
+		want      []diagAt
+	}{
+		{"without the bgp block", `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.100/24"]
+  announce = "bgp"
+}`, []diagAt{{"5:14", `announce = "bgp" needs a bgp`}}},
+		{"other attributes than a virtual server's", bgpHead + `vrrp_instance "v" {
+  interface = "eth0"
+  virtual_router_id = 7
+  virtual_ips = ["10.0.0.100/24"]
+  announce = "bgp"
+}
+` + bgpWeb, []diagAt{{"16:15", `vrrp_instance "v" announces 10.0.0.100 too, with other communities or med`}}},
+	} {
+		t.Run(c.name, func(t *testing.T) { wantDiags(t, c.src, c.want) })
+	}
+}

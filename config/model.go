@@ -57,15 +57,18 @@ type Director struct {
 
 // VRRPInstance is one virtual router on one interface.
 type VRRPInstance struct {
-	Name            string           `json:"name"`
-	Interface       string           `json:"interface"`
-	VRID            uint8            `json:"virtual_router_id"`
-	Priority        uint8            `json:"priority"`
-	Version         int              `json:"version"`
-	AdvertInterval  Duration         `json:"advert_interval"`
-	Preempt         bool             `json:"preempt"`
-	PreemptDelay    Duration         `json:"preempt_delay"`
-	VirtualIPs      []VIP            `json:"virtual_ips"`
+	Name           string   `json:"name"`
+	Interface      string   `json:"interface"`
+	VRID           uint8    `json:"virtual_router_id"`
+	Priority       uint8    `json:"priority"`
+	Version        int      `json:"version"`
+	AdvertInterval Duration `json:"advert_interval"`
+	Preempt        bool     `json:"preempt"`
+	PreemptDelay   Duration `json:"preempt_delay"`
+	VirtualIPs     []VIP    `json:"virtual_ips"`
+	// Announcement: every VIP is announced as a host route while the
+	// instance is MASTER here.
+	Announcement
 	UnicastSrc      netip.Addr       `json:"unicast_src,omitzero"`
 	UnicastPeers    []netip.Addr     `json:"unicast_peers"`
 	Auth            *Auth            `json:"authentication,omitempty"`
@@ -217,12 +220,9 @@ type VirtualServer struct {
 	HealthCheck  *HealthCheck   `json:"health_check,omitempty"`
 	HealthChecks []*HealthCheck `json:"health_checks,omitempty"`
 	RealServers  []RealServer   `json:"real_servers"`
-	// Announce is "bgp" when the address is announced to the bgp
-	// block's peers while the service has quorum; Communities (RFC 1997,
-	// as 32-bit values) and MED go with it.
-	Announce    string   `json:"announce,omitempty"`
-	Communities []uint32 `json:"communities,omitempty"`
-	MED         *uint32  `json:"med,omitempty"`
+	// Announcement: the address is announced while the service has
+	// quorum.
+	Announcement
 	// AnnounceInstance is the vrrp_instance holding the announced
 	// address, if one does: the address is then announced only while
 	// that instance is MASTER here (and VRRP, not vip_interface, holds

@@ -253,7 +253,7 @@ func (r *resolver) file(raw *rawFile) *Config {
 	r.throughVIPMarks(raw, cfg)
 	cfg.IPVS = r.ipvs(raw.IPVS, cfg.Instances)
 	cfg.BGP = r.bgp(raw.BGP, cfg.Director)
-	r.crossBGP(raw.VirtualServers, cfg)
+	r.crossBGP(raw.VirtualServers, raw.Instances, cfg)
 	return cfg
 }
 

@@ -54,6 +54,9 @@ type rawInstance struct {
 	TrackFiles      []*rawTrackFile      `hcl:"track_file,block"`
 	GARP            *rawGARP             `hcl:"garp,block"`
 	Notify          *rawNotify           `hcl:"notify,block"`
+	Announce        *string              `hcl:"announce,optional"`
+	Communities     *[]string            `hcl:"communities,optional"`
+	MED             *int                 `hcl:"med,optional"`
 	Body            hcl.Body             `hcl:",body"`
 	DefRange        hcl.Range            `hcl:",def_range"`
 	NameRange       hcl.Range            `hcl:"name,label_range"`

@@ -53,6 +53,7 @@ func (r *resolver) instance(ri *rawInstance) VRRPInstance {
 	}
 	in.AdvertInterval = Duration(r.advertInterval(b, ri.AdvertInterval, in.Version))
 	in.Preempt = deref(ri.Preempt, true)
+	in.Announcement = r.announcement(b, ri.Announce, ri.Communities, ri.MED)
 	in.PreemptDelay = Duration(b.duration("preempt_delay", ri.PreemptDelay, 0))
 	if in.PreemptDelay.D() > maxPreemptDelay {
 		b.errorf("preempt_delay", "preempt_delay must be at most %s", maxPreemptDelay)

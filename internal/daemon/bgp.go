@@ -76,6 +76,21 @@ func bgpTranslate(cfg *config.Config) *bgpPlan {
 		}
 		p.services = append(p.services, bgp.Service{Name: vs.Name, Route: r, Instance: vs.AnnounceInstance})
 	}
+	// An instance's VIPs, announced while it is MASTER whatever the
+	// services.
+	for _, in := range cfg.Instances {
+		if in.Announce != config.AnnounceBGP {
+			continue
+		}
+		for _, v := range in.VirtualIPs {
+			r := bgp.Route{Prefix: bgp.HostRoute(v.Prefix.Addr()), Communities: in.Communities}
+			if in.MED != nil {
+				r.MED, r.HasMED = *in.MED, true
+			}
+			p.services = append(p.services, bgp.Service{Name: "vrrp_instance " + in.Name + " " + v.Prefix.Addr().String(),
+				Route: r, Instance: in.Name, Always: true})
+		}
+	}
 	return p
 }
 

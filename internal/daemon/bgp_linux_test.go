@@ -19,16 +19,19 @@ import (
 	"directord/internal/vmtest"
 )
 
-// vrrpMaster: the VRRP VIP 10.2.0.100 is announced while directord's
-// instance is MASTER, withdrawn when keepalived (priority 200, in the
-// router's namespace) takes over, and announced again when keepalived
-// stops (priority 0). VRRP, not vip_interface, holds it.
+// vrrpMaster: the VRRP VIPs 10.2.0.100 (through a virtual server) and
+// 10.2.0.101 (the instance's own announce) are announced while
+// directord's instance is MASTER, withdrawn when keepalived (priority
+// 200, in the router's namespace) takes over, and announced again when
+// keepalived stops (priority 0). VRRP, not vip_interface, holds them.
 func vrrpMaster(t *testing.T, bird func(...string) string) {
 	t.Helper()
+	// 10.2.0.100 through its virtual server, 10.2.0.101 through the
+	// instance's own announce.
 	announced := func(want bool) func() (bool, string) {
 		return func() (bool, string) {
 			out := bird("show", "route")
-			return strings.Contains(out, "10.2.0.100/32") == want, out
+			return strings.Contains(out, "10.2.0.100/32") == want && strings.Contains(out, "10.2.0.101/32") == want, out
 		}
 	}
 	waitFor(t, "the VRRP VIP announced by the master", 10*time.Second, announced(true))
@@ -48,7 +51,10 @@ vrrp_instance v {
   priority 200
   advert_int 0.1
   version 3
-  virtual_ipaddress { 10.2.0.100/24 }
+  virtual_ipaddress {
+    10.2.0.100/24
+    10.2.0.101/24
+  }
 }
 `), 0o600); err != nil {
 		t.Fatal(err)
@@ -144,7 +150,10 @@ vrrp_instance "v" {
   virtual_router_id = 42
   priority = 100
   advert_interval = "100ms"
-  virtual_ips = ["10.2.0.100/24"]
+  virtual_ips = ["10.2.0.100/24", "10.2.0.101/24"]
+  # Each VIP announced while MASTER, whatever the services: 10.2.0.101
+  # has none.
+  announce = "bgp"
 }
 virtual_server "vrrp" {
   address = "10.2.0.100"
@@ -232,7 +241,7 @@ func TestBGPMode(t *testing.T) {
 	vrrpMaster(t, bird)
 	st := getStatus(t, sock)
 	if st.BGP == nil || len(st.BGP.Peers) != 1 || st.BGP.Peers[0].State != "established" ||
-		strings.Join(st.BGP.Announced, ",") != "10.0.0.100/32 community 65000:7,10.0.0.101/32,10.2.0.100/32" {
+		strings.Join(st.BGP.Announced, ",") != "10.0.0.100/32 community 65000:7,10.0.0.101/32,10.2.0.100/32,10.2.0.101/32" {
 		t.Errorf("status BGP: %+v", st.BGP)
 	}
 	metrics := scrape(t, "127.0.0.1:9112")

@@ -294,20 +294,32 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, rawIns []*rawInstance, cfg
 		}
 	}
 	const noBlock = "announce = \"bgp\" needs a bgp { asn = …, peer \"ADDRESS\" { … } } block"
+	byService := map[netip.Addr]bool{}
+	for _, vs := range cfg.VirtualServers {
+		if vs.Announce == AnnounceBGP && vs.FWMark == 0 {
+			byService[vs.Address] = true
+		}
+	}
 	vrrpVIPs := map[netip.Addr]string{}
-	for k, in := range cfg.Instances {
+	for k := range cfg.Instances {
+		in := &cfg.Instances[k]
 		b := r.block(rawIns[k].Body, rawIns[k].DefRange)
 		if in.Announce == AnnounceBGP && cfg.BGP == nil {
 			b.errorf("announce", noBlock)
 		}
 		for _, v := range in.VirtualIPs {
-			vrrpVIPs[v.Prefix.Addr()] = in.Name
-			if in.Announce == AnnounceBGP && cfg.BGP != nil {
-				check(b, fmt.Sprintf("vrrp_instance %q", in.Name), v.Prefix.Addr(), in.Announcement)
+			a := v.Prefix.Addr()
+			vrrpVIPs[a] = in.Name
+			if in.Announce != AnnounceBGP || cfg.BGP == nil || a.IsLinkLocalUnicast() {
+				continue
+			}
+			check(b, fmt.Sprintf("vrrp_instance %q", in.Name), a, in.Announcement)
+			if !byService[a] {
+				in.Announced = append(in.Announced, a)
 			}
 		}
 	}
-	sloppyWarned := false
+	sloppyWarned := map[string]bool{}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
 		if vs.Announce != AnnounceBGP || vs.FWMark != 0 {
@@ -320,7 +332,7 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, rawIns []*rawInstance, cfg
 		}
 		vs.AnnounceInstance = vrrpVIPs[vs.Address]
 		if vs.AnnounceInstance == "" {
-			r.ecmpWarnings(b, raws[i], vs, cfg, &sloppyWarned)
+			r.ecmpWarnings(b, raws[i], vs, cfg, sloppyWarned)
 		}
 		check(b, fmt.Sprintf("virtual_server %q", vs.Name), vs.Address, vs.Announcement)
 	}
@@ -329,26 +341,33 @@ func (r *resolver) crossBGP(raws []*rawVirtualServer, rawIns []*rawInstance, cfg
 // ecmpWarnings: an address every director announces is spread over them
 // by the routers' ECMP, and a flow moves to another director when one
 // is lost or added; it keeps its real server only if every director picks
-// it the same way and takes it mid-stream. sloppy reports whether the
-// sloppy_tcp warning was given already (it is one setting for all).
-func (r *resolver) ecmpWarnings(b blk, raw *rawVirtualServer, vs *VirtualServer, cfg *Config, sloppy *bool) {
+// it the same way and takes it mid-stream. sloppy records, by protocol,
+// whether the sloppy_* warning was given already (one setting for all).
+func (r *resolver) ecmpWarnings(b blk, raw *rawVirtualServer, vs *VirtualServer, cfg *Config, sloppy map[string]bool) {
 	if vs.Scheduler != "mh" && vs.Scheduler != "sh" {
 		b.warnf("scheduler", `announced with ECMP, scheduler %q picks reals differently on each director: a flow that moves to another director reaches another real and is reset (use scheduler = "mh" with scheduler_flags = ["mh-port"])`, vs.Scheduler)
 	}
-	if s := cfg.IPVS.Sysctl.SloppyTCP; vs.Protocol == "tcp" && (s == nil || !*s) && !*sloppy {
-		*sloppy = true
-		b.warnf("announce", "announced with ECMP, but ipvs { sysctl { sloppy_tcp = true } } is not set: a director that receives a flow mid-stream resets it")
+	sysctl := map[string]*bool{"tcp": cfg.IPVS.Sysctl.SloppyTCP, "sctp": cfg.IPVS.Sysctl.SloppySCTP}
+	if v, ok := sysctl[vs.Protocol]; ok && (v == nil || !*v) && !sloppy[vs.Protocol] {
+		sloppy[vs.Protocol] = true
+		b.warnf("announce", "announced with ECMP, but ipvs { sysctl { sloppy_%s = true } } is not set: a director that receives a flow mid-stream resets it", vs.Protocol)
 	}
 	if vs.PersistenceTimeout > 0 {
 		b.warnf("persistence_timeout", "announced with ECMP, persistence_timeout keeps a client on its real through one director's templates only, and the routers spread its flows over every director (mh without mh-port hashes the client's address the same on all)")
 	}
-	if vs.OnFailure == OnFailureRemove {
+	if vs.OnFailure == OnFailureRemove && (vs.Scheduler == "mh" || vs.Scheduler == "sh") {
 		b.warnf("on_failure", `announced with ECMP, on_failure = "remove" puts a recovered real back in another place in the kernel's list of reals, and %s fills its table in that order: directors that saw different failures would pick different reals (the default, weight 0, keeps the order)`, vs.Scheduler)
 	}
-	for k, rs := range vs.RealServers {
+	var weighted []string
+	for _, rs := range vs.RealServers {
 		if dynamicWeight(rs) {
-			b.warnf("scheduler", "announced with ECMP, real %s has an exec check with dynamic_weight: each director sets the weight from its own check, and directors with different weights pick different reals", rs.Address)
+			weighted = append(weighted, rs.Address.String())
 		}
+	}
+	if len(weighted) > 0 {
+		b.warnf("announce", "announced with ECMP, but exec checks with dynamic_weight set the weights of %s: each director sets them from its own checks, and directors with different weights pick different reals", strings.Join(weighted, ", "))
+	}
+	for k, rs := range vs.RealServers {
 		if rs.Forwarding != ForwardNAT {
 			continue
 		}

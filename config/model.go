@@ -66,9 +66,12 @@ type VRRPInstance struct {
 	Preempt        bool     `json:"preempt"`
 	PreemptDelay   Duration `json:"preempt_delay"`
 	VirtualIPs     []VIP    `json:"virtual_ips"`
-	// Announcement: every VIP is announced as a host route while the
-	// instance is MASTER here.
+	// Announcement: the instance's VIPs are announced as host routes
+	// while it is MASTER here; Announced lists which (config fills it):
+	// not a link-local one, which means nothing beyond the link, and not
+	// one a virtual server announces, which follows that service's quorum.
 	Announcement
+	Announced       []netip.Addr     `json:"announced,omitempty"`
 	UnicastSrc      netip.Addr       `json:"unicast_src,omitzero"`
 	UnicastPeers    []netip.Addr     `json:"unicast_peers"`
 	Auth            *Auth            `json:"authentication,omitempty"`

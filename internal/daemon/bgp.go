@@ -29,6 +29,7 @@ type bgpMode struct {
 	vips      *bgp.VIPs
 	quorum    map[string]bool // the last reconciler pass's, by service
 	master    map[string]bool // VRRP instances in MASTER, from the VRRP loop
+	gated     []netip.Prefix  // the plan's VRRP-held prefixes (bgpPlan.gated)
 	announced []string        // what the announcer last had out
 	drain     time.Duration
 	lastErr   string
@@ -76,18 +77,16 @@ func bgpTranslate(cfg *config.Config) *bgpPlan {
 		}
 		p.services = append(p.services, bgp.Service{Name: vs.Name, Route: r, Instance: vs.AnnounceInstance})
 	}
-	// An instance's VIPs, announced while it is MASTER whatever the
-	// services.
+	// An instance's own VIPs (config left out the link-local ones and
+	// those a virtual server announces), announced while it is MASTER
+	// whatever the services.
 	for _, in := range cfg.Instances {
-		if in.Announce != config.AnnounceBGP {
-			continue
-		}
-		for _, v := range in.VirtualIPs {
-			r := bgp.Route{Prefix: bgp.HostRoute(v.Prefix.Addr()), Communities: in.Communities}
+		for _, a := range in.Announced {
+			r := bgp.Route{Prefix: bgp.HostRoute(a), Communities: in.Communities}
 			if in.MED != nil {
 				r.MED, r.HasMED = *in.MED, true
 			}
-			p.services = append(p.services, bgp.Service{Name: "vrrp_instance " + in.Name + " " + v.Prefix.Addr().String(),
+			p.services = append(p.services, bgp.Service{Name: "vrrp_instance " + in.Name + " " + a.String(),
 				Route: r, Instance: in.Name, Always: true})
 		}
 	}
@@ -102,6 +101,18 @@ func (p *bgpPlan) prefixes() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range p.services {
 		if s.Instance == "" && !slices.Contains(out, s.Route.Prefix) {
+			out = append(out, s.Route.Prefix)
+		}
+	}
+	return out
+}
+
+// gated are the prefixes a VRRP instance holds: announced by its master
+// only, never held on the interface.
+func (p *bgpPlan) gated() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range p.services {
+		if s.Instance != "" && !slices.Contains(out, s.Route.Prefix) {
 			out = append(out, s.Route.Prefix)
 		}
 	}
@@ -155,7 +166,7 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	d.bgp.mu.Lock()
-	d.bgp.speaker, d.bgp.vips, d.bgp.drain = sp, vips, p.drain
+	d.bgp.speaker, d.bgp.vips, d.bgp.drain, d.bgp.gated = sp, vips, p.drain, p.gated()
 	d.bgp.quorum, d.bgp.kick = map[string]bool{}, make(chan struct{}, 1)
 	d.bgp.mu.Unlock()
 	d.bgp.ann = bgp.NewAnnouncer(sp, p.services)
@@ -335,13 +346,32 @@ func (d *Daemon) reloadBGP(ctx context.Context, cfg *config.Config) {
 	if err := sp.SetPeers(ctx, p.peers); err != nil {
 		d.log.Error("BGP peers", "err", err)
 	}
-	if err := vips.Set(append(p.prefixes(), d.announcedPrefixes()...)); err != nil {
+	// What is still announced stays on the interface until withdrawn,
+	// but not a VRRP VIP: VRRP holds it, and on lo a backup would answer
+	// for it.
+	var still []netip.Prefix
+	for _, pf := range d.announcedPrefixes() {
+		if !slices.Contains(p.gated(), pf) && !slices.Contains(d.bgpGated(), pf) {
+			still = append(still, pf)
+		}
+	}
+	if err := vips.Set(append(p.prefixes(), still...)); err != nil {
 		d.log.Error("BGP VIPs", "err", err)
 	}
 	d.bgpSync(ctx, p.services)
+	d.bgp.mu.Lock()
+	d.bgp.gated = p.gated()
+	d.bgp.mu.Unlock()
 	if err := vips.Set(p.prefixes()); err != nil {
 		d.log.Error("BGP VIPs", "err", err)
 	}
+}
+
+// bgpGated is the running plan's VRRP-held prefixes.
+func (d *Daemon) bgpGated() []netip.Prefix {
+	d.bgp.mu.Lock()
+	defer d.bgp.mu.Unlock()
+	return d.bgp.gated
 }
 
 func (d *Daemon) announcedPrefixes() []netip.Prefix {

@@ -19,11 +19,12 @@ import (
 	"directord/internal/vmtest"
 )
 
-// vrrpMaster: the VRRP VIPs 10.2.0.100 (through a virtual server) and
-// 10.2.0.101 (the instance's own announce) are announced while
-// directord's instance is MASTER, withdrawn when keepalived (priority
-// 200, in the router's namespace) takes over, and announced again when
-// keepalived stops (priority 0). VRRP, not vip_interface, holds them.
+// vrrpMaster: the VRRP VIPs 10.2.0.100 (instance v's, announced through
+// a virtual server) and 10.2.0.101 (instance w's own announce) are
+// announced while directord's instances are MASTER, withdrawn when
+// keepalived (priority 200, in the router's namespace) takes over, and
+// announced again when keepalived stops (priority 0). VRRP, not
+// vip_interface, holds them.
 func vrrpMaster(t *testing.T, bird func(...string) string) {
 	t.Helper()
 	// 10.2.0.100 through its virtual server, 10.2.0.101 through the
@@ -35,11 +36,13 @@ func vrrpMaster(t *testing.T, bird func(...string) string) {
 		}
 	}
 	waitFor(t, "the VRRP VIP announced by the master", 10*time.Second, announced(true))
-	if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "lo").CombinedOutput(); strings.Contains(string(out), "10.2.0.100") {
-		t.Errorf("the VRRP VIP is on lo:\n%s", out)
-	}
-	if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "vb0").CombinedOutput(); !strings.Contains(string(out), "10.2.0.100/24") {
-		t.Errorf("the master does not hold the VRRP VIP on vb0:\n%s", out)
+	for _, vip := range []string{"10.2.0.100", "10.2.0.101"} {
+		if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "lo").CombinedOutput(); strings.Contains(string(out), vip) {
+			t.Errorf("the VRRP VIP %s is on lo:\n%s", vip, out)
+		}
+		if out, _ := exec.Command("ip", "-4", "addr", "show", "dev", "vb0").CombinedOutput(); !strings.Contains(string(out), vip+"/24") {
+			t.Errorf("the master does not hold the VRRP VIP %s on vb0:\n%s", vip, out)
+		}
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
@@ -51,10 +54,16 @@ vrrp_instance v {
   priority 200
   advert_int 0.1
   version 3
-  virtual_ipaddress {
-    10.2.0.100/24
-    10.2.0.101/24
-  }
+  virtual_ipaddress { 10.2.0.100/24 }
+}
+vrrp_instance w {
+  state BACKUP
+  interface vb1
+  virtual_router_id 43
+  priority 200
+  advert_int 0.1
+  version 3
+  virtual_ipaddress { 10.2.0.101/24 }
 }
 `), 0o600); err != nil {
 		t.Fatal(err)
@@ -150,9 +159,15 @@ vrrp_instance "v" {
   virtual_router_id = 42
   priority = 100
   advert_interval = "100ms"
-  virtual_ips = ["10.2.0.100/24", "10.2.0.101/24"]
-  # Each VIP announced while MASTER, whatever the services: 10.2.0.101
-  # has none.
+  virtual_ips = ["10.2.0.100/24"]
+}
+# Its VIP announced while MASTER, whatever the services (none uses it).
+vrrp_instance "w" {
+  interface = "vb0"
+  virtual_router_id = 43
+  priority = 100
+  advert_interval = "100ms"
+  virtual_ips = ["10.2.0.101/24"]
   announce = "bgp"
 }
 virtual_server "vrrp" {
@@ -253,8 +268,12 @@ func TestBGPMode(t *testing.T) {
 
 	real.Close()
 	took := waitFor(t, "withdrawn when quorum is lost", 5*time.Second, noRoute)
-	if out := bird("show", "route"); !strings.Contains(out, "10.0.0.101/32") {
-		t.Errorf("10.0.0.101, whose check is up, went too:\n%s", out)
+	waitFor(t, "the VRRP VIP of the service withdrawn with its quorum", 5*time.Second, func() (bool, string) {
+		out := bird("show", "route")
+		return !strings.Contains(out, "10.2.0.100/32"), out
+	})
+	if out := bird("show", "route"); !strings.Contains(out, "10.0.0.101/32") || !strings.Contains(out, "10.2.0.101/32") {
+		t.Errorf("10.0.0.101, whose check is up, or 10.2.0.101, which no service uses, went too:\n%s", out)
 	}
 	t.Logf("real stopped → route gone at BIRD: %s (fall 2 × 200 ms + 150 ms timeout)", took)
 	serve(t, "127.0.0.2:8080")

@@ -239,6 +239,12 @@ func TestDRPairUnderFailures(t *testing.T) {
 		if cut.Window > masterDown+time.Second {
 			t.Errorf("cut %d: requests failed over %s, more than Master_Down_Interval + 1s", i+1, cut.Window)
 		}
+		// Without a keepalived baseline in this test, an absolute bound:
+		// the failed requests were sent within one takeover, the first
+		// at most one request timeout (300 ms) before the cut.
+		if w := sentOver(between(p.client.Since(t0), t0, t1)); w > masterDown+300*time.Millisecond {
+			t.Errorf("cut %d: failed requests were sent over %s, more than Master_Down_Interval + 300 ms", i+1, w)
+		}
 		// The old master must step down on the first advert of the
 		// preempting one; a second advert would put the overlap past one
 		// interval. Anything shorter is scheduling, not protocol.
@@ -412,9 +418,11 @@ func TestDRPairUnderFailures(t *testing.T) {
 	}
 	steps = append(steps, step{"7. SIGTERM on the active director", o, ""})
 
-	// The same cuts against a keepalived pair are TestDualStackDRPairLinkCut's
-	// (its IPv4 half is this layout's family): running them here too cost
-	// CI some 25 s for the same comparison.
+	// Link cuts against a keepalived pair are TestDualStackDRPairLinkCut's
+	// (a request every 100 ms there, a sync group of two instances): a
+	// baseline here too cost CI some 25 s. This test's own bound is each
+	// cut's failed requests, sent over at most Master_Down_Interval and a
+	// request timeout (above).
 	p.close()
 	report(t, "directord end to end, UML guest, 100 ms adverts, a request every 50 ms (300 ms timeout)", steps)
 	line := fmt.Sprintf("%d link cuts, failed requests per cut: %v; per link restore: %v", len(cutFails), cutFails, restoreFails)

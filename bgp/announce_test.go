@@ -16,6 +16,20 @@ func route(addr string, comms ...uint32) bgp.Route {
 	return bgp.Route{Prefix: bgp.HostRoute(netip.MustParseAddr(addr)), Communities: comms}
 }
 
+// stepper returns a step that syncs a and checks the writes sp saw.
+func stepper(t *testing.T, sp *bgptest.Speaker, a *bgp.Announcer) func(want string) {
+	return func(want string) {
+		t.Helper()
+		sp.Log = nil
+		if _, _, err := a.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(sp.Log, "; "); got != want {
+			t.Errorf("writes %q, want %q", got, want)
+		}
+	}
+}
+
 // A service is announced once it has quorum, withdrawn when it loses it,
 // and a shared address stays while any of its services has quorum; only
 // the difference is written.
@@ -27,16 +41,7 @@ func TestAnnouncerFollowsQuorum(t *testing.T) {
 		{Name: "tls", Route: route("10.0.0.100", 65000<<16|100)},
 		{Name: "dns", Route: route("2001:db8::53")},
 	})
-	step := func(want string) {
-		t.Helper()
-		sp.Log = nil
-		if _, _, err := a.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(sp.Log, "; "); got != want {
-			t.Errorf("writes %q, want %q", got, want)
-		}
-	}
+	step := stepper(t, sp, a)
 	step("") // no quorum known yet: nothing
 	a.SetQuorum("web", true)
 	a.SetQuorum("dns", true)
@@ -70,22 +75,12 @@ func TestAnnouncerFollowsQuorum(t *testing.T) {
 // MASTER here and the service has quorum, and withdrawn when either
 // goes; an address of no instance does not care.
 func TestAnnouncerFollowsMastership(t *testing.T) {
-	ctx := context.Background()
 	sp := bgptest.New()
 	a := bgp.NewAnnouncer(sp, []bgp.Service{
 		{Name: "vrrp", Route: route("192.0.2.100"), Instance: "v"},
 		{Name: "lo", Route: route("10.0.0.100")},
 	})
-	step := func(want string) {
-		t.Helper()
-		sp.Log = nil
-		if _, _, err := a.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(sp.Log, "; "); got != want {
-			t.Errorf("writes %q, want %q", got, want)
-		}
-	}
+	step := stepper(t, sp, a)
 	a.SetQuorum("vrrp", true)
 	a.SetQuorum("lo", true)
 	step("announce 10.0.0.100/32") // v is not MASTER (yet)

@@ -28,23 +28,18 @@ var DefaultSettings = Settings{
 // timeout. A CI run saw all three checks of a freshly restarted director
 // time out at once at 100 ms in the one-CPU guest (quorum lost, every
 // request refused for a moment) although every real was healthy.
-var LabSettings = Settings{
-	Advert:        100 * time.Millisecond,
-	CheckInterval: 200 * time.Millisecond,
-	CheckTimeout:  180 * time.Millisecond,
-	Rise:          2,
-	Fall:          2,
-}
+var LabSettings = DefaultSettings.checks(200*time.Millisecond, 180*time.Millisecond)
 
 // DualStackSettings check less often: twice the checks (one per family
 // and real) at DefaultSettings' pace kept the one-CPU guest so busy that
 // 100 ms check timeouts fired on healthy reals.
-var DualStackSettings = Settings{
-	Advert:        100 * time.Millisecond,
-	CheckInterval: 300 * time.Millisecond,
-	CheckTimeout:  250 * time.Millisecond,
-	Rise:          2,
-	Fall:          2,
+var DualStackSettings = DefaultSettings.checks(300*time.Millisecond, 250*time.Millisecond)
+
+// checks is s with another check interval and timeout: the variants
+// differ only there, and stay in step with DefaultSettings otherwise.
+func (s Settings) checks(interval, timeout time.Duration) Settings {
+	s.CheckInterval, s.CheckTimeout = interval, timeout
+	return s
 }
 
 // DirectordConfig renders a director's HCL: the seed's VRRP instance and

@@ -57,6 +57,7 @@ type Monitor struct {
 	onResult   func(Spec, Result)
 	events     chan Event
 	results    chan probeResult
+	reaped     chan []connectDone
 	jobs       chan job
 	wake       chan struct{}
 
@@ -65,6 +66,10 @@ type Monitor struct {
 	probes map[string]*probe
 	subs   map[string][]string // watch ID → its probes' keys, in declaration order
 	queue  probeQueue
+	// conn runs TCP checks (connector_linux.go); it starts with the
+	// first one, and connFailed says it could not.
+	conn       *connector
+	connFailed bool
 }
 
 type probe struct {
@@ -78,7 +83,10 @@ type probe struct {
 	weighted bool
 	weight   int
 
-	next    time.Time
+	next time.Time
+	// due is when the running probe was due: the next one is due an
+	// interval later, even if this one started late.
+	due     time.Time
 	index   int // in the queue; -1 when out of it
 	running bool
 	removed bool
@@ -95,9 +103,8 @@ type job struct {
 }
 
 type probeResult struct {
-	p     *probe
-	res   Result
-	start time.Time
+	p   *probe
+	res Result
 }
 
 // NewMonitor returns a monitor with no probes.
@@ -109,6 +116,7 @@ func NewMonitor(opts Options) *Monitor {
 		rnd:        opts.Rand,
 		events:     make(chan Event, 256),
 		results:    make(chan probeResult, 1024),
+		reaped:     make(chan []connectDone, 16),
 		jobs:       make(chan job),
 		wake:       make(chan struct{}, 1),
 		probes:     map[string]*probe{},
@@ -185,7 +193,7 @@ func (m *Monitor) Update(watches []Watch) error {
 				health: newHealth(w.spec.InitialUp, w.spec.Rise, w.spec.Fall)}
 			p.inherit(heirs[k])
 			// Warm-up jitter: start somewhere in the first interval.
-			p.next = now.Add(time.Duration(m.rnd.Int64N(int64(max(w.spec.Interval, 1)))))
+			p.next = m.firstRun(now, w.spec.Interval)
 			m.probes[k] = p
 			heap.Push(&m.queue, p)
 		}
@@ -254,6 +262,12 @@ func (p *probe) inherit(olds []*probe) {
 func (m *Monitor) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	defer func() {
+		// The connector ends with ctx; another Run starts another.
+		m.mu.Lock()
+		m.conn, m.connFailed = nil, false
+		m.mu.Unlock()
+	}()
 	for {
 		m.mu.Lock()
 		wait := time.Hour
@@ -269,23 +283,107 @@ func (m *Monitor) Run(ctx context.Context) {
 		case <-timer.C:
 			m.launchDue(ctx)
 		case r := <-m.results:
-			m.record(ctx, r)
+			m.record(ctx, r, time.Now())
+		case batch := <-m.reaped:
+			m.recordConnects(ctx, batch, time.Now())
 		}
 	}
 }
 
+// slot is the grid probes are scheduled on: the largest of 50, 20, 10,
+// 5, 2 and 1 ms that divides the interval and is at most a tenth of it
+// (0, none, for an interval in fractions of a millisecond). Probes due in
+// the same slot start on one wake-up of the scheduler, and the next one
+// after it: at 1 s, twenty wake-ups a second whatever the number of
+// probes, where each probe's own time would be thousands. A wake-up of a
+// Go program costs far more than a connect: the runtime wakes a second
+// thread and its monitor thread (sysmon) each time. An interval that is
+// a multiple of its slot keeps every probe on the grid, so a probe runs
+// exactly an interval after the one before it and detection keeps its
+// bound, fall × interval + timeout.
+func slot(interval time.Duration) time.Duration {
+	for _, s := range []time.Duration{50, 20, 10, 5, 2, 1} {
+		s *= time.Millisecond
+		if interval%s == 0 && s <= interval/10 {
+			return s
+		}
+	}
+	return 0
+}
+
+// firstRun picks a time in the first interval, on the probe's grid.
+// The caller holds m.mu.
+func (m *Monitor) firstRun(now time.Time, interval time.Duration) time.Time {
+	s := slot(interval)
+	if s == 0 {
+		return now.Add(time.Duration(m.rnd.Int64N(int64(max(interval, 1)))))
+	}
+	return onSlot(now, s).Add(s * time.Duration(m.rnd.Int64N(int64(interval/s))))
+}
+
+// onSlot rounds t up to the grid of slot s.
+func onSlot(t time.Time, s time.Duration) time.Time {
+	if s <= 0 {
+		return t
+	}
+	if r := t.Truncate(s); !r.Equal(t) {
+		return r.Add(s)
+	}
+	return t
+}
+
 func (m *Monitor) launchDue(ctx context.Context) {
 	now := time.Now()
+	var done []connectDone
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for len(m.queue) > 0 && !m.queue[0].next.After(now) {
 		p := heap.Pop(&m.queue).(*probe)
-		p.running = true
+		p.running, p.due = true, p.next
+		if conn := m.connectorFor(ctx, p); conn != nil {
+			tc := p.checker.(*tcpChecker)
+			if res, ok := conn.Start(tc.target, tc.from, now, now.Add(p.spec.Timeout), p); ok {
+				done = append(done, connectDone{tag: p, res: res})
+			}
+			continue
+		}
 		select {
 		case m.jobs <- job{p, now}: // an idle worker took it
 		default:
 			go m.worker(ctx, job{p, now})
 		}
+	}
+	if m.conn != nil {
+		// Connects on loopback or a near LAN have often finished
+		// already: record them on this wake-up.
+		now = time.Now()
+		done = m.conn.Reap(now, done)
+	}
+	m.mu.Unlock()
+	m.recordConnects(ctx, done, now)
+}
+
+// connectorFor returns the connector if p is a TCP check it can run,
+// starting it with the first such check. The caller holds m.mu.
+func (m *Monitor) connectorFor(ctx context.Context, p *probe) *connector {
+	if _, ok := p.checker.(*tcpChecker); !ok {
+		return nil
+	}
+	if m.conn == nil && !m.connFailed {
+		conn, err := newConnector()
+		if err != nil {
+			m.connFailed = true
+			m.log.Warn("TCP checks run one goroutine each", "reason", err)
+			return nil
+		}
+		m.conn = conn
+		go conn.run(ctx, m.reaped)
+	}
+	return m.conn
+}
+
+func (m *Monitor) recordConnects(ctx context.Context, batch []connectDone, now time.Time) {
+	for _, d := range batch {
+		m.record(ctx, probeResult{p: d.tag.(*probe), res: d.res}, now)
 	}
 }
 
@@ -317,13 +415,12 @@ func (m *Monitor) probe(ctx context.Context, p *probe, start time.Time) {
 	res := p.checker.Check(cctx)
 	cancel()
 	select {
-	case m.results <- probeResult{p: p, res: res, start: start}:
+	case m.results <- probeResult{p: p, res: res}:
 	case <-ctx.Done():
 	}
 }
 
-func (m *Monitor) record(ctx context.Context, r probeResult) {
-	now := time.Now()
+func (m *Monitor) record(ctx context.Context, r probeResult, now time.Time) {
 	m.mu.Lock()
 	p := r.p
 	p.running = false
@@ -347,10 +444,11 @@ func (m *Monitor) record(ctx context.Context, r probeResult) {
 			ev.Flipped = m.flipped(p)
 		}
 	}
-	p.next = r.start.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay))
+	p.next = p.due.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay))
 	if p.next.Before(now) {
 		p.next = now
 	}
+	p.next = onSlot(p.next, slot(p.spec.Interval))
 	heap.Push(&m.queue, p)
 	m.mu.Unlock()
 	if ev != nil {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+	"time"
 )
 
 // tcpChecker connects and closes.
@@ -16,7 +17,34 @@ type tcpChecker struct {
 	from   origin
 }
 
+// Check runs one probe on a connector of its own (the monitor shares
+// one among all its TCP checks), or with net.Dial where there is none.
 func (c *tcpChecker) Check(ctx context.Context) Result {
+	conn, err := newConnector()
+	if err != nil {
+		return c.dial(ctx)
+	}
+	defer conn.close()
+	defer context.AfterFunc(ctx, conn.stop)()
+	start := time.Now()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(24 * time.Hour)
+	}
+	if res, done := conn.Start(c.target, c.from, start, deadline, nil); done {
+		res.Latency = time.Since(start)
+		return res
+	}
+	if done := conn.Reap(time.Now(), nil); len(done) > 0 {
+		return done[0].res
+	}
+	if done := conn.wait(); len(done) > 0 {
+		return done[0].res
+	}
+	return Result{Reason: "timeout", Latency: time.Since(start)}
+}
+
+func (c *tcpChecker) dial(ctx context.Context) Result {
 	return timed(func() Result {
 		conn, err := dial(ctx, c.target, c.from)
 		if err != nil {

@@ -1,0 +1,414 @@
+package healthcheck
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// connector runs TCP checks without a goroutine, a timer or a thread per
+// probe. Each probe is one non-blocking socket: socket(2), connect(2)
+// (EINPROGRESS), registered EPOLLOUT|EPOLLONESHOT in one epoll(7)
+// instance, then SO_ERROR if the kernel flagged an error, SO_LINGER 0 and
+// close(2). That is net.Dial's work without its getsockname,
+// getpeername, TCP_NODELAY and keep-alive calls, the per-dial goroutine
+// park and the per-dial deadline timer.
+//
+// The epoll instance's own descriptor sits in the Go runtime's poller
+// (an epoll descriptor is readable while events are pending), so the one
+// goroutine that waits for it (run) parks like any network read, and its
+// read deadline is the earliest probe timeout: one runtime timer for all
+// the probes in flight.
+//
+// The monitor launches the probes that are due together and reaps right
+// after (Reap): one poll(2) over the batch's new sockets finds those that
+// have finished already (on loopback or a near LAN the handshake often
+// completes within connect), and only the others go into epoll. Their
+// results are recorded on the same wake-up, with no epoll_ctl and no
+// wake-up of the waiting goroutine.
+type connector struct {
+	ep  *os.File
+	raw syscall.RawConn
+
+	mu       sync.Mutex
+	epfd     int
+	open     map[int32]*connect
+	fresh    []*connect // started, not yet polled or in epoll
+	polls    []unix.PollFd
+	timeouts connectQueue
+	armed    time.Time // the deadline set on ep; zero for none
+	closed   bool
+	events   []unix.EpollEvent
+}
+
+// connect is one probe in flight.
+type connect struct {
+	fd       int32 // -1 once finished
+	start    time.Time
+	deadline time.Time
+	tag      any
+}
+
+// connectDone is a finished connect probe and its result.
+type connectDone struct {
+	tag any
+	res Result
+}
+
+func newConnector() (*connector, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	// Non-blocking, so that os.NewFile puts it in the runtime's poller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	ep := os.NewFile(uintptr(fd), "healthcheck-epoll")
+	// A file outside the poller has no deadlines: say so rather than
+	// wait forever for a timeout.
+	if err := ep.SetReadDeadline(time.Time{}); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("epoll descriptor not pollable: %w", err)
+	}
+	raw, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		return nil, err
+	}
+	return &connector{ep: ep, raw: raw, epfd: fd, open: map[int32]*connect{}, events: make([]unix.EpollEvent, 256)}, nil
+}
+
+// Start begins a connect to target from o, given up at deadline. A
+// probe that ends at once (refused or unreachable by the local stack, a
+// bind address that is gone, or connected on the spot) comes back with
+// done true; the others come back from Reap or run. The caller must Reap
+// after its batch of Starts.
+func (c *connector) Start(target netip.AddrPort, o origin, start, deadline time.Time, tag any) (res Result, done bool) {
+	fd, err := connectTo(target, o)
+	switch {
+	case err == nil:
+		resetClose(fd)
+		return Result{Up: true, Reason: "connected"}, true
+	case !errors.Is(err, unix.EINPROGRESS):
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return Result{Reason: connectReason(err)}, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		unix.Close(fd)
+		return Result{Reason: "checker stopped"}, true
+	}
+	cn := &connect{fd: int32(fd), start: start, deadline: deadline, tag: tag}
+	c.open[cn.fd] = cn
+	c.fresh = append(c.fresh, cn)
+	heap.Push(&c.timeouts, cn)
+	// Reap, which the caller runs after a batch of Starts, polls it and
+	// sets the deadline: most probes end there, and a deadline set and
+	// cleared again would be two timer changes for nothing.
+	return Result{}, false
+}
+
+// Reap appends to out the probes that have finished or timed out by now,
+// without waiting.
+func (c *connector) Reap(now time.Time, out []connectDone) []connectDone {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reap(now, out)
+}
+
+// reap is Reap with c.mu held.
+func (c *connector) reap(now time.Time, out []connectDone) []connectDone {
+	if c.closed {
+		return out
+	}
+	out = c.pollFresh(now, out)
+	for {
+		n, err := unix.EpollWait(c.epfd, c.events, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		for _, e := range c.events[:max(n, 0)] {
+			cn := c.open[e.Fd]
+			if cn == nil {
+				continue
+			}
+			out = append(out, c.finish(cn, e.Events, now))
+		}
+		if n < len(c.events) {
+			break
+		}
+	}
+	for len(c.timeouts) > 0 {
+		cn := c.timeouts[0]
+		if cn.fd >= 0 && cn.deadline.After(now) {
+			break
+		}
+		heap.Pop(&c.timeouts)
+		if cn.fd >= 0 {
+			delete(c.open, cn.fd)
+			unix.Close(int(cn.fd))
+			cn.fd = -1
+			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "timeout", Latency: now.Sub(cn.start)}})
+		}
+	}
+	next := time.Time{}
+	if len(c.timeouts) > 0 {
+		next = c.timeouts[0].deadline
+	}
+	c.arm(next)
+	return out
+}
+
+// pollFresh asks, in one poll(2), which of the sockets started since the
+// last reap have finished, and puts the others in epoll. The caller holds
+// c.mu.
+func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
+	if len(c.fresh) == 0 {
+		return out
+	}
+	c.polls = c.polls[:0]
+	for _, cn := range c.fresh {
+		c.polls = append(c.polls, unix.PollFd{Fd: cn.fd, Events: unix.POLLOUT})
+	}
+	for {
+		if _, err := unix.Poll(c.polls, 0); !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	for i, cn := range c.fresh {
+		// POLLOUT, POLLERR and POLLHUP have EPOLLOUT's, EPOLLERR's
+		// and EPOLLHUP's values.
+		if ev := uint32(uint16(c.polls[i].Revents)); ev != 0 {
+			out = append(out, c.finish(cn, ev, now))
+			continue
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: cn.fd}
+		if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, int(cn.fd), &ev); err != nil {
+			delete(c.open, cn.fd)
+			unix.Close(int(cn.fd))
+			cn.fd = -1
+			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "epoll_ctl: " + err.Error()}})
+		}
+	}
+	clear(c.fresh)
+	c.fresh = c.fresh[:0]
+	return out
+}
+
+// finish ends a probe the kernel reported on. The caller holds c.mu.
+func (c *connector) finish(cn *connect, events uint32, now time.Time) connectDone {
+	fd := int(cn.fd)
+	delete(c.open, cn.fd)
+	cn.fd = -1 // the timeout queue drops it when it reaches the head
+	res := Result{Up: true, Reason: "connected", Latency: now.Sub(cn.start)}
+	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		switch {
+		case err != nil:
+			res.Up, res.Reason = false, "getsockopt: "+err.Error()
+		case soerr == 0, soerr == int(unix.ECONNRESET), soerr == int(unix.EPIPE):
+			// Connected, then reset by a server that closes at once:
+			// a refused SYN is ECONNREFUSED, so this one got through.
+		default:
+			res.Up, res.Reason = false, connectReason(syscall.Errno(soerr))
+		}
+	}
+	if res.Up {
+		resetClose(fd)
+	} else {
+		unix.Close(fd)
+	}
+	return connectDone{tag: cn.tag, res: res}
+}
+
+// arm sets ep's read deadline to t (zero: none) if it is not set already.
+// The caller holds c.mu.
+func (c *connector) arm(t time.Time) {
+	if c.closed || t.Equal(c.armed) {
+		return
+	}
+	c.armed = t
+	_ = c.ep.SetReadDeadline(t)
+}
+
+// run waits for probes to finish and sends them to out in batches, until
+// ctx ends; then it closes every socket and the epoll instance.
+func (c *connector) run(ctx context.Context, out chan<- []connectDone) {
+	defer context.AfterFunc(ctx, c.stop)()
+	defer c.close()
+	for {
+		done := c.wait()
+		if done == nil {
+			return
+		}
+		select {
+		case out <- done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// wait blocks until probes finish or time out and returns them; nil once
+// the connector is stopped.
+func (c *connector) wait() []connectDone {
+	for {
+		var done []connectDone
+		err := c.raw.Read(func(uintptr) bool {
+			done = c.Reap(time.Now(), nil)
+			return len(done) > 0 || c.stopped()
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			done = c.Reap(time.Now(), done)
+		} else if err != nil {
+			return nil
+		}
+		if c.stopped() {
+			return nil
+		}
+		if len(done) > 0 {
+			return done
+		}
+	}
+}
+
+// stop ends wait, for good.
+func (c *connector) stop() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	_ = c.ep.SetReadDeadline(time.Unix(1, 0)) // in the past: wakes the Read
+}
+
+func (c *connector) stopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *connector) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for fd := range c.open {
+		unix.Close(int(fd))
+	}
+	clear(c.open)
+	c.fresh, c.timeouts = nil, nil
+	c.ep.Close()
+}
+
+// connectTo opens a non-blocking socket and connects it. It returns the
+// descriptor (or -1) and connect's error: nil, EINPROGRESS, or a failure.
+func connectTo(target netip.AddrPort, o origin) (int, error) {
+	bind := o.bind
+	if o.mark != 0 && !bind.IsValid() {
+		src, err := sourceTowards(o.real)
+		if err != nil {
+			return -1, fmt.Errorf("source address towards %s: %w", o.real, err)
+		}
+		bind = src
+	}
+	dst, family, err := sockaddr(netip.AddrPortFrom(target.Addr().Unmap(), target.Port()))
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if o.mark != 0 {
+		if err := setMark(uintptr(fd), o.mark); err != nil {
+			return fd, fmt.Errorf("set SO_MARK %#x: %w", o.mark, err)
+		}
+	}
+	if bind.IsValid() {
+		// IP_BIND_ADDRESS_NO_PORT: see origin.dialer.
+		if err := setNoPort(uintptr(fd)); err != nil {
+			return fd, os.NewSyscallError("setsockopt", err)
+		}
+		src, _, err := sockaddr(netip.AddrPortFrom(bind.Unmap(), 0))
+		if err != nil {
+			return fd, err
+		}
+		if err := unix.Bind(fd, src); err != nil {
+			return fd, os.NewSyscallError("bind", err)
+		}
+	}
+	// No quick ACK: the kernel then holds back the handshake's last ACK
+	// (delayed ACK), and the reset at close goes out in its place. The
+	// SYN-ACK is the proof of a listening port; the real server's kernel
+	// drops the half-open connection on the reset, without building a
+	// socket for it, and its application never sees the probe (HAProxy
+	// checks the same way).
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
+		return fd, os.NewSyscallError("setsockopt", err)
+	}
+	return fd, unix.Connect(fd, dst)
+}
+
+// sockaddr converts an address, with its zone for a link-local IPv6 one.
+func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int, error) {
+	a := ap.Addr()
+	if a.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, unix.AF_INET, nil
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+	if z := a.Zone(); z != "" {
+		ifi, err := net.InterfaceByName(z)
+		if err != nil {
+			return nil, 0, fmt.Errorf("zone of %s: %w", a, err)
+		}
+		sa.ZoneId = uint32(ifi.Index)
+	}
+	return sa, unix.AF_INET6, nil
+}
+
+// resetClose closes a connected socket with a reset: thousands of probes
+// a second would otherwise fill the TIME_WAIT table.
+func resetClose(fd int) {
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(fd)
+}
+
+// connectReason names a failed connect as dialReason does for net.Dial.
+func connectReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ETIMEDOUT):
+		return "timeout"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "bind address not available"
+	}
+	return dialReason(context.Background(), err)
+}
+
+// connectQueue is a min-heap of probes by deadline. A probe that
+// finishes stays in it until it reaches the head (reap drops it then):
+// probes end in about the order they started, so that is soon.
+type connectQueue []*connect
+
+func (q connectQueue) Len() int           { return len(q) }
+func (q connectQueue) Less(i, j int) bool { return q[i].deadline.Before(q[j].deadline) }
+func (q connectQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *connectQueue) Push(x any)        { *q = append(*q, x.(*connect)) }
+func (q *connectQueue) Pop() any {
+	old := *q
+	cn := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return cn
+}

@@ -1,0 +1,217 @@
+package healthcheck
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fullListener is a TCP port whose accept queue is full: the kernel
+// drops further SYNs (tcp_conn_request's listen overflow), so a connect
+// to it times out on loopback, without root or a firewall.
+func fullListener(t *testing.T) netip.AddrPort {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.(*unix.SockaddrInet4).Port))
+	// Fill the queue (a backlog of 0 holds one) with connections nobody
+	// accepts; keep dialing until one hangs.
+	for range 8 {
+		c, err := net.DialTimeout("tcp", target.String(), 200*time.Millisecond)
+		if err != nil {
+			return target
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatal("the listener accepted every connection: no full accept queue")
+	return target
+}
+
+func openFDCount(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// One connector tells connected, refused and timeout apart for probes in
+// flight together, never completes a handshake, and leaves no
+// descriptor behind.
+func TestConnectorReasons(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	hung := fullListener(t)
+	fds := openFDCount(t)
+
+	conn, err := newConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan []connectDone, 4)
+	go conn.run(ctx, out)
+	want := map[string]string{
+		ln.Addr().String():     "connected",
+		closed.Addr().String(): "refused",
+		hung.String():          "timeout",
+	}
+	start := time.Now()
+	got := map[string]Result{}
+	for target := range want {
+		ap := netip.MustParseAddrPort(target)
+		if res, done := conn.Start(ap, origin{}, start, start.Add(300*time.Millisecond), target); done {
+			got[target] = res
+		}
+	}
+	for _, d := range conn.Reap(time.Now(), nil) {
+		got[d.tag.(string)] = d.res
+	}
+	for deadline := time.After(3 * time.Second); len(got) < len(want); {
+		select {
+		case batch := <-out:
+			for _, d := range batch {
+				got[d.tag.(string)] = d.res
+			}
+		case <-deadline:
+			t.Fatalf("only %d of %d probes came back: %v", len(got), len(want), got)
+		}
+	}
+	for target, reason := range want {
+		if r := got[target]; r.Reason != reason || r.Up != (reason == "connected") {
+			t.Errorf("%s: %+v, want %s", target, r, reason)
+		}
+	}
+	if l := got[hung.String()].Latency; l < 290*time.Millisecond || l > time.Second {
+		t.Errorf("timeout after %s, want about 300ms", l)
+	}
+	// The probe reset the connection in place of the handshake's last
+	// ACK: nothing reached the listener's accept queue.
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if c, err := ln.Accept(); err == nil {
+		c.Close()
+		t.Error("the listener accepted the probe's connection: the handshake was completed")
+	}
+	cancel()
+	for deadline := time.Now().Add(2 * time.Second); openFDCount(t) > fds; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open after the connector stopped, %d before it started", openFDCount(t), fds)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The monitor runs TCP checks on its connector: a hundred probes that
+// hang until their timeout are a hundred sockets, not a hundred
+// goroutines; they go down as timeouts, a closed port as refused, and a
+// port that opens again comes back up.
+func TestMonitorTCPChecksOnConnector(t *testing.T) {
+	hung := fullListener(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close() // refused now; listens again below
+	spec := func(target netip.AddrPort) Spec {
+		return Spec{Type: TypeTCP, Target: target, Real: target, Interval: 100 * time.Millisecond,
+			Timeout: 400 * time.Millisecond, RetryDelay: 100 * time.Millisecond, Rise: 1, Fall: 1, InitialUp: true}
+	}
+	var watches []Watch
+	for i := range 100 {
+		// The same target a hundred times is one probe: vary the timeout.
+		s := spec(hung)
+		s.Timeout += time.Duration(i) * time.Millisecond
+		watches = append(watches, Watch{ID: fmt.Sprintf("hung/%d", i), Spec: s})
+	}
+	watches = append(watches, Watch{ID: "closed", Spec: spec(up)})
+	m := NewMonitor(Options{})
+	if err := m.Update(watches); err != nil {
+		t.Fatal(err)
+	}
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+
+	downs := map[string]string{}
+	most := 0
+	for deadline := time.After(5 * time.Second); len(downs) < len(watches); {
+		select {
+		case ev := <-m.Events():
+			most = max(most, runtime.NumGoroutine())
+			if !ev.Up {
+				for _, id := range ev.Subscribers {
+					downs[id] = ev.Result.Reason
+				}
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d checks went down in 5 s", len(downs), len(watches))
+		}
+	}
+	for id, reason := range downs {
+		if want := map[bool]string{true: "refused", false: "timeout"}[id == "closed"]; reason != want {
+			t.Errorf("%s went down with %q, want %q", id, reason, want)
+		}
+	}
+	// Run and the connector's waiter, and some slack for the runtime.
+	if most > base+5 {
+		t.Errorf("%d goroutines with 100 probes in flight, %d before: probes are not running on the connector", most, base)
+	}
+	ln, err = net.Listen("tcp", up.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for deadline := time.After(3 * time.Second); ; {
+		select {
+		case ev := <-m.Events():
+			if ev.Up && ev.Subscribers[0] == "closed" {
+				if ev.Result.Reason != "connected" {
+					t.Errorf("up with %+v", ev.Result)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("the reopened port did not come back up")
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/cloudflare/ipvs"
 
@@ -19,6 +20,10 @@ type Kernel struct {
 	config ipvs.Config
 	fail   func(lvs.Op) error
 	gate   func()
+	// statsDelay is how long each ReadStats takes, as a dump of a large
+	// table does; statsReads counts them.
+	statsDelay time.Duration
+	statsReads int
 
 	ops      []lvs.Op
 	inFlight int
@@ -47,6 +52,22 @@ func (k *Kernel) SetGate(fn func()) {
 	k.mu.Lock()
 	k.gate = fn
 	k.mu.Unlock()
+}
+
+// SetStatsDelay makes every later ReadStats take d before it answers,
+// as the kernel's dump of a large table does (tens of ms at 10,000
+// services × 4 reals).
+func (k *Kernel) SetStatsDelay(d time.Duration) {
+	k.mu.Lock()
+	k.statsDelay = d
+	k.mu.Unlock()
+}
+
+// StatsReads counts the ReadStats calls so far.
+func (k *Kernel) StatsReads() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.statsReads
 }
 
 // Table is a copy of the table now.
@@ -152,10 +173,16 @@ func refusal(t lvs.Table, op lvs.Op) error {
 	return nil
 }
 
-// ReadStats returns the table with zero counters.
+// ReadStats returns the table with zero counters, after the delay set
+// by SetStatsDelay (slept outside the lock: writes go on meanwhile).
 func (k *Kernel) ReadStats() ([]lvs.ServiceStats, error) {
 	k.enter()
 	defer k.leave()
+	k.mu.Lock()
+	k.statsReads++
+	delay := k.statsDelay
+	k.mu.Unlock()
+	time.Sleep(delay)
 	t := k.Table()
 	var out []lvs.ServiceStats
 	for _, key := range t.Keys() {

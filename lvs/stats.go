@@ -2,6 +2,7 @@ package lvs
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/cloudflare/ipvs"
@@ -76,18 +77,28 @@ func readStats(c ipvs.Client) ([]ServiceStats, error) {
 	return out, nil
 }
 
-// Table reads the kernel's table with counters, on the reconciler's
-// goroutine, and marks the services it owns.
+// Table reads the kernel's table with counters and marks the services
+// the reconciler owns (as its last pass left them). It does not run on
+// the reconciler's goroutine: a dump takes tens of ms at 10,000
+// services, and a health flip's write must not wait behind one, so the
+// dump goes through ReadStats's own connection and the owned set comes
+// from what the loop published.
 func (r *Reconciler) Table(ctx context.Context) ([]ServiceStats, error) {
-	var out []ServiceStats
-	var err error
-	if cerr := r.call(ctx, func() {
-		out, err = r.k.ReadStats()
-		for i := range out {
-			out[i].Owned = r.owned[out[i].Key]
-		}
-	}); cerr != nil {
-		return nil, cerr
+	select {
+	case <-r.done:
+		return nil, errors.New("lvs: reconciler stopped")
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out, err := r.k.ReadStats()
+	var owned map[ServiceKey]bool
+	if p := r.ownedPub.Load(); p != nil {
+		owned = *p
+	}
+	for i := range out {
+		out[i].Owned = owned[out[i].Key]
 	}
 	return out, err
 }

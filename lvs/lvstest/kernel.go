@@ -86,7 +86,8 @@ func (k *Kernel) Ops() []lvs.Op {
 
 // Overlaps counts calls that started while another was in flight: the
 // kernel serialises them, but a caller that makes them from two
-// goroutines has a race.
+// goroutines has a race. ReadStats is not counted: it has a connection
+// of its own (lvs.Kernel), and runs alongside the others.
 func (k *Kernel) Overlaps() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -175,9 +176,9 @@ func refusal(t lvs.Table, op lvs.Op) error {
 
 // ReadStats returns the table with zero counters, after the delay set
 // by SetStatsDelay (slept outside the lock: writes go on meanwhile).
+// Neither the gate nor Overlaps sees it: it stands for a connection of
+// its own, as OpenKernel's.
 func (k *Kernel) ReadStats() ([]lvs.ServiceStats, error) {
-	k.enter()
-	defer k.leave()
 	k.mu.Lock()
 	k.statsReads++
 	delay := k.statsDelay

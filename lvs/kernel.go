@@ -23,6 +23,10 @@ type Kernel interface {
 	// (OpenKernel's has a connection of its own for it): the status and
 	// metrics read the table without holding up the reconciler's writes.
 	ReadStats() ([]ServiceStats, error)
+	// ReadServiceStats is ReadStats for one service (nil when the kernel
+	// has none with key), as cheap as its destinations are few; it too
+	// may run alongside the other methods.
+	ReadServiceStats(key ServiceKey) (*ServiceStats, error)
 	Config() (ipvs.Config, error)
 	SetConfig(ipvs.Config) error
 	Close() error

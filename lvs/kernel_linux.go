@@ -92,6 +92,12 @@ func (k *netlinkKernel) ReadStats() ([]ServiceStats, error) {
 	return readStats(k.stats)
 }
 
+func (k *netlinkKernel) ReadServiceStats(key ServiceKey) (*ServiceStats, error) {
+	k.statsMu.Lock()
+	defer k.statsMu.Unlock()
+	return readServiceStats(k.stats, key)
+}
+
 func (k *netlinkKernel) Write(ops []Op) []error {
 	var errs []error
 	if len(ops) == 1 {

@@ -65,6 +65,19 @@ func TestTableDoesNotWaitForTheLoop(t *testing.T) {
 	if len(owned) != 2 || !owned["tcp 192.168.11.100:80"] || owned["tcp 192.168.11.200:80"] {
 		t.Errorf("owned %v, want the declared service only", owned)
 	}
+	// One service alone, as one real's status reads it.
+	for _, c := range []struct {
+		addr  string
+		owned bool
+		found bool
+	}{{"192.168.11.100", true, true}, {"192.168.11.200", false, true}, {"192.168.11.201", false, false}} {
+		key := foreign.ServiceKey
+		key.Addr = netip.MustParseAddr(c.addr)
+		s, err := r.Service(ctx, key)
+		if err != nil || (s != nil) != c.found || (s != nil && (s.Owned != c.owned || s.Key != key)) {
+			t.Errorf("Service(%s) = %+v, %v; want found %v, owned %v", key, s, err, c.found, c.owned)
+		}
+	}
 
 	// A dump in flight (slow, as a large table's): a flip's write does
 	// not wait for it.

@@ -187,14 +187,31 @@ func (k *Kernel) ReadStats() ([]lvs.ServiceStats, error) {
 	t := k.Table()
 	var out []lvs.ServiceStats
 	for _, key := range t.Keys() {
-		e := t[key]
-		st := lvs.ServiceStats{Key: key, Name: key.String(), Scheduler: e.Service.Scheduler, Persist: e.Service.Timeout}
-		for dk, d := range e.Dests {
-			st.Dests = append(st.Dests, lvs.DestStats{Key: dk, Name: dk.String(), Weight: d.Weight})
-		}
-		out = append(out, st)
+		out = append(out, serviceStats(key, t[key]))
 	}
 	return out, nil
+}
+
+// ReadServiceStats is ReadStats for one service, without the delay: a
+// service's few destinations are quick to read whatever the table's
+// size.
+func (k *Kernel) ReadServiceStats(key lvs.ServiceKey) (*lvs.ServiceStats, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e := k.table[key]
+	if e == nil {
+		return nil, nil
+	}
+	st := serviceStats(key, e)
+	return &st, nil
+}
+
+func serviceStats(key lvs.ServiceKey, e *lvs.Entry) lvs.ServiceStats {
+	st := lvs.ServiceStats{Key: key, Name: key.String(), Scheduler: e.Service.Scheduler, Persist: e.Service.Timeout}
+	for dk, d := range e.Dests {
+		st.Dests = append(st.Dests, lvs.DestStats{Key: dk, Name: dk.String(), Weight: d.Weight})
+	}
+	return st
 }
 
 // Config returns the timeouts.

@@ -45,6 +45,10 @@ func OpenKernel() (Kernel, error) {
 }
 
 func (k *netlinkKernel) Close() error {
+	// A dump in flight on another goroutine ends first: the socket is
+	// not closed under it.
+	k.statsMu.Lock()
+	defer k.statsMu.Unlock()
 	for _, c := range []ipvs.Client{k.c, k.stats} {
 		if cl, ok := c.(interface{ Close() error }); ok {
 			cl.Close()

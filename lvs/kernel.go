@@ -10,7 +10,8 @@ import (
 // loaded, or not built).
 var ErrNoIPVS = errors.New("IPVS is not available in this kernel: load it with `modprobe ip_vs` (and the scheduler modules, such as `modprobe ip_vs_wrr`)")
 
-// Kernel is one network namespace's IPVS table.
+// Kernel is one network namespace's IPVS table. Its methods are called
+// from one goroutine at a time (the reconciler's), except ReadStats.
 type Kernel interface {
 	// Read returns the whole table.
 	Read() (Table, error)
@@ -18,7 +19,14 @@ type Kernel interface {
 	// it failed. Later ops run even when earlier ones fail.
 	Write(ops []Op) []error
 	// ReadStats returns the table with the kernel's counters and rates.
+	// It may be called from any goroutine, alongside the other methods
+	// (OpenKernel's has a connection of its own for it): the status and
+	// metrics read the table without holding up the reconciler's writes.
 	ReadStats() ([]ServiceStats, error)
+	// ReadServiceStats is ReadStats for one service (nil when the kernel
+	// has none with key), as cheap as its destinations are few; it too
+	// may run alongside the other methods.
+	ReadServiceStats(key ServiceKey) (*ServiceStats, error)
 	Config() (ipvs.Config, error)
 	SetConfig(ipvs.Config) error
 	Close() error

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/cloudflare/ipvs"
@@ -12,10 +13,17 @@ import (
 type netlinkKernel struct {
 	c     ipvs.Client
 	batch *batcher
+	// stats is a connection of ReadStats's own: a cloudflare/ipvs client
+	// is one netlink socket, not safe for concurrent use, and the
+	// status and metrics dump the table from their goroutines while the
+	// reconciler writes on c. statsMu serialises the dumps.
+	statsMu sync.Mutex
+	stats   ipvs.Client
 }
 
 // OpenKernel connects to this namespace's IPVS. Reads and single writes
-// go through cloudflare/ipvs; plans of several writes are batched.
+// go through cloudflare/ipvs; plans of several writes are batched;
+// ReadStats has a read-only connection of its own.
 func OpenKernel() (Kernel, error) {
 	c, err := ipvs.New()
 	if err != nil {
@@ -24,16 +32,30 @@ func OpenKernel() (Kernel, error) {
 		}
 		return nil, fmt.Errorf("open IPVS: %w", err)
 	}
-	b, err := newBatcher()
-	if err != nil {
+	k := &netlinkKernel{c: c}
+	if k.stats, err = ipvs.New(); err != nil {
+		k.Close()
+		return nil, fmt.Errorf("open IPVS for statistics: %w", err)
+	}
+	if k.batch, err = newBatcher(); err != nil {
+		k.Close()
 		return nil, fmt.Errorf("open IPVS: %w", err)
 	}
-	return &netlinkKernel{c: c, batch: b}, nil
+	return k, nil
 }
 
 func (k *netlinkKernel) Close() error {
-	if cl, ok := k.c.(interface{ Close() error }); ok {
-		cl.Close()
+	// A dump in flight on another goroutine ends first: the socket is
+	// not closed under it.
+	k.statsMu.Lock()
+	defer k.statsMu.Unlock()
+	for _, c := range []ipvs.Client{k.c, k.stats} {
+		if cl, ok := c.(interface{ Close() error }); ok {
+			cl.Close()
+		}
+	}
+	if k.batch == nil {
+		return nil
 	}
 	return k.batch.close()
 }
@@ -66,7 +88,19 @@ func (k *netlinkKernel) Read() (Table, error) {
 // empty: os.ErrNotExist.
 func isEmpty(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
-func (k *netlinkKernel) ReadStats() ([]ServiceStats, error) { return readStats(k.c) }
+// ReadStats dumps the table on its own connection, so that it may run
+// alongside the reconciler's reads and writes.
+func (k *netlinkKernel) ReadStats() ([]ServiceStats, error) {
+	k.statsMu.Lock()
+	defer k.statsMu.Unlock()
+	return readStats(k.stats)
+}
+
+func (k *netlinkKernel) ReadServiceStats(key ServiceKey) (*ServiceStats, error) {
+	k.statsMu.Lock()
+	defer k.statsMu.Unlock()
+	return readServiceStats(k.stats, key)
+}
 
 func (k *netlinkKernel) Write(ops []Op) []error {
 	var errs []error

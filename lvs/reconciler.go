@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/cloudflare/ipvs"
@@ -56,6 +57,11 @@ type Reconciler struct {
 	poke  chan struct{}
 	calls chan func()
 	done  chan struct{}
+
+	// ownedPub is owned as the last pass left it, for Table on other
+	// goroutines. A pass makes a new owned map and never changes one it
+	// has published, so readers take it without a copy.
+	ownedPub atomic.Pointer[map[ServiceKey]bool]
 
 	// Owned by the loop.
 	spec     Spec
@@ -214,6 +220,7 @@ func (r *Reconciler) ClearOwned() error {
 
 // pass makes the kernel match the desired table.
 func (r *Reconciler) pass(why string) {
+	defer r.publishOwned()
 	r.stats.Passes++
 	if r.believed == nil {
 		t, err := r.k.Read()
@@ -346,6 +353,13 @@ func (r *Reconciler) applyTimeouts() {
 		return
 	}
 	r.log.Info("ipvs timeouts set", "tcp", want.TCPTimeout, "tcpfin", want.TCPFinTimeout, "udp", want.UDPTimeout)
+}
+
+// publishOwned hands the owned set to Table: a pointer, no copy (see
+// ownedPub).
+func (r *Reconciler) publishOwned() {
+	m := r.owned
+	r.ownedPub.Store(&m)
 }
 
 func keysOf(t Table) map[ServiceKey]bool {

@@ -9,6 +9,8 @@
 #                                 # the sync daemons' cost at 10,000 connections/s, in UML
 #   ./scripts/bench.sh bgp        # three ECMP directors in BGP mode vs a keepalived pair,
 #                                 # behind a BIRD router, in UML
+#   ./scripts/bench.sh scrapes    # a health flip's IPVS write with and without 8 scrape
+#                                 # loops on /metrics and /v1/status (fakes, no root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -34,12 +36,17 @@ run_bgp() {
   go test ./internal/e2e -run '^$' -bench 'BGPECMP' -benchtime 1x -timeout 60m
 }
 
+run_scrapes() {
+  go test ./internal/daemon -run '^$' -bench 'FlipUnderScrapes' -benchtime 1x -timeout 30m
+}
+
 case "${1:-all}" in
   failover) run_failover ;;
   checks) run_checks ;;
   ipvs) run_ipvs ;;
   sync) run_sync ;;
   bgp) run_bgp ;;
-  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp ;;
-  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp)" >&2; exit 2 ;;
+  scrapes) run_scrapes ;;
+  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_scrapes ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, scrapes)" >&2; exit 2 ;;
 esac

@@ -72,6 +72,9 @@ type Daemon struct {
 	bg      context.Context
 	started time.Time
 	metrics *metrics
+	// tables is the IPVS table the status and the metrics show: one
+	// dump a second at most, shared, and off the reconciler's goroutine.
+	tables  *tableCache
 	events  *events.Bus
 	quorum  quorumTracker // the reconciler's goroutine's
 	bgp     bgpMode
@@ -130,6 +133,7 @@ func New(cfg *config.Config, opts Options) *Daemon {
 	}
 	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg, events: events.NewBus(time.Now)}
 	d.cfg.Store(cfg)
+	d.tables = newTableCache(tableMaxAge, time.Now, d.readTable)
 	d.hooks = newHooks(d.log.With("subsystem", "hooks"), d.events, d.config)
 	d.metrics = newMetrics(d)
 	d.router = vrrp.NewRouter(opts.VRRP, d.log.With("subsystem", "vrrp"))

@@ -176,6 +176,8 @@ func (d *Daemon) pushSpec(ctx context.Context, cfg *config.Config) {
 		if err := r.Reload(context.WithoutCancel(ctx), d.ipvsSpec(cfg)); err != nil {
 			d.log.Error("IPVS: the reconciler did not take the new weights", "err", err)
 		}
+		// The status an operator asks for next shows this write.
+		d.tables.invalidate()
 	}
 }
 

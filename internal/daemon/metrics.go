@@ -20,9 +20,12 @@ import (
 )
 
 // metrics holds the Prometheus registry. Health check latencies are
-// observed as they happen; everything else is read from the subsystems'
-// own counters at scrape time, so metrics and the status API never
-// disagree.
+// observed as they happen; everything else is read at scrape time from
+// the status document, so metrics and the status API never disagree:
+// the subsystems' own counters, and the kernel's IPVS table from the
+// snapshot they share (at most a second old, one dump for every scrape
+// and status request of that second, made off the reconciler's
+// goroutine so that no health flip's write waits behind a scrape).
 type metrics struct {
 	d       *Daemon
 	reg     *prometheus.Registry
@@ -267,7 +270,7 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", limitInFlight(promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}), maxScrapes, scrapeQueue))
 	srv := newServer(mux, serverIdleTimeout)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

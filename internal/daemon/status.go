@@ -90,7 +90,10 @@ type IPVSStatus struct {
 	Error      string             `json:"error,omitempty"`
 	Reconciler lvs.Stats          `json:"reconciler"`
 	Services   []lvs.ServiceState `json:"services"`
-	Table      []lvs.ServiceStats `json:"table"`
+	// Table is the kernel's table as a dump begun at TableReadAt read
+	// it: at most a second old (tableMaxAge), shared with the metrics.
+	Table       []lvs.ServiceStats `json:"table"`
+	TableReadAt time.Time          `json:"table_read_at,omitzero"`
 	// Sync is the connection synchronisation: the sync daemons and the
 	// net.ipv4.vs settings.
 	Sync *lvs.SyncStatus `json:"sync,omitempty"`
@@ -114,7 +117,7 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", d.handleStatus)
+	mux.Handle("GET /v1/status", limitInFlight(http.HandlerFunc(d.handleStatus), maxScrapes, scrapeQueue))
 	mux.HandleFunc("POST /v1/reload", d.handleReload)
 	mux.HandleFunc("GET /v1/events", d.handleEvents)
 	mux.HandleFunc("POST /v1/drain", d.handleChange)
@@ -171,10 +174,15 @@ func (d *Daemon) Status(ctx context.Context) (StatusDoc, error) {
 	}
 	doc.LastReload = d.lastReload.Load()
 	if r := d.recon.Load(); r != nil {
+		// The counters and states are the reconciler's own, copied on
+		// its goroutine (cheap); the table is the shared snapshot.
 		is := &IPVSStatus{}
 		is.Reconciler, is.Services, err = r.Stats(ctx)
 		if err == nil {
-			is.Table, err = r.Table(ctx)
+			var snap *tableSnapshot
+			if snap, err = d.tables.get(ctx); err == nil {
+				is.Table, is.TableReadAt, err = snap.Table, snap.At, snap.Err
+			}
 		}
 		if err != nil {
 			is.Error = err.Error()
@@ -241,7 +249,9 @@ func (d *Daemon) realStatus(v *config.VirtualServer, rs *config.RealServer, tabl
 }
 
 // RealStatus is the status of one real server of one virtual server,
-// named as for Drain, with its destination read from the kernel.
+// named as for Drain, with its destination read from the kernel now:
+// its service alone, which is cheap whatever the table's size, and
+// exact, as drain --wait's polls and a change's answer need.
 func (d *Daemon) RealStatus(ctx context.Context, vsName, rsName string) (RealServerStatus, error) {
 	cfg := d.config()
 	v, rs, err := lookupReal(cfg, vsName, rsName)
@@ -250,11 +260,24 @@ func (d *Daemon) RealStatus(ctx context.Context, vsName, rsName string) (RealSer
 	}
 	var table []lvs.ServiceStats
 	if r := d.recon.Load(); r != nil {
-		if table, err = r.Table(ctx); err != nil {
+		s, err := r.Service(ctx, ServiceFor(v).ServiceKey)
+		if err != nil {
 			return RealServerStatus{}, refuse(http.StatusServiceUnavailable, "cannot read the IPVS table: %w", err)
+		}
+		if s != nil {
+			table = []lvs.ServiceStats{*s}
 		}
 	}
 	return d.realStatus(v, rs, table), nil
+}
+
+// readTable dumps the kernel's table for the snapshot (none without a
+// reconciler: no virtual server).
+func (d *Daemon) readTable(ctx context.Context) ([]lvs.ServiceStats, error) {
+	if r := d.recon.Load(); r != nil {
+		return r.Table(ctx)
+	}
+	return nil, nil
 }
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/cloudflare/ipvs"
 
@@ -19,6 +20,10 @@ type Kernel struct {
 	config ipvs.Config
 	fail   func(lvs.Op) error
 	gate   func()
+	// statsDelay is how long each ReadStats takes, as a dump of a large
+	// table does; statsReads counts them.
+	statsDelay time.Duration
+	statsReads int
 
 	ops      []lvs.Op
 	inFlight int
@@ -49,6 +54,22 @@ func (k *Kernel) SetGate(fn func()) {
 	k.mu.Unlock()
 }
 
+// SetStatsDelay makes every later ReadStats take d before it answers,
+// as the kernel's dump of a large table does (tens of ms at 10,000
+// services × 4 reals).
+func (k *Kernel) SetStatsDelay(d time.Duration) {
+	k.mu.Lock()
+	k.statsDelay = d
+	k.mu.Unlock()
+}
+
+// StatsReads counts the ReadStats calls so far.
+func (k *Kernel) StatsReads() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.statsReads
+}
+
 // Table is a copy of the table now.
 func (k *Kernel) Table() lvs.Table {
 	k.mu.Lock()
@@ -65,7 +86,8 @@ func (k *Kernel) Ops() []lvs.Op {
 
 // Overlaps counts calls that started while another was in flight: the
 // kernel serialises them, but a caller that makes them from two
-// goroutines has a race.
+// goroutines has a race. ReadStats is not counted: it has a connection
+// of its own (lvs.Kernel), and runs alongside the others.
 func (k *Kernel) Overlaps() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -152,21 +174,44 @@ func refusal(t lvs.Table, op lvs.Op) error {
 	return nil
 }
 
-// ReadStats returns the table with zero counters.
+// ReadStats returns the table with zero counters, after the delay set
+// by SetStatsDelay (slept outside the lock: writes go on meanwhile).
+// Neither the gate nor Overlaps sees it: it stands for a connection of
+// its own, as OpenKernel's.
 func (k *Kernel) ReadStats() ([]lvs.ServiceStats, error) {
-	k.enter()
-	defer k.leave()
+	k.mu.Lock()
+	k.statsReads++
+	delay := k.statsDelay
+	k.mu.Unlock()
+	time.Sleep(delay)
 	t := k.Table()
 	var out []lvs.ServiceStats
 	for _, key := range t.Keys() {
-		e := t[key]
-		st := lvs.ServiceStats{Key: key, Name: key.String(), Scheduler: e.Service.Scheduler, Persist: e.Service.Timeout}
-		for dk, d := range e.Dests {
-			st.Dests = append(st.Dests, lvs.DestStats{Key: dk, Name: dk.String(), Weight: d.Weight})
-		}
-		out = append(out, st)
+		out = append(out, serviceStats(key, t[key]))
 	}
 	return out, nil
+}
+
+// ReadServiceStats is ReadStats for one service, without the delay: a
+// service's few destinations are quick to read whatever the table's
+// size.
+func (k *Kernel) ReadServiceStats(key lvs.ServiceKey) (*lvs.ServiceStats, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e := k.table[key]
+	if e == nil {
+		return nil, nil
+	}
+	st := serviceStats(key, e)
+	return &st, nil
+}
+
+func serviceStats(key lvs.ServiceKey, e *lvs.Entry) lvs.ServiceStats {
+	st := lvs.ServiceStats{Key: key, Name: key.String(), Scheduler: e.Service.Scheduler, Persist: e.Service.Timeout}
+	for dk, d := range e.Dests {
+		st.Dests = append(st.Dests, lvs.DestStats{Key: dk, Name: dk.String(), Weight: d.Weight})
+	}
+	return st
 }
 
 // Config returns the timeouts.

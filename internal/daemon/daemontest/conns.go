@@ -17,14 +17,26 @@ type connKernel struct {
 
 func (k *connKernel) ReadStats() ([]lvs.ServiceStats, error) {
 	out, err := k.Kernel.ReadStats()
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	for i := range out {
-		for j := range out[i].Dests {
-			out[i].Dests[j].ActiveConns = k.conns[out[i].Dests[j].Key]
-		}
+		k.setConns(&out[i])
 	}
 	return out, err
+}
+
+func (k *connKernel) ReadServiceStats(key lvs.ServiceKey) (*lvs.ServiceStats, error) {
+	s, err := k.Kernel.ReadServiceStats(key)
+	if s != nil {
+		k.setConns(s)
+	}
+	return s, err
+}
+
+func (k *connKernel) setConns(s *lvs.ServiceStats) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for j := range s.Dests {
+		s.Dests[j].ActiveConns = k.conns[s.Dests[j].Key]
+	}
 }
 
 // SetActiveConns makes the table report n active connections to dest

@@ -8,8 +8,15 @@
 //     up, and with dynamic weight 2–255 is up at weight status−2).
 //   - A Monitor schedules probes: interval, timeout, rise/fall, retry
 //     delay, an initial state, and start times spread over the first
-//     interval so thousands of checks never fire together. It emits an
+//     interval on a grid of slots (slot in monitor.go), so that thousands
+//     of checks a second cost twenty wake-ups, not thousands. It emits an
 //     Event only when rise or fall says the state changed.
+//   - TCP checks run on a connector (connector_linux.go): non-blocking
+//     sockets in one epoll(7) instance whose descriptor the Go runtime's
+//     poller watches, no goroutine per probe; half-open, as HAProxy's
+//     (connect(2) with TCP_QUICKACK off, then SO_LINGER 0 and close(2):
+//     the reset replaces the handshake's last ACK). The other types run
+//     on worker goroutines.
 //   - Identical checks (same type, target and parameters) declared under
 //     several virtual servers are one probe with several subscribers
 //     (keepalived issues #2111 and #2358).

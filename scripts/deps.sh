@@ -7,8 +7,9 @@
 # promtool checks and unit-tests the alerting rules in dist/, and a test
 # runs the server on them), dig (the nat example's check-dns script),
 # zsh (the package test loads its completion), iptables (doctor reads
-# legacy iptables rules) and bird2 (the BGP router the BGP tests peer
-# with); then the Go modules, the
+# legacy iptables rules), bird2 (the BGP router the BGP tests peer
+# with) and haproxy (the reference for the checks' CPU in
+# ./scripts/bench.sh checks); then the Go modules, the
 # daemon's and packaging/'s, through the module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ need=()
 for pair in linux.uml:user-mode-linux keepalived:keepalived ipvsadm:ipvsadm \
             tcpdump:tcpdump tshark:tshark ip:iproute2 nft:nftables systemd-analyze:systemd \
             promtool:prometheus dig:bind9-dnsutils zsh:zsh \
-            iptables-legacy-restore:iptables bird:bird2; do
+            iptables-legacy-restore:iptables bird:bird2 haproxy:haproxy; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
@@ -38,6 +39,10 @@ if [ ${#need[@]} -gt 0 ]; then
   # wanted.
   if [[ " ${need[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
+  # Nor HAProxy's: the benchmark runs its own.
+  if [[ " ${need[*]} " == *" haproxy "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now haproxy.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -109,8 +109,10 @@ func (c *connector) Start(target netip.AddrPort, o origin, start, deadline time.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
+		// Stopping: no result, rather than a failure that could take
+		// a real down on the way out.
 		unix.Close(fd)
-		return Result{Reason: "checker stopped"}, true
+		return Result{}, false
 	}
 	cn := &connect{fd: int32(fd), start: start, deadline: deadline, tag: tag}
 	c.open[cn.fd] = cn

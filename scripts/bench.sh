@@ -9,6 +9,9 @@
 #                                 # the sync daemons' cost at 10,000 connections/s, in UML
 #   ./scripts/bench.sh bgp        # three ECMP directors in BGP mode vs a keepalived pair,
 #                                 # behind a BIRD router, in UML
+#   ./scripts/bench.sh config     # validate and check --once of a file of 10,000 real
+#                                 # servers: time and peak RSS ($DIRECTORD_CONFIG_REF: another
+#                                 # directord binary measured in the same run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -30,6 +33,10 @@ run_sync() {
   go test ./internal/e2e -run '^$' -bench 'FailoverSurvival|SyncDaemonLoad' -benchtime 1x -timeout 60m
 }
 
+run_config() {
+  go test ./cmd/directord -run '^$' -bench 'ConfigScale' -benchtime 1x -timeout 30m
+}
+
 run_bgp() {
   go test ./internal/e2e -run '^$' -bench 'BGPECMP' -benchtime 1x -timeout 60m
 }
@@ -40,6 +47,7 @@ case "${1:-all}" in
   ipvs) run_ipvs ;;
   sync) run_sync ;;
   bgp) run_bgp ;;
-  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp ;;
-  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp)" >&2; exit 2 ;;
+  config) run_config ;;
+  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_config ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, config)" >&2; exit 2 ;;
 esac

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
-	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
@@ -168,7 +167,7 @@ func parse(path string, srcs []source, host bool) (*Config, error) {
 	ctx, d := evalContext(body)
 	diags = append(diags, d...)
 	var raw rawFile
-	diags = append(diags, gohcl.DecodeBody(dynblock.Expand(body, ctx), ctx, &raw)...)
+	diags = append(diags, decodeFile(dynblock.Expand(body, ctx), ctx, &raw)...)
 	r := &resolver{host: host}
 	cfg := r.file(&raw)
 	diags = dropCascades(diags, r.diags)

@@ -9,12 +9,13 @@ import "github.com/hashicorp/hcl/v2"
 // its body so that validation can point at the exact attribute value.
 
 type rawFile struct {
-	Director       *rawDirector        `hcl:"director,block"`
-	Instances      []*rawInstance      `hcl:"vrrp_instance,block"`
-	SyncGroups     []*rawSyncGroup     `hcl:"vrrp_sync_group,block"`
-	VirtualServers []*rawVirtualServer `hcl:"virtual_server,block"`
-	IPVS           *rawIPVS            `hcl:"ipvs,block"`
-	BGP            *rawBGP             `hcl:"bgp,block"`
+	Director   *rawDirector    `hcl:"director,block"`
+	Instances  []*rawInstance  `hcl:"vrrp_instance,block"`
+	SyncGroups []*rawSyncGroup `hcl:"vrrp_sync_group,block"`
+	// Decoded by hand (decodeFile), not by gohcl.
+	VirtualServers []*rawVirtualServer
+	IPVS           *rawIPVS `hcl:"ipvs,block"`
+	BGP            *rawBGP  `hcl:"bgp,block"`
 	// Locals were evaluated before decoding (evalContext).
 	Locals []*rawLocals `hcl:"locals,block"`
 }

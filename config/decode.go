@@ -1,0 +1,304 @@
+package config
+
+import (
+	"math/big"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// decoder fills the raw blocks a large file has thousands of —
+// virtual_server, real_server and health_check — by hand; gohcl decodes
+// the others. gohcl derives a block's schema and field tags by reflection
+// again for every block it decodes, and at 10,000 real servers that
+// garbage was most of the time and a large part of the peak memory.
+//
+// The diagnostics stay gohcl's own: the schemas are the ones gohcl
+// derives from the raw types' tags (so hcl reports an unknown attribute,
+// a missing label or a repeated attribute exactly as before), and a value
+// that is not a plain known value of the field's type goes through
+// gohcl.DecodeExpression, which words the conversion errors.
+type decoder struct {
+	ctx   *hcl.EvalContext
+	diags hcl.Diagnostics
+	// The schemas gohcl derives from rawVirtualServer, rawRealServer and
+	// rawHealthCheck, derived once per file.
+	vs, rs, hc *hcl.BodySchema
+}
+
+// decodeFile decodes body into raw: virtual_server blocks (and what they
+// hold) by hand, the rest with gohcl.
+func decodeFile(body hcl.Body, ctx *hcl.EvalContext, raw *rawFile) hcl.Diagnostics {
+	d := &decoder{ctx: ctx}
+	d.vs, _ = gohcl.ImpliedBodySchema(&rawVirtualServer{})
+	d.rs, _ = gohcl.ImpliedBodySchema(&rawRealServer{})
+	d.hc, _ = gohcl.ImpliedBodySchema(&rawHealthCheck{})
+	content, rest, diags := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "virtual_server", LabelNames: []string{"name"}},
+	}})
+	d.diags = diags
+	// The rest hides the virtual_server blocks from gohcl, but hcl
+	// checks their labels again: report a wrong number once.
+	for _, dg := range gohcl.DecodeBody(rest, ctx, raw) {
+		if !repeated(dg, diags) {
+			d.diags = append(d.diags, dg)
+		}
+	}
+	for _, b := range content.Blocks {
+		raw.VirtualServers = append(raw.VirtualServers, d.virtualServer(b))
+	}
+	return d.diags
+}
+
+// repeated reports whether diags already holds dg.
+func repeated(dg *hcl.Diagnostic, diags hcl.Diagnostics) bool {
+	for _, o := range diags {
+		if o.Summary == dg.Summary && o.Subject != nil && dg.Subject != nil && *o.Subject == *dg.Subject {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) virtualServer(b *hcl.Block) *rawVirtualServer {
+	rv := &rawVirtualServer{Name: b.Labels[0], NameRange: b.LabelRanges[0], Body: b.Body, DefRange: b.DefRange}
+	c, diags := b.Body.Content(d.vs)
+	d.diags = append(d.diags, diags...)
+	for name, a := range c.Attributes {
+		switch name {
+		case "address":
+			d.str(a, &rv.Address)
+		case "port":
+			d.num(a, &rv.Port)
+		case "protocol":
+			d.str(a, &rv.Protocol)
+		case "fwmark":
+			d.num(a, &rv.FWMark)
+		case "family":
+			d.str(a, &rv.Family)
+		case "scheduler":
+			d.str(a, &rv.Scheduler)
+		case "scheduler_flags":
+			d.value(a, &rv.SchedulerFlags)
+		case "forwarding":
+			d.str(a, &rv.Forwarding)
+		case "persistence_timeout":
+			d.str(a, &rv.PersistenceTimeout)
+		case "persistence_netmask":
+			d.str(a, &rv.PersistenceNetmask)
+		case "on_failure":
+			d.str(a, &rv.OnFailure)
+		case "quorum":
+			d.num(a, &rv.Quorum)
+		case "quorum_up":
+			d.value(a, &rv.QuorumUp)
+		case "quorum_down":
+			d.value(a, &rv.QuorumDown)
+		case "hysteresis":
+			d.num(a, &rv.Hysteresis)
+		case "sorry_server":
+			d.str(a, &rv.SorryServer)
+		case "sorry_server_inhibit":
+			d.value(a, &rv.SorryInhibit)
+		case "sorry_server_forwarding":
+			d.str(a, &rv.SorryForwarding)
+		case "sorry_server_keep_reals":
+			d.value(a, &rv.SorryKeepReals)
+		case "announce":
+			d.str(a, &rv.Announce)
+		case "communities":
+			d.value(a, &rv.Communities)
+		case "med":
+			d.num(a, &rv.MED)
+		}
+	}
+	reals := 0
+	for _, blk := range c.Blocks {
+		if blk.Type == "real_server" {
+			reals++
+		}
+	}
+	if reals > 0 {
+		rv.RealServers = make([]*rawRealServer, 0, reals)
+	}
+	for _, blk := range c.Blocks {
+		switch blk.Type {
+		case "health_check":
+			rv.HealthChecks = append(rv.HealthChecks, d.healthCheck(blk))
+		case "real_server":
+			rv.RealServers = append(rv.RealServers, d.realServer(blk))
+		}
+	}
+	return rv
+}
+
+func (d *decoder) realServer(b *hcl.Block) *rawRealServer {
+	rr := &rawRealServer{Address: b.Labels[0], AddressRange: b.LabelRanges[0], Body: b.Body, DefRange: b.DefRange}
+	c, diags := b.Body.Content(d.rs)
+	d.diags = append(d.diags, diags...)
+	for name, a := range c.Attributes {
+		switch name {
+		case "port":
+			d.num(a, &rr.Port)
+		case "weight":
+			d.num(a, &rr.Weight)
+		case "forwarding":
+			d.str(a, &rr.Forwarding)
+		case "upper_threshold":
+			d.num(a, &rr.UpperThreshold)
+		case "lower_threshold":
+			d.num(a, &rr.LowerThreshold)
+		case "notify_up":
+			d.value(a, &rr.NotifyUp)
+		case "notify_down":
+			d.value(a, &rr.NotifyDown)
+		}
+	}
+	for _, blk := range c.Blocks {
+		if blk.Type == "health_check" {
+			rr.HealthChecks = append(rr.HealthChecks, d.healthCheck(blk))
+		}
+	}
+	return rr
+}
+
+func (d *decoder) healthCheck(b *hcl.Block) *rawHealthCheck {
+	rh := &rawHealthCheck{Type: b.Labels[0], TypeRange: b.LabelRanges[0], Body: b.Body, DefRange: b.DefRange}
+	c, diags := b.Body.Content(d.hc)
+	d.diags = append(d.diags, diags...)
+	for name, a := range c.Attributes {
+		if p := rh.strField(name); p != nil {
+			d.str(a, p)
+		} else if p := rh.numField(name); p != nil {
+			d.num(a, p)
+		} else if p := rh.otherField(name); p != nil {
+			d.value(a, p)
+		}
+	}
+	return rh
+}
+
+// strField is the string attribute called name, nil for another.
+func (rh *rawHealthCheck) strField(name string) **string {
+	switch name {
+	case "interval":
+		return &rh.Interval
+	case "timeout":
+		return &rh.Timeout
+	case "retry_delay":
+		return &rh.RetryDelay
+	case "initial":
+		return &rh.Initial
+	case "connect_address":
+		return &rh.ConnectAddress
+	case "bind_address":
+		return &rh.BindAddress
+	case "path":
+		return &rh.Path
+	case "method":
+		return &rh.Method
+	case "host":
+		return &rh.Host
+	case "body_regex":
+		return &rh.BodyRegex
+	case "body_digest":
+		return &rh.BodyDigest
+	case "tls_server_name":
+		return &rh.TLSServerName
+	case "ca_file":
+		return &rh.CAFile
+	case "payload":
+		return &rh.Payload
+	case "reply_hex":
+		return &rh.ReplyHex
+	case "reply_regex":
+		return &rh.ReplyRegex
+	case "helo_name":
+		return &rh.HeloName
+	case "query_name":
+		return &rh.QueryName
+	case "query_type":
+		return &rh.QueryType
+	case "rcode":
+		return &rh.Rcode
+	case "answer":
+		return &rh.Answer
+	}
+	return nil
+}
+
+// numField is the whole-number attribute called name, nil for another.
+func (rh *rawHealthCheck) numField(name string) **int {
+	switch name {
+	case "rise":
+		return &rh.Rise
+	case "fall":
+		return &rh.Fall
+	case "connect_port":
+		return &rh.ConnectPort
+	case "count":
+		return &rh.Count
+	}
+	return nil
+}
+
+// otherField is the bool or list attribute called name, nil for another.
+func (rh *rawHealthCheck) otherField(name string) any {
+	switch name {
+	case "status":
+		return &rh.Status
+	case "command":
+		return &rh.Command
+	case "insecure_skip_verify":
+		return &rh.InsecureSkipVerify
+	case "dynamic_weight":
+		return &rh.DynamicWeight
+	case "require_reply":
+		return &rh.RequireReply
+	case "through_vip":
+		return &rh.ThroughVIP
+	}
+	return nil
+}
+
+// value decodes a's value into dst as gohcl would.
+func (d *decoder) value(a *hcl.Attribute, dst any) {
+	d.diags = append(d.diags, gohcl.DecodeExpression(a.Expr, d.ctx, dst)...)
+}
+
+// plain is a's value when it is known, not null, unmarked and of type
+// ty; anything else (an error included) is left to gohcl, which reports
+// it in its own words.
+func (d *decoder) plain(a *hcl.Attribute, ty cty.Type) (cty.Value, bool) {
+	v, diags := a.Expr.Value(d.ctx)
+	if len(diags) > 0 || v.IsMarked() || !v.IsWhollyKnown() || v.IsNull() || !v.Type().Equals(ty) {
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
+func (d *decoder) str(a *hcl.Attribute, dst **string) {
+	v, ok := d.plain(a, cty.String)
+	if !ok {
+		d.value(a, dst)
+		return
+	}
+	s := v.AsString()
+	*dst = &s
+}
+
+func (d *decoder) num(a *hcl.Attribute, dst **int) {
+	v, ok := d.plain(a, cty.Number)
+	if !ok {
+		d.value(a, dst)
+		return
+	}
+	i, acc := v.AsBigFloat().Int64()
+	if acc != big.Exact || int64(int(i)) != i {
+		d.value(a, dst) // a fraction or out of range: gohcl says so
+		return
+	}
+	n := int(i)
+	*dst = &n
+}

@@ -65,6 +65,7 @@ func (d *decoder) virtualServer(b *hcl.Block) *rawVirtualServer {
 	rv := &rawVirtualServer{Name: b.Labels[0], NameRange: b.LabelRanges[0], Body: b.Body, DefRange: b.DefRange}
 	c, diags := b.Body.Content(d.vs)
 	d.diags = append(d.diags, diags...)
+	rv.attrs = c.Attributes
 	for name, a := range c.Attributes {
 		switch name {
 		case "address":
@@ -167,6 +168,7 @@ func (d *decoder) healthCheck(b *hcl.Block) *rawHealthCheck {
 	rh := &rawHealthCheck{Type: b.Labels[0], TypeRange: b.LabelRanges[0], Body: b.Body, DefRange: b.DefRange}
 	c, diags := b.Body.Content(d.hc)
 	d.diags = append(d.diags, diags...)
+	rh.attrs = c.Attributes
 	for name, a := range c.Attributes {
 		if p := rh.strField(name); p != nil {
 			d.str(a, p)

@@ -55,12 +55,27 @@ type blk struct {
 	r    *resolver
 	body hcl.Body
 	def  hcl.Range
+	// attrs, when not nil, are the block's attributes as decoded.
+	attrs hcl.Attributes
 }
 
 func (r *resolver) block(body hcl.Body, def hcl.Range) blk { return blk{r: r, body: body, def: def} }
 
+// decoded is block for a body whose attributes the decoder kept: finding
+// one is then a map lookup, not a pass over the body (a dynamic block's
+// body, as every body is, answers only by decoding itself again).
+func (r *resolver) decoded(body hcl.Body, attrs hcl.Attributes, def hcl.Range) blk {
+	return blk{r: r, body: body, def: def, attrs: attrs}
+}
+
 // attr is the expression of attribute name as written, nil when absent.
 func (b blk) attr(name string) hcl.Expression {
+	if b.attrs != nil {
+		if a := b.attrs[name]; a != nil {
+			return a.Expr
+		}
+		return nil
+	}
 	if sb, ok := b.body.(*hclsyntax.Body); ok {
 		if a := sb.Attributes[name]; a != nil {
 			return a.Expr

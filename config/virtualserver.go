@@ -31,7 +31,7 @@ var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh",
 var SchedulerFlags = []string{"sh-port", "sh-fallback", "mh-port", "mh-fallback", "one-packet"}
 
 func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
-	b := r.block(rv.Body, rv.DefRange)
+	b := r.decoded(rv.Body, rv.attrs, rv.DefRange)
 	vs := VirtualServer{Name: rv.Name, SchedulerFlags: []string{}, RealServers: []RealServer{}}
 	if rv.Name == "" {
 		r.errAt(rv.NameRange, "a virtual_server needs a non-empty name")
@@ -200,7 +200,7 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 		rng, vipRng := rr.DefRange, rr.DefRange
 		if own {
 			rng = rr.HealthChecks[i].DefRange
-			vipRng = r.block(rr.HealthChecks[i].Body, rng).where("through_vip")
+			vipRng = r.decoded(rr.HealthChecks[i].Body, rr.HealthChecks[i].attrs, rng).where("through_vip")
 		}
 		if rs.Port == 0 && hc.ConnectPort == 0 && !portless(hc.Type) {
 			r.errAt(rng, "real server %s has no port (fwmark service), so its %s check needs connect_port", rs.Address, hc.Type)
@@ -213,7 +213,7 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 }
 
 func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
-	b := r.block(rh.Body, rh.DefRange)
+	b := r.decoded(rh.Body, rh.attrs, rh.DefRange)
 	allowed, ok := fieldsFor[rh.Type]
 	if !ok {
 		r.errAt(rh.TypeRange, "unknown health_check type %q (expected %s)", rh.Type, checkTypeList())

@@ -30,10 +30,7 @@ type decoder struct {
 // decodeFile decodes body into raw: virtual_server blocks (and what they
 // hold) by hand, the rest with gohcl.
 func decodeFile(body hcl.Body, ctx *hcl.EvalContext, raw *rawFile) hcl.Diagnostics {
-	d := &decoder{ctx: ctx}
-	d.vs, _ = gohcl.ImpliedBodySchema(&rawVirtualServer{})
-	d.rs, _ = gohcl.ImpliedBodySchema(&rawRealServer{})
-	d.hc, _ = gohcl.ImpliedBodySchema(&rawHealthCheck{})
+	d := newDecoder(ctx)
 	content, rest, diags := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 		{Type: "virtual_server", LabelNames: []string{"name"}},
 	}})

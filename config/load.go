@@ -133,6 +133,13 @@ func Parse(filename string, src []byte) (*Config, error) {
 // programs the file names must exist and be changeable by root alone,
 // and script_user must be a user.
 func parse(path string, srcs []source, host bool) (*Config, error) {
+	if len(srcs) == 1 {
+		if cfg := streamFile(srcs[0], host, parseChunk); cfg != nil {
+			sum := sha256.Sum256(srcs[0].src)
+			cfg.Path, cfg.SHA256 = path, hex.EncodeToString(sum[:])
+			return cfg, nil
+		}
+	}
 	var (
 		diags  hcl.Diagnostics
 		files  []*hcl.File
@@ -169,7 +176,7 @@ func parse(path string, srcs []source, host bool) (*Config, error) {
 	var raw rawFile
 	diags = append(diags, decodeFile(dynblock.Expand(body, ctx), ctx, &raw)...)
 	r := &resolver{host: host}
-	cfg := r.file(&raw)
+	cfg := r.file(&raw, nil)
 	diags = dropCascades(diags, r.diags)
 	if diags.HasErrors() {
 		return nil, fail(diags)

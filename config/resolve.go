@@ -249,20 +249,25 @@ func deref[T any](p *T, def T) T {
 	return *p
 }
 
-func (r *resolver) file(raw *rawFile) *Config {
+// file resolves raw; its virtual servers are resolved already when vss
+// is not nil (streamFile does as it parses them).
+func (r *resolver) file(raw *rawFile, vss []VirtualServer) *Config {
 	cfg := &Config{
 		Director:       r.director(raw.Director),
 		Instances:      []VRRPInstance{},
 		SyncGroups:     []SyncGroup{},
-		VirtualServers: []VirtualServer{},
+		VirtualServers: vss,
 	}
 	for _, ri := range raw.Instances {
 		cfg.Instances = append(cfg.Instances, r.instance(ri))
 	}
 	r.crossInstances(raw.Instances, cfg.Instances)
 	cfg.SyncGroups = r.syncGroups(raw.SyncGroups, cfg.Instances)
-	for _, rv := range raw.VirtualServers {
-		cfg.VirtualServers = append(cfg.VirtualServers, r.virtualServer(rv))
+	if vss == nil {
+		cfg.VirtualServers = make([]VirtualServer, 0, len(raw.VirtualServers))
+		for _, rv := range raw.VirtualServers {
+			cfg.VirtualServers = append(cfg.VirtualServers, r.virtualServer(rv))
+		}
 	}
 	r.crossVirtualServers(raw.VirtualServers, cfg.VirtualServers)
 	r.throughVIPMarks(raw, cfg)

@@ -41,21 +41,8 @@ func splitFile(src []byte, filename string, chunk int) (*hcl.File, int) {
 	if !ok {
 		return nil, 0
 	}
-	s := &splitter{src: src, filename: filename, top: &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}}
-	start := 0
-	for i, it := range items {
-		if it.end-it.start >= chunk && s.cuttable(it) {
-			ok = s.piece(start, it.start) && s.bigBlock(it, chunk)
-			start = it.end
-		} else if it.end-start >= chunk || i == len(items)-1 {
-			ok = s.piece(start, it.end)
-			start = it.end
-		}
-		if !ok {
-			return nil, 0
-		}
-	}
-	if !s.piece(start, len(src)) {
+	s := newSplitter(src, filename)
+	if !s.walk(items, chunk, s.piece, func(it item) bool { return s.bigBlock(it, chunk) }) {
 		return nil, 0
 	}
 	eof := s.pos(len(src))
@@ -188,6 +175,30 @@ func skipTemplate(src []byte, i int) (int, bool) {
 // plain quoted labels, then the brace and the end of the line.
 var blockHeader = regexp.MustCompile(`^[ \t\r\n]*[A-Za-z_][A-Za-z0-9_-]*([ \t]+"[^"\\$%\n]*")*[ \t]*\{[ \t\r]*\n$`)
 
+func newSplitter(src []byte, filename string) *splitter {
+	return &splitter{src: src, filename: filename, top: &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}}
+}
+
+// walk groups items into pieces of about chunk bytes for piece, and gives
+// big a large block it can cut; false as soon as either is.
+func (s *splitter) walk(items []item, chunk int, piece func(a, b int) bool, big func(item) bool) bool {
+	start := 0
+	for i, it := range items {
+		ok := true
+		if it.end-it.start >= chunk && s.cuttable(it) {
+			ok = piece(start, it.start) && big(it)
+			start = it.end
+		} else if it.end-start >= chunk || i == len(items)-1 {
+			ok = piece(start, it.end)
+			start = it.end
+		}
+		if !ok {
+			return false
+		}
+	}
+	return piece(start, len(s.src))
+}
+
 // splitter assembles the pieces' syntax trees into one.
 type splitter struct {
 	src      []byte
@@ -268,27 +279,56 @@ func (s *splitter) cuttable(it item) bool {
 // ranges are then set to the real one's), then its body's items in
 // pieces of about chunk bytes.
 func (s *splitter) bigBlock(it item, chunk int) bool {
+	blk := s.head(it)
+	if blk == nil {
+		return false
+	}
+	ok := s.bodyPieces(it, chunk, func(body *hclsyntax.Body) bool { return merge(blk.Body, body) })
+	if !ok {
+		return false
+	}
+	s.closeBlock(blk, it)
+	s.top.Blocks = append(s.top.Blocks, blk)
+	return true
+}
+
+// head parses a large block's header, with an empty body; nil when it
+// has a diagnostic.
+func (s *splitter) head(it item) *hclsyntax.Block {
 	head := append(append([]byte(nil), s.src[it.start:it.inner[0]]...), '}', '\n')
+	s.pieces++
 	f, diags := hclsyntax.ParseConfig(head, s.filename, s.pos(it.start))
 	if len(diags) > 0 || len(f.Body.(*hclsyntax.Body).Blocks) != 1 {
-		return false
+		return nil
 	}
 	if !s.begun {
 		s.first, s.begun = f.Body.(*hclsyntax.Body).SrcRange.Start, true
 	}
 	blk := f.Body.(*hclsyntax.Body).Blocks[0]
 	blk.Body = &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
+	return blk
+}
+
+// bodyPieces parses a large block's body in pieces of about chunk bytes,
+// in order, for each.
+func (s *splitter) bodyPieces(it item, chunk int, each func(*hclsyntax.Body) bool) bool {
 	start := it.inner[0]
 	last := it.inner[len(it.inner)-1]
 	for _, cut := range it.inner[1:] {
 		if cut-start >= chunk || cut == last {
 			body, ok := s.parse(start, cut)
-			if !ok || !merge(blk.Body, body) {
+			if !ok || !each(body) {
 				return false
 			}
 			start = cut
 		}
 	}
+	return true
+}
+
+// closeBlock gives a large block the ranges of its closing brace.
+func (s *splitter) closeBlock(blk *hclsyntax.Block, it item) {
+	last := it.inner[len(it.inner)-1]
 	closeAt := s.pos(last)
 	closeAt.Column += it.close - last
 	closeAt.Byte = it.close
@@ -296,8 +336,6 @@ func (s *splitter) bigBlock(it item, chunk int) bool {
 	blk.CloseBraceRange = hcl.Range{Filename: s.filename, Start: closeAt, End: end}
 	blk.Body.SrcRange = hcl.RangeBetween(blk.OpenBraceRange, blk.CloseBraceRange)
 	blk.Body.EndRange = hcl.Range{Filename: s.filename, Start: end, End: end}
-	s.top.Blocks = append(s.top.Blocks, blk)
-	return true
 }
 
 // navigation is hclsyntax's own for a file it parses (which it does not

@@ -140,6 +140,12 @@ func parse(path string, srcs []source, host bool) (*Config, error) {
 			return cfg, nil
 		}
 	}
+	return parseWhole(path, srcs, host)
+}
+
+// parseWhole is parse without streamFile's fast path: every file's whole
+// syntax tree, then one decoding, then one resolution.
+func parseWhole(path string, srcs []source, host bool) (*Config, error) {
 	var (
 		diags  hcl.Diagnostics
 		files  []*hcl.File

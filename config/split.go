@@ -9,8 +9,10 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// parseChunk is the size of the pieces parseFile parses a file in.
-const parseChunk = 64 << 10
+// parseChunk is the size of the pieces parseFile parses a file in: small
+// pieces keep the token arrays small (4 KB allocated a quarter less than
+// 64 KB at 10,000 reals, in less time).
+const parseChunk = 4 << 10
 
 // parseFile parses src as hclsyntax.ParseConfig does, giving the same
 // syntax tree, but in pieces of about chunk bytes: hclsyntax lexes a whole

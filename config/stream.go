@@ -153,7 +153,7 @@ func (st *streamer) bigBlock(it item, chunk int) bool {
 	if blk == nil {
 		return false
 	}
-	if blk.Type == "dynamic" {
+	if blk.Type == "dynamic" || blk.Type == "locals" && st.d != nil {
 		return false
 	}
 	if blk.Type != "virtual_server" {

@@ -72,16 +72,26 @@ func TestStreamFileMatchesParseWhole(t *testing.T) {
 	}
 }
 
+// manyLocals defines x0 to x(n-1), one a line.
+func manyLocals(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  x%d = %d\n", i, i)
+	}
+	return b.String()
+}
+
 // Where streamFile gives up, parse still reports as parseWhole does.
 func TestStreamFileGivesUp(t *testing.T) {
-	big := string(streamSources(t)["generated"])
+	big := string(streamSources(t)["generated, in order"])
 	for name, src := range map[string]string{
 		"an error":             big + "virtual_server \"x\" {\n  port = \"http\"\n}\n",
 		"a warning":            strings.Replace(big, "scheduler = \"wrr\"", "scheduler = \"wrr\"\n  announce = \"bgp\"", 1),
 		"locals after":         big + "locals {\n  x = 1\n}\n",
+		"large locals after":   big + "locals {\n" + manyLocals(50) + "  y = nosuchfunction(1)\n}\n",
 		"a top-level dynamic":  big + "dynamic \"virtual_server\" {\n  for_each = {}\n  labels = [\"d\"]\n  content {}\n}\n",
 		"a duplicate service":  big + big[strings.Index(big, "virtual_server \"v-3\""):],
-		"duplicate reals":      strings.Replace(big, "10.1.5.2", "10.1.5.1", 1),
+		"duplicate reals":      strings.Replace(big, "\"10.1.5.2\" {\n    weight = 1\n    port = 81", "\"10.1.5.1\" {\n    weight = 1\n    port = 80", 1),
 		"an unknown attribute": strings.Replace(big, "weight = 3", "wieght = 3", 1),
 	} {
 		if streamFile(source{"g.hcl", []byte(src)}, false, 200) != nil {

@@ -851,6 +851,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`virtual_server "a" { fwmark = 1 real_server "::1" {} }`))
 	f.Add([]byte(`vrrp_instance "" { virtual_ips = ["1.2.3.4 dev"] }`))
+	// Over 4 KB, Parse streams the file (streamFile) until it must not.
+	f.Add([]byte(scaleConfig(20, 4)))
+	f.Add([]byte(scaleConfig(1, 60)))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, err := Parse("fuzz.hcl", src)
 		if (cfg == nil) == (err == nil) {

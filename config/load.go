@@ -12,8 +12,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
-	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclparse"
 )
 
 // DefaultPath is where the daemon and every subcommand look for the
@@ -135,16 +133,30 @@ func Parse(filename string, src []byte) (*Config, error) {
 // programs the file names must exist and be changeable by root alone,
 // and script_user must be a user.
 func parse(path string, srcs []source, host bool) (*Config, error) {
-	p := hclparse.NewParser()
+	if len(srcs) == 1 {
+		if cfg := streamFile(srcs[0], host, parseChunk); cfg != nil {
+			sum := sha256.Sum256(srcs[0].src)
+			cfg.Path, cfg.SHA256 = path, hex.EncodeToString(sum[:])
+			return cfg, nil
+		}
+	}
+	return parseWhole(path, srcs, host)
+}
+
+// parseWhole is parse without streamFile's fast path: every file's whole
+// syntax tree, then one decoding, then one resolution.
+func parseWhole(path string, srcs []source, host bool) (*Config, error) {
 	var (
-		diags hcl.Diagnostics
-		files []*hcl.File
+		diags  hcl.Diagnostics
+		files  []*hcl.File
+		byName = map[string]*hcl.File{}
 	)
 	digest := sha256.New()
 	for _, s := range srcs {
-		f, d := p.ParseHCL(s.src, s.name)
+		f, d := parseFile(s.src, s.name, parseChunk)
 		diags = append(diags, d...)
 		files = append(files, f)
+		byName[s.name] = f
 		if len(srcs) > 1 {
 			// A directory's digest covers each file's name and size too.
 			fmt.Fprintf(digest, "%s\x00%d\x00", s.name, len(s.src))
@@ -153,7 +165,7 @@ func parse(path string, srcs []source, host bool) (*Config, error) {
 	}
 	fail := func(d hcl.Diagnostics) error {
 		sortDiags(d)
-		return &DiagnosticsError{Diags: d, files: p.Files()}
+		return &DiagnosticsError{Diags: d, files: byName}
 	}
 	if diags.HasErrors() {
 		return nil, fail(diags)
@@ -168,9 +180,9 @@ func parse(path string, srcs []source, host bool) (*Config, error) {
 	ctx, d := evalContext(body)
 	diags = append(diags, d...)
 	var raw rawFile
-	diags = append(diags, gohcl.DecodeBody(dynblock.Expand(body, ctx), ctx, &raw)...)
+	diags = append(diags, decodeFile(dynblock.Expand(body, ctx), ctx, &raw)...)
 	r := &resolver{host: host}
-	cfg := r.file(&raw)
+	cfg := r.file(&raw, nil)
 	diags = dropCascades(diags, r.diags)
 	if diags.HasErrors() {
 		return nil, fail(diags)
@@ -182,7 +194,7 @@ func parse(path string, srcs []source, host bool) (*Config, error) {
 	if len(diags) > 0 {
 		// Kept to print the warnings' snippets; without warnings the
 		// syntax tree (large for large files) can go.
-		cfg.files = p.Files()
+		cfg.files = byName
 	}
 	return cfg, nil
 }

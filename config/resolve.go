@@ -55,12 +55,27 @@ type blk struct {
 	r    *resolver
 	body hcl.Body
 	def  hcl.Range
+	// attrs, when not nil, are the block's attributes as decoded.
+	attrs hcl.Attributes
 }
 
 func (r *resolver) block(body hcl.Body, def hcl.Range) blk { return blk{r: r, body: body, def: def} }
 
+// decoded is block for a body whose attributes the decoder kept: finding
+// one is then a map lookup, not a pass over the body (a dynamic block's
+// body, as every body is, answers only by decoding itself again).
+func (r *resolver) decoded(body hcl.Body, attrs hcl.Attributes, def hcl.Range) blk {
+	return blk{r: r, body: body, def: def, attrs: attrs}
+}
+
 // attr is the expression of attribute name as written, nil when absent.
 func (b blk) attr(name string) hcl.Expression {
+	if b.attrs != nil {
+		if a := b.attrs[name]; a != nil {
+			return a.Expr
+		}
+		return nil
+	}
 	if sb, ok := b.body.(*hclsyntax.Body); ok {
 		if a := sb.Attributes[name]; a != nil {
 			return a.Expr
@@ -234,20 +249,25 @@ func deref[T any](p *T, def T) T {
 	return *p
 }
 
-func (r *resolver) file(raw *rawFile) *Config {
+// file resolves raw; its virtual servers are resolved already when vss
+// is not nil (streamFile does as it parses them).
+func (r *resolver) file(raw *rawFile, vss []VirtualServer) *Config {
 	cfg := &Config{
 		Director:       r.director(raw.Director),
 		Instances:      []VRRPInstance{},
 		SyncGroups:     []SyncGroup{},
-		VirtualServers: []VirtualServer{},
+		VirtualServers: vss,
 	}
 	for _, ri := range raw.Instances {
 		cfg.Instances = append(cfg.Instances, r.instance(ri))
 	}
 	r.crossInstances(raw.Instances, cfg.Instances)
 	cfg.SyncGroups = r.syncGroups(raw.SyncGroups, cfg.Instances)
-	for _, rv := range raw.VirtualServers {
-		cfg.VirtualServers = append(cfg.VirtualServers, r.virtualServer(rv))
+	if vss == nil {
+		cfg.VirtualServers = make([]VirtualServer, 0, len(raw.VirtualServers))
+		for _, rv := range raw.VirtualServers {
+			cfg.VirtualServers = append(cfg.VirtualServers, r.virtualServer(rv))
+		}
 	}
 	r.crossVirtualServers(raw.VirtualServers, cfg.VirtualServers)
 	r.throughVIPMarks(raw, cfg)

@@ -9,12 +9,13 @@ import "github.com/hashicorp/hcl/v2"
 // its body so that validation can point at the exact attribute value.
 
 type rawFile struct {
-	Director       *rawDirector        `hcl:"director,block"`
-	Instances      []*rawInstance      `hcl:"vrrp_instance,block"`
-	SyncGroups     []*rawSyncGroup     `hcl:"vrrp_sync_group,block"`
-	VirtualServers []*rawVirtualServer `hcl:"virtual_server,block"`
-	IPVS           *rawIPVS            `hcl:"ipvs,block"`
-	BGP            *rawBGP             `hcl:"bgp,block"`
+	Director   *rawDirector    `hcl:"director,block"`
+	Instances  []*rawInstance  `hcl:"vrrp_instance,block"`
+	SyncGroups []*rawSyncGroup `hcl:"vrrp_sync_group,block"`
+	// Decoded by hand (decodeFile), not by gohcl.
+	VirtualServers []*rawVirtualServer
+	IPVS           *rawIPVS `hcl:"ipvs,block"`
+	BGP            *rawBGP  `hcl:"bgp,block"`
 	// Locals were evaluated before decoding (evalContext).
 	Locals []*rawLocals `hcl:"locals,block"`
 }
@@ -127,34 +128,37 @@ type rawSyncGroup struct {
 }
 
 type rawVirtualServer struct {
-	Name               string            `hcl:"name,label"`
-	Address            *string           `hcl:"address,optional"`
-	Port               *int              `hcl:"port,optional"`
-	Protocol           *string           `hcl:"protocol,optional"`
-	FWMark             *int              `hcl:"fwmark,optional"`
-	Family             *string           `hcl:"family,optional"`
-	Scheduler          *string           `hcl:"scheduler,optional"`
-	SchedulerFlags     *[]string         `hcl:"scheduler_flags,optional"`
-	Forwarding         *string           `hcl:"forwarding,optional"`
-	PersistenceTimeout *string           `hcl:"persistence_timeout,optional"`
-	PersistenceNetmask *string           `hcl:"persistence_netmask,optional"`
-	OnFailure          *string           `hcl:"on_failure,optional"`
-	Quorum             *int              `hcl:"quorum,optional"`
-	QuorumUp           *[]string         `hcl:"quorum_up,optional"`
-	QuorumDown         *[]string         `hcl:"quorum_down,optional"`
-	Hysteresis         *int              `hcl:"hysteresis,optional"`
-	SorryServer        *string           `hcl:"sorry_server,optional"`
-	SorryInhibit       *bool             `hcl:"sorry_server_inhibit,optional"`
-	SorryForwarding    *string           `hcl:"sorry_server_forwarding,optional"`
-	SorryKeepReals     *bool             `hcl:"sorry_server_keep_reals,optional"`
-	Announce           *string           `hcl:"announce,optional"`
-	Communities        *[]string         `hcl:"communities,optional"`
-	MED                *int              `hcl:"med,optional"`
-	HealthChecks       []*rawHealthCheck `hcl:"health_check,block"`
-	RealServers        []*rawRealServer  `hcl:"real_server,block"`
-	Body               hcl.Body          `hcl:",body"`
-	DefRange           hcl.Range         `hcl:",def_range"`
-	NameRange          hcl.Range         `hcl:"name,label_range"`
+	Name               string    `hcl:"name,label"`
+	Address            *string   `hcl:"address,optional"`
+	Port               *int      `hcl:"port,optional"`
+	Protocol           *string   `hcl:"protocol,optional"`
+	FWMark             *int      `hcl:"fwmark,optional"`
+	Family             *string   `hcl:"family,optional"`
+	Scheduler          *string   `hcl:"scheduler,optional"`
+	SchedulerFlags     *[]string `hcl:"scheduler_flags,optional"`
+	Forwarding         *string   `hcl:"forwarding,optional"`
+	PersistenceTimeout *string   `hcl:"persistence_timeout,optional"`
+	PersistenceNetmask *string   `hcl:"persistence_netmask,optional"`
+	OnFailure          *string   `hcl:"on_failure,optional"`
+	Quorum             *int      `hcl:"quorum,optional"`
+	QuorumUp           *[]string `hcl:"quorum_up,optional"`
+	QuorumDown         *[]string `hcl:"quorum_down,optional"`
+	Hysteresis         *int      `hcl:"hysteresis,optional"`
+	SorryServer        *string   `hcl:"sorry_server,optional"`
+	SorryInhibit       *bool     `hcl:"sorry_server_inhibit,optional"`
+	SorryForwarding    *string   `hcl:"sorry_server_forwarding,optional"`
+	SorryKeepReals     *bool     `hcl:"sorry_server_keep_reals,optional"`
+	Announce           *string   `hcl:"announce,optional"`
+	Communities        *[]string `hcl:"communities,optional"`
+	MED                *int      `hcl:"med,optional"`
+	// attrs are the block's attributes, kept by decodeFile to locate
+	// them (the reals' are not kept: thousands of maps, rarely used).
+	attrs        hcl.Attributes
+	HealthChecks []*rawHealthCheck `hcl:"health_check,block"`
+	RealServers  []*rawRealServer  `hcl:"real_server,block"`
+	Body         hcl.Body          `hcl:",body"`
+	DefRange     hcl.Range         `hcl:",def_range"`
+	NameRange    hcl.Range         `hcl:"name,label_range"`
 }
 
 type rawRealServer struct {
@@ -173,41 +177,42 @@ type rawRealServer struct {
 }
 
 type rawHealthCheck struct {
-	Type               string    `hcl:"type,label"`
-	Interval           *string   `hcl:"interval,optional"`
-	Timeout            *string   `hcl:"timeout,optional"`
-	Rise               *int      `hcl:"rise,optional"`
-	Fall               *int      `hcl:"fall,optional"`
-	RetryDelay         *string   `hcl:"retry_delay,optional"`
-	Initial            *string   `hcl:"initial,optional"`
-	ConnectAddress     *string   `hcl:"connect_address,optional"`
-	ConnectPort        *int      `hcl:"connect_port,optional"`
-	BindAddress        *string   `hcl:"bind_address,optional"`
-	Path               *string   `hcl:"path,optional"`
-	Method             *string   `hcl:"method,optional"`
-	Host               *string   `hcl:"host,optional"`
-	Status             *[]string `hcl:"status,optional"`
-	BodyRegex          *string   `hcl:"body_regex,optional"`
-	BodyDigest         *string   `hcl:"body_digest,optional"`
-	TLSServerName      *string   `hcl:"tls_server_name,optional"`
-	CAFile             *string   `hcl:"ca_file,optional"`
-	InsecureSkipVerify *bool     `hcl:"insecure_skip_verify,optional"`
-	Command            *[]string `hcl:"command,optional"`
-	DynamicWeight      *bool     `hcl:"dynamic_weight,optional"`
-	Payload            *string   `hcl:"payload,optional"`
-	RequireReply       *bool     `hcl:"require_reply,optional"`
-	ReplyHex           *string   `hcl:"reply_hex,optional"`
-	ReplyRegex         *string   `hcl:"reply_regex,optional"`
-	HeloName           *string   `hcl:"helo_name,optional"`
-	QueryName          *string   `hcl:"query_name,optional"`
-	QueryType          *string   `hcl:"query_type,optional"`
-	Rcode              *string   `hcl:"rcode,optional"`
-	Answer             *string   `hcl:"answer,optional"`
-	Count              *int      `hcl:"count,optional"`
-	ThroughVIP         *bool     `hcl:"through_vip,optional"`
-	Body               hcl.Body  `hcl:",body"`
-	DefRange           hcl.Range `hcl:",def_range"`
-	TypeRange          hcl.Range `hcl:"type,label_range"`
+	Type               string         `hcl:"type,label"`
+	Interval           *string        `hcl:"interval,optional"`
+	Timeout            *string        `hcl:"timeout,optional"`
+	Rise               *int           `hcl:"rise,optional"`
+	Fall               *int           `hcl:"fall,optional"`
+	RetryDelay         *string        `hcl:"retry_delay,optional"`
+	Initial            *string        `hcl:"initial,optional"`
+	ConnectAddress     *string        `hcl:"connect_address,optional"`
+	ConnectPort        *int           `hcl:"connect_port,optional"`
+	BindAddress        *string        `hcl:"bind_address,optional"`
+	Path               *string        `hcl:"path,optional"`
+	Method             *string        `hcl:"method,optional"`
+	Host               *string        `hcl:"host,optional"`
+	Status             *[]string      `hcl:"status,optional"`
+	BodyRegex          *string        `hcl:"body_regex,optional"`
+	BodyDigest         *string        `hcl:"body_digest,optional"`
+	TLSServerName      *string        `hcl:"tls_server_name,optional"`
+	CAFile             *string        `hcl:"ca_file,optional"`
+	InsecureSkipVerify *bool          `hcl:"insecure_skip_verify,optional"`
+	Command            *[]string      `hcl:"command,optional"`
+	DynamicWeight      *bool          `hcl:"dynamic_weight,optional"`
+	Payload            *string        `hcl:"payload,optional"`
+	RequireReply       *bool          `hcl:"require_reply,optional"`
+	ReplyHex           *string        `hcl:"reply_hex,optional"`
+	ReplyRegex         *string        `hcl:"reply_regex,optional"`
+	HeloName           *string        `hcl:"helo_name,optional"`
+	QueryName          *string        `hcl:"query_name,optional"`
+	QueryType          *string        `hcl:"query_type,optional"`
+	Rcode              *string        `hcl:"rcode,optional"`
+	Answer             *string        `hcl:"answer,optional"`
+	Count              *int           `hcl:"count,optional"`
+	ThroughVIP         *bool          `hcl:"through_vip,optional"`
+	attrs              hcl.Attributes // as rawVirtualServer's
+	Body               hcl.Body       `hcl:",body"`
+	DefRange           hcl.Range      `hcl:",def_range"`
+	TypeRange          hcl.Range      `hcl:"type,label_range"`
 }
 
 type rawIPVS struct {

@@ -31,7 +31,18 @@ var Schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh",
 var SchedulerFlags = []string{"sh-port", "sh-fallback", "mh-port", "mh-fallback", "one-packet"}
 
 func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
-	b := r.block(rv.Body, rv.DefRange)
+	vs, b := r.service(rv)
+	reals := r.reals(&vs, len(rv.RealServers))
+	for _, rr := range rv.RealServers {
+		reals.add(rr)
+	}
+	reals.done(b)
+	return vs
+}
+
+// service resolves a virtual server but for its reals.
+func (r *resolver) service(rv *rawVirtualServer) (VirtualServer, blk) {
+	b := r.decoded(rv.Body, rv.attrs, rv.DefRange)
 	vs := VirtualServer{Name: rv.Name, SchedulerFlags: []string{}, RealServers: []RealServer{}}
 	if rv.Name == "" {
 		r.errAt(rv.NameRange, "a virtual_server needs a non-empty name")
@@ -59,29 +70,46 @@ func (r *resolver) virtualServer(rv *rawVirtualServer) VirtualServer {
 
 	vs.HealthChecks = r.healthChecks(rv.HealthChecks)
 	vs.HealthCheck = firstCheck(vs.HealthChecks)
+	return vs, b
+}
 
-	type rkey struct {
-		a netip.Addr
-		p uint16
+// realsOf resolves a virtual server's reals one by one (streamFile
+// gives them as it parses them) and refuses one declared twice.
+type realsOf struct {
+	r    *resolver
+	vs   *VirtualServer
+	seen map[realKey]bool
+}
+
+type realKey struct {
+	a netip.Addr
+	p uint16
+}
+
+func (r *resolver) reals(vs *VirtualServer, n int) *realsOf {
+	vs.RealServers = make([]RealServer, 0, n)
+	return &realsOf{r: r, vs: vs, seen: make(map[realKey]bool, n)}
+}
+
+func (rs *realsOf) add(rr *rawRealServer) {
+	s, ok := rs.r.realServer(rr, rs.vs)
+	if !ok {
+		return
 	}
-	seen := map[rkey]bool{}
-	for _, rr := range rv.RealServers {
-		rs, ok := r.realServer(rr, &vs)
-		if !ok {
-			continue
-		}
-		k := rkey{rs.Address, rs.Port}
-		if seen[k] {
-			r.errAt(rr.AddressRange, "real server %s is declared twice in virtual_server %q", rs.Endpoint(), vs.Name)
-			continue
-		}
-		seen[k] = true
-		vs.RealServers = append(vs.RealServers, rs)
+	k := realKey{s.Address, s.Port}
+	if rs.seen[k] {
+		rs.r.errAt(rr.AddressRange, "real server %s is declared twice in virtual_server %q", s.Endpoint(), rs.vs.Name)
+		return
 	}
-	if vs.SorryServer.IsValid() && seen[rkey{vs.SorryServer.Addr(), vs.SorryServer.Port()}] {
-		b.errorf("sorry_server", "sorry_server %s is also a real server of this service", vs.SorryServer)
+	rs.seen[k] = true
+	rs.vs.RealServers = append(rs.vs.RealServers, s)
+}
+
+// done checks what needs every real: b is the virtual server's block.
+func (rs *realsOf) done(b blk) {
+	if sorry := rs.vs.SorryServer; sorry.IsValid() && rs.seen[realKey{sorry.Addr(), sorry.Port()}] {
+		b.errorf("sorry_server", "sorry_server %s is also a real server of this service", sorry)
 	}
-	return vs
 }
 
 // serviceIdentity resolves address+port+protocol, or fwmark+family.
@@ -200,7 +228,7 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 		rng, vipRng := rr.DefRange, rr.DefRange
 		if own {
 			rng = rr.HealthChecks[i].DefRange
-			vipRng = r.block(rr.HealthChecks[i].Body, rng).where("through_vip")
+			vipRng = r.decoded(rr.HealthChecks[i].Body, rr.HealthChecks[i].attrs, rng).where("through_vip")
 		}
 		if rs.Port == 0 && hc.ConnectPort == 0 && !portless(hc.Type) {
 			r.errAt(rng, "real server %s has no port (fwmark service), so its %s check needs connect_port", rs.Address, hc.Type)
@@ -213,7 +241,7 @@ func (r *resolver) realServer(rr *rawRealServer, vs *VirtualServer) (RealServer,
 }
 
 func (r *resolver) healthCheck(rh *rawHealthCheck) *HealthCheck {
-	b := r.block(rh.Body, rh.DefRange)
+	b := r.decoded(rh.Body, rh.attrs, rh.DefRange)
 	allowed, ok := fieldsFor[rh.Type]
 	if !ok {
 		r.errAt(rh.TypeRange, "unknown health_check type %q (expected %s)", rh.Type, checkTypeList())

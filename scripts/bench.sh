@@ -11,6 +11,9 @@
 #                                 # behind a BIRD router, in UML
 #   ./scripts/bench.sh scrapes    # a health flip's IPVS write with and without 8 scrape
 #                                 # loops on /metrics and /v1/status (fakes, no root)
+#   ./scripts/bench.sh config     # validate and check --once of a file of 10,000 real
+#                                 # servers: time and peak RSS ($DIRECTORD_CONFIG_REF: another
+#                                 # directord binary measured in the same run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -32,6 +35,10 @@ run_sync() {
   go test ./internal/e2e -run '^$' -bench 'FailoverSurvival|SyncDaemonLoad' -benchtime 1x -timeout 60m
 }
 
+run_config() {
+  go test ./cmd/directord -run '^$' -bench 'ConfigScale' -benchtime 1x -timeout 30m
+}
+
 run_bgp() {
   go test ./internal/e2e -run '^$' -bench 'BGPECMP' -benchtime 1x -timeout 60m
 }
@@ -47,6 +54,7 @@ case "${1:-all}" in
   sync) run_sync ;;
   bgp) run_bgp ;;
   scrapes) run_scrapes ;;
-  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_scrapes ;;
-  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, scrapes)" >&2; exit 2 ;;
+  config) run_config ;;
+  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_scrapes; run_config ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, scrapes, config)" >&2; exit 2 ;;
 esac

@@ -134,6 +134,13 @@ func NewMonitor(opts Options) *Monitor {
 	return m
 }
 
+// Len is the number of probes: identical checks count once.
+func (m *Monitor) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.probes)
+}
+
 // Events delivers state changes. The reader must keep up: a full channel
 // holds the scheduler back.
 func (m *Monitor) Events() <-chan Event { return m.events }

@@ -138,7 +138,7 @@ func checkWatch(ctx context.Context, w io.Writer, cfg *config.Config, asJSON boo
 		return &exitError{code: exitFailure, err: err}
 	}
 	if !asJSON {
-		fmt.Fprintf(w, "watching %d real servers with %d probes; Ctrl-C to stop\n", len(watches), len(m.Status()))
+		fmt.Fprintf(w, "watching %d real servers with %d probes; Ctrl-C to stop\n", len(watches), m.Len())
 	}
 	go m.Run(ctx)
 	enc := json.NewEncoder(w)

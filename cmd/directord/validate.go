@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -17,12 +16,6 @@ import (
 // loadConfig reads the config and turns its failures into exit codes: 2
 // with every diagnostic printed for an invalid file, 1 for anything else.
 func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
-	// Loading makes garbage at a steady rate (each piece's syntax tree)
-	// over a small live set (the model so far): collecting at 50 %
-	// growth instead of 100 % keeps the peak RSS of a file of 10,000
-	// reals under 50 MB for about a fifth more CPU. The daemon's setting
-	// is back once the file is read.
-	defer debug.SetGCPercent(debug.SetGCPercent(50))
 	cfg, err := config.Load(path)
 	var de *config.DiagnosticsError
 	switch {

@@ -194,7 +194,15 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 	for i, cn := range c.fresh {
 		// POLLOUT, POLLERR and POLLHUP have EPOLLOUT's, EPOLLERR's
 		// and EPOLLHUP's values.
-		if ev := uint32(uint16(c.polls[i].Revents)); ev != 0 {
+		rev := c.polls[i].Revents
+		if rev&unix.POLLNVAL != 0 {
+			// Not a socket of ours any more: never "connected".
+			delete(c.open, cn.fd)
+			cn.fd = -1
+			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "poll: invalid descriptor"}})
+			continue
+		}
+		if ev := uint32(uint16(rev & (unix.POLLOUT | unix.POLLERR | unix.POLLHUP))); ev != 0 {
 			out = append(out, c.finish(cn, ev, now))
 			continue
 		}

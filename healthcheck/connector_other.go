@@ -28,3 +28,4 @@ func (*connector) run(context.Context, chan<- []connectDone)         {}
 func (*connector) wait() []connectDone                               { return nil }
 func (*connector) stop()                                             {}
 func (*connector) close()                                            {}
+func (*connector) stopped() bool                                     { return true }

@@ -1,0 +1,152 @@
+package healthcheck
+
+import (
+	"container/heap"
+	"context"
+	"time"
+)
+
+// slot is the grid probes are scheduled on: the largest of 50, 20, 10,
+// 5, 2 and 1 ms that divides the interval and is at most a tenth of it
+// (0, none, for an interval in fractions of a millisecond). Probes due in
+// the same slot start on one wake-up of the scheduler, and the next one
+// after it: at 1 s, twenty wake-ups a second whatever the number of
+// probes, where each probe's own time would be thousands. A wake-up of a
+// Go program costs far more than a connect: the runtime wakes a second
+// thread and its monitor thread (sysmon) each time. An interval that is
+// a multiple of its slot keeps every probe on the grid, so a probe runs
+// exactly an interval after the one before it and detection keeps its
+// bound, fall × interval + timeout.
+func slot(interval time.Duration) time.Duration {
+	for _, s := range []time.Duration{50, 20, 10, 5, 2, 1} {
+		s *= time.Millisecond
+		if interval%s == 0 && s <= interval/10 {
+			return s
+		}
+	}
+	return 0
+}
+
+// firstRun picks a time in the first interval, on the probe's grid.
+// The caller holds m.mu.
+func (m *Monitor) firstRun(now time.Time, interval time.Duration) time.Time {
+	s := slot(interval)
+	if s == 0 {
+		return now.Add(time.Duration(m.rnd.Int64N(int64(max(interval, 1)))))
+	}
+	return m.onSlot(now, s).Add(s * time.Duration(m.rnd.Int64N(int64(interval/s))))
+}
+
+// onSlot rounds t up to the grid of slot s, counted from the monitor's
+// epoch on the monotonic clock (time.Truncate would count on the wall
+// clock, and drop the monotonic reading).
+func (m *Monitor) onSlot(t time.Time, s time.Duration) time.Time {
+	d := t.Sub(m.epoch)
+	if s <= 0 || d%s == 0 {
+		return t
+	}
+	if d < 0 {
+		return m.epoch.Add(d - d%s)
+	}
+	return m.epoch.Add(d - d%s + s)
+}
+
+// connectorFor returns the connector if p is a TCP check it can run,
+// starting it with the first such check. The caller holds m.mu.
+func (m *Monitor) connectorFor(ctx context.Context, p *probe) *connector {
+	if _, ok := p.checker.(*tcpChecker); !ok {
+		return nil
+	}
+	if m.conn != nil && m.conn.stopped() && ctx.Err() == nil {
+		// Its wait failed: run the checks on workers from now on.
+		m.log.Warn("TCP checks run one goroutine each: their connector stopped")
+		m.conn, m.connFailed = nil, true
+	}
+	if m.conn == nil && !m.connFailed {
+		conn, err := newConnector()
+		if err != nil {
+			m.connFailed = true
+			m.log.Warn("TCP checks run one goroutine each", "reason", err)
+			return nil
+		}
+		m.conn = conn
+		go conn.run(ctx, m.reaped)
+	}
+	return m.conn
+}
+
+func (m *Monitor) recordConnects(ctx context.Context, batch []connectDone, now time.Time) {
+	for _, d := range batch {
+		m.record(ctx, probeResult{p: d.tag.(*probe), res: d.res}, now)
+	}
+}
+
+func (m *Monitor) launchDue(ctx context.Context) {
+	now := time.Now()
+	var done []connectDone
+	m.mu.Lock()
+	for n := 0; len(m.queue) > 0 && !m.queue[0].next.After(now); n++ {
+		p := heap.Pop(&m.queue).(*probe)
+		p.running, p.due = true, p.next
+		if n%64 == 63 {
+			// Hundreds of connects take milliseconds: keep each
+			// probe's start, and so its timeout, near the truth
+			// without a clock read per probe (a system call where
+			// there is no vDSO, as in User-Mode Linux).
+			now = time.Now()
+		}
+		if conn := m.connectorFor(ctx, p); conn != nil {
+			tc := p.checker.(*tcpChecker)
+			if res, ok := conn.Start(tc.target, tc.from, now, now.Add(p.spec.Timeout), p); ok {
+				done = append(done, connectDone{tag: p, res: res})
+			}
+			continue
+		}
+		select {
+		case m.jobs <- job{p, now}: // an idle worker took it
+		default:
+			go m.worker(ctx, job{p, now})
+		}
+	}
+	if m.conn != nil {
+		// Connects on loopback or a near LAN have often finished
+		// already: record them on this wake-up.
+		now = time.Now()
+		done = m.conn.Reap(now, done)
+	}
+	m.mu.Unlock()
+	m.recordConnects(ctx, done, now)
+}
+
+// workerIdle is how long a probe worker waits for work before it ends.
+const workerIdle = 10 * time.Second
+
+// worker runs probes as long as there are some: a goroutine that lives
+// on keeps the stack it grew in the dialer, where one per probe would
+// grow it again every time. There are as many workers as probes in
+// flight, no more.
+func (m *Monitor) worker(ctx context.Context, j job) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		m.probe(ctx, j.p, j.start)
+		idle.Reset(workerIdle)
+		select {
+		case j = <-m.jobs:
+		case <-idle.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (m *Monitor) probe(ctx context.Context, p *probe, start time.Time) {
+	cctx, cancel := context.WithTimeout(ctx, p.spec.Timeout)
+	res := p.checker.Check(cctx)
+	cancel()
+	select {
+	case m.results <- probeResult{p: p, res: res}:
+	case <-ctx.Done():
+	}
+}

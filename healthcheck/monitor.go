@@ -205,6 +205,7 @@ func (m *Monitor) Update(watches []Watch) error {
 			p.inherit(heirs[k])
 			// Warm-up jitter: start somewhere in the first interval.
 			p.next = m.firstRun(now, w.spec.Interval)
+			p.due = p.next
 			m.probes[k] = p
 			heap.Push(&m.queue, p)
 		}
@@ -325,11 +326,7 @@ func (m *Monitor) record(ctx context.Context, r probeResult, now time.Time) {
 			ev.Flipped = m.flipped(p)
 		}
 	}
-	p.next = p.due.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay))
-	if p.next.Before(now) {
-		p.next = now
-	}
-	p.next = m.onSlot(p.next, slot(p.spec.Interval))
+	m.reschedule(p, now)
 	heap.Push(&m.queue, p)
 	m.mu.Unlock()
 	if ev != nil {

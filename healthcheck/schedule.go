@@ -37,6 +37,26 @@ func (m *Monitor) firstRun(now time.Time, interval time.Duration) time.Time {
 	return m.onSlot(now, s).Add(s * time.Duration(m.rnd.Int64N(int64(interval/s))))
 }
 
+// reschedule sets p's next run after a result at now: due an interval
+// (or retry_delay, rounded up to the slot) after the previous one was
+// due. A result that came after that (a timeout as long as the interval)
+// runs the next probe at once, off the grid, but keeps the cadence; one
+// more than an interval behind (the scheduler was held up) starts over on
+// the grid rather than catch up in a burst. The caller holds m.mu.
+func (m *Monitor) reschedule(p *probe, now time.Time) {
+	s := slot(p.spec.Interval)
+	due := m.onSlot(p.due.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay)), s)
+	switch {
+	case !due.Before(now):
+		p.due, p.next = due, due
+	case now.Sub(due) < p.spec.Interval:
+		p.due, p.next = due, now
+	default:
+		p.due = m.onSlot(now, s)
+		p.next = p.due
+	}
+}
+
 // onSlot rounds t up to the grid of slot s, counted from the monitor's
 // epoch on the monotonic clock (time.Truncate would count on the wall
 // clock, and drop the monotonic reading).
@@ -87,7 +107,7 @@ func (m *Monitor) launchDue(ctx context.Context) {
 	m.mu.Lock()
 	for n := 0; len(m.queue) > 0 && !m.queue[0].next.After(now); n++ {
 		p := heap.Pop(&m.queue).(*probe)
-		p.running, p.due = true, p.next
+		p.running = true
 		if n%64 == 63 {
 			// Hundreds of connects take milliseconds: keep each
 			// probe's start, and so its timeout, near the truth

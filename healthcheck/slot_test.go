@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -84,6 +85,68 @@ func TestMonitorRunsProbesOnTheGrid(t *testing.T) {
 		}
 		if len(instants) > 5*20+1 {
 			t.Errorf("probes ran at %d instants in 5 s, want at most 101 (the grid)", len(instants))
+		}
+	})
+}
+
+// A probe whose result comes as late as its next run was due (a timeout
+// as long as the interval) runs again at once, and keeps the cadence; a
+// retry_delay that is no multiple of the slot is rounded up to it.
+func TestMonitorLateAndRetryOnTheGrid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		runs := map[uint16][]time.Time{}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(s Spec) (Checker, error) {
+			port := s.Target.Port()
+			return checkerFunc(func(ctx context.Context) Result {
+				mu.Lock()
+				runs[port] = append(runs[port], time.Now())
+				mu.Unlock()
+				if port == 1 {
+					<-ctx.Done() // hangs until its timeout
+				}
+				return Result{Reason: "test"}
+			}), nil
+		}})
+		slow := spec(1, func(s *Spec) { s.Timeout = s.Interval; s.Fall = 100 })
+		retry := spec(2, func(s *Spec) { s.RetryDelay = 75 * time.Millisecond })
+		if err := m.Update([]Watch{{ID: "slow", Spec: slow}, {ID: "retry", Spec: retry}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		go func() {
+			for {
+				select {
+				case <-m.Events():
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		time.Sleep(6 * time.Second)
+		cancel()
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		gaps := func(port uint16) []time.Duration {
+			var out []time.Duration
+			for i := 1; i < len(runs[port]); i++ {
+				out = append(out, runs[port][i].Sub(runs[port][i-1]))
+			}
+			return out
+		}
+		for i, g := range gaps(1) {
+			if g != time.Second {
+				t.Fatalf("slow probe: gap %d is %s, want 1s (all: %v)", i, g, gaps(1))
+			}
+		}
+		// Up, failing: two retries 100 ms apart (75 ms rounded up to
+		// the 50 ms grid), then down at fall 3 and every interval.
+		want := []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, time.Second, time.Second}
+		if g := gaps(2); len(g) < len(want) || !slices.Equal(g[:len(want)], want) {
+			t.Fatalf("failing probe's gaps %v, want %v first", g, want)
 		}
 	})
 }

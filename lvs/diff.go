@@ -107,6 +107,15 @@ func sortedDests(m map[DestKey]Destination) []DestKey {
 // check (Apply(Diff(d, o), o) equals d on owned services).
 func (t Table) Apply(ops []Op) Table {
 	out := t.Clone()
+	out.ApplyInPlace(ops)
+	return out
+}
+
+// ApplyInPlace carries ops out on t itself, for an owner of t that
+// shares it with no one: a copy per write is quadratic over a table of
+// tens of thousands of destinations.
+func (t Table) ApplyInPlace(ops []Op) {
+	out := t
 	for _, op := range ops {
 		k := op.Service.ServiceKey
 		switch op.Kind {
@@ -128,5 +137,4 @@ func (t Table) Apply(ops []Op) Table {
 			}
 		}
 	}
-	return out
 }

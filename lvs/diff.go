@@ -3,6 +3,7 @@ package lvs
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // OpKind is a kind of IPVS write.
@@ -47,9 +48,11 @@ func (o Op) String() string {
 // connections. New destinations are added before old ones go, so a
 // replaced real never leaves a service empty.
 func Diff(desired, observed Table, owned map[ServiceKey]bool) []Op {
+	// The maps are walked in any order and only the ops are sorted: a
+	// reload that changes one real of 40,000 must not sort (and name)
+	// every service to find it.
 	var ops []Op
-	for _, k := range desired.Keys() {
-		want := desired[k]
+	for k, want := range desired {
 		have, ok := observed[k]
 		switch {
 		case !ok:
@@ -57,8 +60,7 @@ func Diff(desired, observed Table, owned map[ServiceKey]bool) []Op {
 		case have.Service != want.Service:
 			ops = append(ops, Op{Kind: UpdateService, Service: want.Service})
 		}
-		for _, dk := range sortedDests(want.Dests) {
-			d := want.Dests[dk]
+		for dk, d := range want.Dests {
 			var cur Destination
 			var present bool
 			if ok {
@@ -72,34 +74,55 @@ func Diff(desired, observed Table, owned map[ServiceKey]bool) []Op {
 			}
 		}
 		if ok {
-			for _, dk := range sortedDests(have.Dests) {
+			for dk, d := range have.Dests {
 				if _, keep := want.Dests[dk]; !keep {
-					ops = append(ops, Op{Kind: DeleteDest, Service: want.Service, Dest: have.Dests[dk]})
+					ops = append(ops, Op{Kind: DeleteDest, Service: want.Service, Dest: d})
 				}
 			}
 		}
 	}
-	for _, k := range observed.Keys() {
+	for k, e := range observed {
 		if owned[k] && desired[k] == nil {
-			ops = append(ops, Op{Kind: DeleteService, Service: observed[k].Service})
+			ops = append(ops, Op{Kind: DeleteService, Service: e.Service})
 		}
 	}
-	slices.SortStableFunc(ops, func(a, b Op) int { return int(a.Kind) - int(b.Kind) })
-	return ops
+	return sortPlan(ops)
 }
 
-func sortedDests(m map[DestKey]Destination) []DestKey {
-	keys := make([]DestKey, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// sortPlan orders a plan by kind, then service (as Table.Keys), then
+// destination (address, port): the same plan whatever the maps' order.
+// Each service is named once, not at every comparison.
+func sortPlan(ops []Op) []Op {
+	if len(ops) < 2 {
+		return ops
 	}
-	slices.SortFunc(keys, func(a, b DestKey) int {
-		if c := a.Addr.Compare(b.Addr); c != 0 {
+	type named struct {
+		op   Op
+		name string
+	}
+	ns := make([]named, len(ops))
+	for i, op := range ops {
+		ns[i] = named{op, op.Service.ServiceKey.String()}
+	}
+	slices.SortFunc(ns, func(a, b named) int {
+		if c := int(a.op.Kind) - int(b.op.Kind); c != 0 {
 			return c
 		}
-		return int(a.Port) - int(b.Port)
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		if c := int(a.op.Service.Family) - int(b.op.Service.Family); c != 0 {
+			return c
+		}
+		if c := a.op.Dest.Addr.Compare(b.op.Dest.Addr); c != 0 {
+			return c
+		}
+		return int(a.op.Dest.Port) - int(b.op.Dest.Port)
 	})
-	return keys
+	for i := range ns {
+		ops[i] = ns[i].op
+	}
+	return ops
 }
 
 // Apply returns t with ops carried out, as the kernel would: the model the
@@ -107,6 +130,15 @@ func sortedDests(m map[DestKey]Destination) []DestKey {
 // check (Apply(Diff(d, o), o) equals d on owned services).
 func (t Table) Apply(ops []Op) Table {
 	out := t.Clone()
+	out.ApplyInPlace(ops)
+	return out
+}
+
+// ApplyInPlace carries ops out on t itself, for an owner of t that
+// shares it with no one: a copy per write is quadratic over a table of
+// tens of thousands of destinations.
+func (t Table) ApplyInPlace(ops []Op) {
+	out := t
 	for _, op := range ops {
 		k := op.Service.ServiceKey
 		switch op.Kind {
@@ -128,5 +160,4 @@ func (t Table) Apply(ops []Op) Table {
 			}
 		}
 	}
-	return out
 }

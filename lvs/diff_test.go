@@ -170,6 +170,22 @@ func TestDiffProperty(t *testing.T) {
 				t.Fatalf("a desired service was deleted: %s", op)
 			}
 		}
+		// The plan is the same whatever the maps' order: by kind, then
+		// service (as Keys sorts them), then destination.
+		if !slices.IsSortedFunc(ops, func(a, b Op) int {
+			if c := int(a.Kind) - int(b.Kind); c != 0 {
+				return c
+			}
+			if c := compareKeys(a.Service.ServiceKey, b.Service.ServiceKey); c != 0 {
+				return c
+			}
+			if c := a.Dest.Addr.Compare(b.Dest.Addr); c != 0 {
+				return c
+			}
+			return int(a.Dest.Port) - int(b.Dest.Port)
+		}) {
+			t.Fatalf("plan out of order: %s", ops)
+		}
 		// Applying again changes nothing: the plan converges.
 		if again := Diff(desired, got, owned); len(again) != 0 {
 			t.Fatalf("second plan not empty: %s", kinds(again))
@@ -204,5 +220,30 @@ func TestPlanOrder(t *testing.T) {
 	}
 	if fmt.Sprint(order) != fmt.Sprint([]OpKind{CreateService, UpdateService, CreateDest, CreateDest, DeleteDest, DeleteService}) {
 		t.Fatalf("plan: %s", kinds(ops))
+	}
+}
+
+// BenchmarkDiffNoChange diffs 10,000 services x 4 destinations against
+// the same table: what every reload and drift check that changes nothing
+// costs.
+func BenchmarkDiffNoChange(b *testing.B) {
+	t := Table{}
+	for i := range 10000 {
+		s := svc(uint16(1000+i%4), "wrr")
+		s.Addr = netip.AddrFrom4([4]byte{198, 18, byte(i >> 10), byte(i >> 2)})
+		e := entry(s)
+		for j := range 4 {
+			d := dst(byte(1+j), 1)
+			d.Addr = netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), byte(1 + j)})
+			e.Dests[d.DestKey] = d
+		}
+		t[s.ServiceKey] = e
+	}
+	observed, owned := t.Clone(), ownedBy(t)
+	b.ResetTimer()
+	for range b.N {
+		if ops := Diff(t, observed, owned); len(ops) != 0 {
+			b.Fatalf("%d ops", len(ops))
+		}
 	}
 }

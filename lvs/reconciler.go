@@ -272,7 +272,9 @@ func (r *Reconciler) pass(why string) {
 		r.log.Log(context.Background(), lvl, "ipvs "+op.Kind.String(), "service", op.Service.ServiceKey.String(),
 			"dest", destString(op), "weight", op.Dest.Weight, "why", why)
 	}
-	r.believed = r.believed.Apply(applied)
+	// In place: believed is the loop's alone, and a copy of the whole
+	// table for one write costs more than the write.
+	r.believed.ApplyInPlace(applied)
 	// A removed service stays owned until its delete succeeds.
 	r.owned = keysOf(desired)
 	for k := range owned {

@@ -14,6 +14,8 @@
 #   ./scripts/bench.sh config     # validate and check --once of a file of 10,000 real
 #                                 # servers: time and peak RSS ($DIRECTORD_CONFIG_REF: another
 #                                 # directord binary measured in the same run)
+#   ./scripts/bench.sh reload     # reload at 10,000 x 4: one real changed, nothing changed;
+#                                 # in process on the fakes, then the real binary in UML
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -47,6 +49,11 @@ run_scrapes() {
   go test ./internal/daemon -run '^$' -bench 'FlipUnderScrapes' -benchtime 1x -timeout 30m
 }
 
+run_reload() {
+  go test ./internal/daemon -run '^$' -bench 'ReloadScale' -benchtime 1x -timeout 30m
+  go test ./internal/e2e -run '^$' -bench 'ReloadScale' -benchtime 1x -timeout 60m
+}
+
 case "${1:-all}" in
   failover) run_failover ;;
   checks) run_checks ;;
@@ -55,6 +62,7 @@ case "${1:-all}" in
   bgp) run_bgp ;;
   scrapes) run_scrapes ;;
   config) run_config ;;
-  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_scrapes; run_config ;;
-  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, scrapes, config)" >&2; exit 2 ;;
+  reload) run_reload ;;
+  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_scrapes; run_config; run_reload ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, scrapes, config, reload)" >&2; exit 2 ;;
 esac

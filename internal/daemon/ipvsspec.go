@@ -21,6 +21,9 @@ func IPVSSpec(cfg *config.Config) lvs.Spec {
 			UDP:    cfg.IPVS.UDPTimeout.D(),
 		},
 		DriftCheck: cfg.IPVS.DriftCheck.D(),
+		// Sized up front: at tens of thousands of reals the appends'
+		// copies were most of this function's time.
+		Services: make([]lvs.VirtualService, 0, len(cfg.VirtualServers)),
 	}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
@@ -29,6 +32,7 @@ func IPVSSpec(cfg *config.Config) lvs.Spec {
 			Service:    ServiceFor(vs),
 			Quorum:     vs.Quorum,
 			Hysteresis: vs.Hysteresis,
+			Reals:      make([]lvs.Real, 0, len(vs.RealServers)),
 		}
 		if vs.OnFailure == config.OnFailureRemove {
 			s.OnFailure = lvs.Remove

@@ -135,6 +135,11 @@ func (st runtimeState) with(id string, o Override) runtimeState {
 // pruned returns st without the reals cfg no longer declares, and their
 // ids, sorted.
 func (st runtimeState) pruned(cfg *config.Config) (runtimeState, []string) {
+	if len(st) == 0 {
+		// The usual case: no override to keep, and no need to name
+		// every real of the file to find out.
+		return st, nil
+	}
 	known := map[string]bool{}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]

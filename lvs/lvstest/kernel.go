@@ -135,7 +135,7 @@ func (k *Kernel) Write(ops []lvs.Op) []error {
 			}
 		}
 		if errs[i] = refusal(k.table, op); errs[i] == nil {
-			k.table = k.table.Apply([]lvs.Op{op})
+			k.table.ApplyInPlace([]lvs.Op{op})
 		}
 	}
 	return errs

@@ -69,3 +69,42 @@ func TestLoadDirectoryErrors(t *testing.T) {
 		t.Errorf("an empty directory: %v", err)
 	}
 }
+
+// Digest is the SHA-256 Load gives, for a file and for a directory,
+// without decoding: a reload compares it with the running one's.
+func TestDigestIsLoadsSHA256(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.hcl")
+	if err := os.WriteFile(one, []byte("director {\n  router_id = \"a\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "d")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{"a.hcl": "director {\n  router_id = \"b\"\n}\n", "b.hcl": "# nothing\n"} {
+		if err := os.WriteFile(filepath.Join(sub, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, path := range []string{one, sub} {
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := Digest(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum != cfg.SHA256 || sum == "" {
+			t.Errorf("%s: Digest %q, Load's SHA256 %q", path, sum, cfg.SHA256)
+		}
+	}
+	before, _ := Digest(sub)
+	if err := os.WriteFile(filepath.Join(sub, "b.hcl"), []byte("# something\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := Digest(sub); after == before {
+		t.Error("a changed comment in one of a directory's files left its digest as it was")
+	}
+}

@@ -81,6 +81,26 @@ func position(r *hcl.Range) string {
 // one configuration, as if the files were one (a name declared in two of
 // them is a located error).
 func Load(path string) (*Config, error) {
+	srcs, err := read(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, srcs, true)
+}
+
+// Digest is the SHA-256 that Load would give the configuration at path
+// (Config.SHA256), without decoding it: a reload of a file whose digest
+// is the running one's has nothing to do. The configuration is a pure
+// function of its bytes (no function reads the environment or a file).
+func Digest(path string) (string, error) {
+	srcs, err := read(path)
+	if err != nil {
+		return "", err
+	}
+	return digestOf(srcs), nil
+}
+
+func read(path string) ([]source, error) {
 	names, err := Files(path)
 	if err != nil {
 		return nil, err
@@ -93,7 +113,20 @@ func Load(path string) (*Config, error) {
 		}
 		srcs = append(srcs, source{n, b})
 	}
-	return parse(path, srcs, true)
+	return srcs, nil
+}
+
+// digestOf is the configuration's SHA-256: a file's bytes, or for a
+// directory each file's name, size and bytes.
+func digestOf(srcs []source) string {
+	digest := sha256.New()
+	for _, s := range srcs {
+		if len(srcs) > 1 {
+			fmt.Fprintf(digest, "%s\x00%d\x00", s.name, len(s.src))
+		}
+		digest.Write(s.src)
+	}
+	return hex.EncodeToString(digest.Sum(nil))
 }
 
 // Files lists the files a configuration path stands for: the path itself,
@@ -135,8 +168,7 @@ func Parse(filename string, src []byte) (*Config, error) {
 func parse(path string, srcs []source, host bool) (*Config, error) {
 	if len(srcs) == 1 {
 		if cfg := streamFile(srcs[0], host, parseChunk); cfg != nil {
-			sum := sha256.Sum256(srcs[0].src)
-			cfg.Path, cfg.SHA256 = path, hex.EncodeToString(sum[:])
+			cfg.Path, cfg.SHA256 = path, digestOf(srcs)
 			return cfg, nil
 		}
 	}
@@ -151,17 +183,11 @@ func parseWhole(path string, srcs []source, host bool) (*Config, error) {
 		files  []*hcl.File
 		byName = map[string]*hcl.File{}
 	)
-	digest := sha256.New()
 	for _, s := range srcs {
 		f, d := parseFile(s.src, s.name, parseChunk)
 		diags = append(diags, d...)
 		files = append(files, f)
 		byName[s.name] = f
-		if len(srcs) > 1 {
-			// A directory's digest covers each file's name and size too.
-			fmt.Fprintf(digest, "%s\x00%d\x00", s.name, len(s.src))
-		}
-		digest.Write(s.src)
 	}
 	fail := func(d hcl.Diagnostics) error {
 		sortDiags(d)
@@ -188,7 +214,7 @@ func parseWhole(path string, srcs []source, host bool) (*Config, error) {
 		return nil, fail(diags)
 	}
 	cfg.Path = path
-	cfg.SHA256 = hex.EncodeToString(digest.Sum(nil))
+	cfg.SHA256 = digestOf(srcs)
 	sortDiags(diags)
 	cfg.Warnings = diags
 	if len(diags) > 0 {

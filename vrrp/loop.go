@@ -213,13 +213,14 @@ func (r *Router) sourcesOn(dev string) {
 // restoreVIPs puts back every VIP a master lacks: the address events that
 // would have said it was removed may have been lost.
 func (r *Router) restoreVIPs() {
+	on := r.addrCache()
 	for _, in := range r.insts {
 		if in.fsm.State() != Master || in.owner() {
 			continue
 		}
 		var restored []VIP
 		for _, v := range in.cfg.VIPs {
-			if has, err := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr()); err != nil || has {
+			if has, err := on.has(in.dev(v), v.Prefix.Addr()); err != nil || has {
 				continue
 			}
 			if err := r.sys.Addrs.Add(in.dev(v), v); err != nil {

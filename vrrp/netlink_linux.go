@@ -138,17 +138,16 @@ func (n *netlinkAddrs) Remove(dev string, v VIP) error {
 	return nil
 }
 
-func (n *netlinkAddrs) Has(dev string, a netip.Addr) (bool, error) {
-	addrs, err := listFamily(dev, FamilyOf(a))
+func (n *netlinkAddrs) List(dev string, fam Family) ([]netip.Addr, error) {
+	addrs, err := listFamily(dev, fam)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
+	out := make([]netip.Addr, 0, len(addrs))
 	for _, x := range addrs {
-		if ipOf(x) == a {
-			return true, nil
-		}
+		out = append(out, ipOf(x))
 	}
-	return false, nil
+	return out, nil
 }
 
 func (n *netlinkAddrs) Primary(dev string, fam Family, except []netip.Addr) (netip.Addr, error) {

@@ -204,8 +204,9 @@ func (r *Router) build(c Config, pending map[ifaceKey]*iface) (*instance, error)
 		in.log.Warn("no link-local address yet: adverts wait for one", "err", err)
 	}
 	if in.owner() {
+		on := r.addrCache()
 		for _, v := range c.VIPs {
-			ok, err := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr())
+			ok, err := on.has(in.dev(v), v.Prefix.Addr())
 			if err != nil || !ok {
 				return nil, fmt.Errorf("vrrp instance %q: priority 255 makes this router the address owner, but %s is not an address of %s", c.Name, v.Prefix.Addr(), in.dev(v))
 			}
@@ -224,8 +225,9 @@ func (r *Router) register(in *instance) {
 		go r.readLoop(in.ifc, in.ifc.conn)
 	}
 	if !in.owner() {
+		on := r.addrCache()
 		for _, v := range c.VIPs {
-			if ok, _ := r.sys.Addrs.Has(in.dev(v), v.Prefix.Addr()); ok {
+			if ok, _ := on.has(in.dev(v), v.Prefix.Addr()); ok {
 				if err := r.sys.Addrs.Remove(in.dev(v), v); err != nil {
 					in.log.Error("cannot remove a VIP left by an earlier run", "vip", v.Prefix.String(), "err", err)
 					continue

@@ -279,6 +279,33 @@ func TestResyncRestoresVIPs(t *testing.T) {
 	})
 }
 
+// A resync over many VIPs lists the interface's addresses once, not once
+// per VIP (each is a dump of every address on a real host), and still
+// puts back the ones that went missing.
+func TestResyncListsEachInterfaceOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := vrrptest.NewLAN(1)
+		c := simInstance("web", 51, 200)
+		// 250 more: an advert carries at most 255 (its count is a byte).
+		for i := range 250 {
+			c.VIPs = append(c.VIPs, vrrp.VIP{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)}), 32)})
+		}
+		a := startSim(t, lan.AddHost("lb1", "eth0", simAddrs[0]), c)
+		time.Sleep(time.Second)
+		lost := c.VIPs[123].Prefix.Addr()
+		a.host.LoseAddr("eth0", lost)
+		before := a.host.Lists()
+		a.host.Resync()
+		time.Sleep(100 * time.Millisecond)
+		if n := a.host.Lists() - before; n != 1 {
+			t.Errorf("the resync listed eth0's addresses %d times for 251 VIPs, want once", n)
+		}
+		if !a.host.HasAddr(lost) || a.status(t)["web"].VIPsRestored != 1 {
+			t.Errorf("VIP held %v, restored %d", a.host.HasAddr(lost), a.status(t)["web"].VIPsRestored)
+		}
+	})
+}
+
 // Found by the simulator (seed 196): a sync group whose members all
 // started in FAULT (the link down) stayed in FAULT once the link came
 // back, each held by the other's fault: a member's own fault clearing

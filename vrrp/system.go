@@ -131,8 +131,9 @@ type PacketConn interface {
 type AddrManager interface {
 	Add(dev string, v VIP) error
 	Remove(dev string, v VIP) error
-	// Has reports whether the address is on dev.
-	Has(dev string, a netip.Addr) (bool, error)
+	// List returns the addresses of family fam on dev, in one dump:
+	// the router asks about many VIPs at once (addrCache).
+	List(dev string, fam Family) ([]netip.Addr, error)
 	// Primary is the address adverts of family fam go out from on dev:
 	// its first IPv4 address that is not in except, or its link-local
 	// IPv6 address (RFC 9568 §5.1.2.1). An address still in duplicate

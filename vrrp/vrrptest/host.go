@@ -32,6 +32,7 @@ type Host struct {
 	// crashed freezes the host as kill -9 leaves it (see Crash).
 	crashed bool
 	files   map[string]string // track files, by path
+	lists   int               // List calls
 }
 
 type link struct {
@@ -327,14 +328,29 @@ func (h *Host) Remove(dev string, v vrrp.VIP) error {
 	return nil
 }
 
-// Has reports whether a is on dev.
-func (h *Host) Has(dev string, a netip.Addr) (bool, error) {
+// List returns dev's addresses of family fam, and counts the call.
+func (h *Host) List(dev string, fam vrrp.Family) ([]netip.Addr, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.lists++
 	if h.links[dev] == nil {
-		return false, fmt.Errorf("link %s: %w", dev, syscall.ENODEV)
+		return nil, fmt.Errorf("link %s: %w", dev, syscall.ENODEV)
 	}
-	return slices.ContainsFunc(h.addrs[dev], func(p netip.Prefix) bool { return p.Addr() == a }), nil
+	var out []netip.Addr
+	for _, p := range h.addrs[dev] {
+		if vrrp.FamilyOf(p.Addr()) == fam {
+			out = append(out, p.Addr())
+		}
+	}
+	return out, nil
+}
+
+// Lists is how many times List was called: each is a dump of the
+// interface's addresses on a real host.
+func (h *Host) Lists() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lists
 }
 
 // Primary is dev's first address of fam not in except (for IPv6, its

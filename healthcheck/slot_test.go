@@ -48,24 +48,7 @@ func TestMonitorRunsProbesOnTheGrid(t *testing.T) {
 		}
 		// A few milliseconds off the grid, as a real start is.
 		time.Sleep(7 * time.Millisecond)
-		if err := m.Update(ws); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go m.Run(ctx)
-		go func() {
-			for {
-				select {
-				case <-m.Events():
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		time.Sleep(5 * time.Second)
-		cancel()
-		synctest.Wait()
+		runFor(t, m, ws, 5*time.Second)
 		mu.Lock()
 		defer mu.Unlock()
 		instants := map[time.Time]bool{}
@@ -110,24 +93,7 @@ func TestMonitorLateAndRetryOnTheGrid(t *testing.T) {
 		}})
 		slow := spec(1, func(s *Spec) { s.Timeout = s.Interval; s.Fall = 100 })
 		retry := spec(2, func(s *Spec) { s.RetryDelay = 75 * time.Millisecond })
-		if err := m.Update([]Watch{{ID: "slow", Spec: slow}, {ID: "retry", Spec: retry}}); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go m.Run(ctx)
-		go func() {
-			for {
-				select {
-				case <-m.Events():
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		time.Sleep(6 * time.Second)
-		cancel()
-		synctest.Wait()
+		runFor(t, m, []Watch{{ID: "slow", Spec: slow}, {ID: "retry", Spec: retry}}, 6*time.Second)
 		mu.Lock()
 		defer mu.Unlock()
 		gaps := func(port uint16) []time.Duration {
@@ -149,4 +115,27 @@ func TestMonitorLateAndRetryOnTheGrid(t *testing.T) {
 			t.Fatalf("failing probe's gaps %v, want %v first", g, want)
 		}
 	})
+}
+
+// runFor runs m on ws for d of the bubble's time, its events read and
+// dropped, and returns once it has stopped.
+func runFor(t *testing.T, m *Monitor, ws []Watch, d time.Duration) {
+	t.Helper()
+	if err := m.Update(ws); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go m.Run(ctx)
+	go func() {
+		for {
+			select {
+			case <-m.Events():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	time.Sleep(d)
+	cancel()
+	synctest.Wait()
 }

@@ -3,7 +3,7 @@
 # ipvsadm) in the same run, and prints medians and ratios.
 #   ./scripts/bench.sh            # all of them
 #   ./scripts/bench.sh failover   # VRRP failover vs keepalived
-#   ./scripts/bench.sh checks     # 10,000 TCP health checks; vs keepalived in UML
+#   ./scripts/bench.sh checks     # 10,000 and 1,000 TCP checks/s vs HAProxy; 1,000 vs keepalived in UML
 #   ./scripts/bench.sh ipvs       # 1,000 x 4 cold sync vs ipvsadm -R, in UML
 #   ./scripts/bench.sh sync       # connections through failover vs keepalived, and
 #                                 # the sync daemons' cost at 10,000 connections/s, in UML

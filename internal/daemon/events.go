@@ -111,6 +111,10 @@ func (d *Daemon) publishDrain(op, id string, weight int) {
 // onWrite reports each IPVS write, and each failed one apart, so that
 // an operator can alert on failures alone.
 func (d *Daemon) onWrite(op lvs.Op, why string, err error) {
+	// A status asked for after a write shows it: a dump begun before it
+	// no longer does. (Each request still shares the dump in flight, so
+	// writes and scrapes together cost one dump at a time.)
+	d.tables.invalidate()
 	e := events.Event{Kind: events.KindIPVS, Op: op.Kind.String(), VirtualServer: op.Service.ServiceKey.String(), Reason: why}
 	if op.Kind >= lvs.CreateDest && op.Kind <= lvs.DeleteDest {
 		e.RealServer = op.Dest.DestKey.String()

@@ -151,8 +151,6 @@ func (d *Daemon) reload(ctx context.Context, res *ReloadResult) error {
 		if err := r.Reload(ctx, d.ipvsSpec(cfg)); err != nil {
 			d.log.Error("IPVS: the reconciler did not take the new configuration", "err", err)
 		}
-		// The next status shows the reload's writes.
-		d.tables.invalidate()
 	} else if d.kernel != nil && len(cfg.VirtualServers) > 0 {
 		if err := d.startLVS(cfg); err != nil {
 			d.log.Error("IPVS: could not start the reconciler", "err", err)

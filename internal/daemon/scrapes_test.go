@@ -288,3 +288,30 @@ func BenchmarkFlipUnderScrapes(b *testing.B) {
 		b.ReportMetric(float64(q(quiet, 0.5))/1e6, "quiet-median-ms")
 	}
 }
+
+// A status asked for after an IPVS write shows it, however young the
+// snapshot: here it would otherwise stay an hour.
+func TestStatusShowsAWriteAtOnce(t *testing.T) {
+	l := startFlipLab(t)
+	daemon.SetTableMaxAge(l.Daemon.Daemon, time.Hour)
+	weight := func() int {
+		doc, err := l.Daemon.Daemon.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rs := range doc.RealServers {
+			if rs.RealServer == flipReal && rs.InTable != nil {
+				return int(rs.InTable.Weight)
+			}
+		}
+		t.Fatalf("%s is not in the status's table", flipReal)
+		return -1
+	}
+	if w := weight(); w != 7 {
+		t.Fatalf("weight %d before the flip, want 7", w)
+	}
+	l.flip(t) // returns once the write of weight 0 was made
+	if w := weight(); w != 0 {
+		t.Errorf("weight %d in the status right after the write of 0", w)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -102,7 +101,7 @@ func (c *connector) Start(target netip.AddrPort, o origin, start, deadline time.
 		return Result{Up: true, Reason: "connected"}, true
 	case !errors.Is(err, unix.EINPROGRESS):
 		if fd >= 0 {
-			unix.Close(fd)
+			rawClose(fd)
 		}
 		return Result{Reason: connectReason(err)}, true
 	}
@@ -111,7 +110,7 @@ func (c *connector) Start(target netip.AddrPort, o origin, start, deadline time.
 	if c.closed {
 		// Stopping: no result, rather than a failure that could take
 		// a real down on the way out.
-		unix.Close(fd)
+		rawClose(fd)
 		return Result{}, false
 	}
 	cn := &connect{fd: int32(fd), start: start, deadline: deadline, tag: tag}
@@ -139,7 +138,7 @@ func (c *connector) reap(now time.Time, out []connectDone) []connectDone {
 	}
 	out = c.pollFresh(now, out)
 	for {
-		n, err := unix.EpollWait(c.epfd, c.events, 0)
+		n, err := rawEpollWait(c.epfd, c.events)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -162,7 +161,7 @@ func (c *connector) reap(now time.Time, out []connectDone) []connectDone {
 		heap.Pop(&c.timeouts)
 		if cn.fd >= 0 {
 			delete(c.open, cn.fd)
-			unix.Close(int(cn.fd))
+			rawClose(int(cn.fd))
 			cn.fd = -1
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "timeout", Latency: now.Sub(cn.start)}})
 		}
@@ -187,7 +186,7 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 		c.polls = append(c.polls, unix.PollFd{Fd: cn.fd, Events: unix.POLLOUT})
 	}
 	for {
-		if _, err := unix.Poll(c.polls, 0); !errors.Is(err, unix.EINTR) {
+		if err := rawPoll(c.polls); !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
@@ -207,9 +206,9 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 			continue
 		}
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: cn.fd}
-		if err := unix.EpollCtl(c.epfd, unix.EPOLL_CTL_ADD, int(cn.fd), &ev); err != nil {
+		if err := rawEpollCtl(c.epfd, unix.EPOLL_CTL_ADD, int(cn.fd), &ev); err != nil {
 			delete(c.open, cn.fd)
-			unix.Close(int(cn.fd))
+			rawClose(int(cn.fd))
 			cn.fd = -1
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "epoll_ctl: " + err.Error()}})
 		}
@@ -226,7 +225,7 @@ func (c *connector) finish(cn *connect, events uint32, now time.Time) connectDon
 	cn.fd = -1 // the timeout queue drops it when it reaches the head
 	res := Result{Up: true, Reason: "connected", Latency: now.Sub(cn.start)}
 	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		soerr, err := rawGetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		switch {
 		case err != nil:
 			res.Up, res.Reason = false, "getsockopt: "+err.Error()
@@ -240,7 +239,7 @@ func (c *connector) finish(cn *connect, events uint32, now time.Time) connectDon
 	if res.Up {
 		resetClose(fd)
 	} else {
-		unix.Close(fd)
+		rawClose(fd)
 	}
 	return connectDone{tag: cn.tag, res: res}
 }
@@ -315,7 +314,7 @@ func (c *connector) close() {
 	defer c.mu.Unlock()
 	c.closed = true
 	for fd := range c.open {
-		unix.Close(int(fd))
+		rawClose(int(fd))
 	}
 	clear(c.open)
 	c.fresh, c.timeouts = nil, nil
@@ -333,11 +332,11 @@ func connectTo(target netip.AddrPort, o origin) (int, error) {
 		}
 		bind = src
 	}
-	dst, family, err := sockaddr(netip.AddrPortFrom(target.Addr().Unmap(), target.Port()))
+	dst, err := sockaddr(netip.AddrPortFrom(target.Addr().Unmap(), target.Port()))
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("zone of %s: %w", target.Addr(), err)
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := rawSocket(dst.family)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
@@ -351,11 +350,11 @@ func connectTo(target netip.AddrPort, o origin) (int, error) {
 		if err := setNoPort(uintptr(fd)); err != nil {
 			return fd, os.NewSyscallError("setsockopt", err)
 		}
-		src, _, err := sockaddr(netip.AddrPortFrom(bind.Unmap(), 0))
+		src, err := sockaddr(netip.AddrPortFrom(bind.Unmap(), 0))
 		if err != nil {
-			return fd, err
+			return fd, fmt.Errorf("zone of %s: %w", bind, err)
 		}
-		if err := unix.Bind(fd, src); err != nil {
+		if err := rawBind(fd, &src); err != nil {
 			return fd, os.NewSyscallError("bind", err)
 		}
 	}
@@ -365,34 +364,10 @@ func connectTo(target netip.AddrPort, o origin) (int, error) {
 	// drops the half-open connection on the reset, without building a
 	// socket for it, and its application never sees the probe (HAProxy
 	// checks the same way).
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
+	if err := rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
 		return fd, os.NewSyscallError("setsockopt", err)
 	}
-	return fd, unix.Connect(fd, dst)
-}
-
-// sockaddr converts an address, with its zone for a link-local IPv6 one.
-func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int, error) {
-	a := ap.Addr()
-	if a.Is4() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, unix.AF_INET, nil
-	}
-	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
-	if z := a.Zone(); z != "" {
-		ifi, err := net.InterfaceByName(z)
-		if err != nil {
-			return nil, 0, fmt.Errorf("zone of %s: %w", a, err)
-		}
-		sa.ZoneId = uint32(ifi.Index)
-	}
-	return sa, unix.AF_INET6, nil
-}
-
-// resetClose closes a connected socket with a reset: thousands of probes
-// a second would otherwise fill the TIME_WAIT table.
-func resetClose(fd int) {
-	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-	unix.Close(fd)
+	return fd, rawConnect(fd, &dst)
 }
 
 // connectReason names a failed connect as dialReason does for net.Dial.

@@ -46,6 +46,45 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Debian 12's UML (6.1) cannot run a single process on a host whose CPU
+# has AMX: it hands ptrace a floating-point register buffer smaller than
+# the host's XSAVE area, the host refuses it ("ptrace set fp regs failed,
+# errno = 14") and init dies of SIGSEGV. Newer UML sizes the buffer from
+# the host. There, unpack Debian unstable's user-mode-linux (and the C
+# library it needs, which Debian 12's is too old for) into
+# /opt/directord-uml, outside the system's package database, and point
+# the kernel at that library; the tests use it when it is there
+# (internal/uml.FindKernel).
+uml_runs() { # bin: boots it with /bin/true as init
+  local dir out
+  dir=$(mktemp -d)
+  out=$(timeout 60 "$1" mem=64M rootfstype=hostfs rootflags=/ ro init=/bin/true uml_dir="$dir" \
+        con=null con0=fd:0,fd:1 quiet panic=-1 </dev/null 2>&1 || true)
+  rm -rf "$dir"
+  grep -q 'exitcode=0x00000000' <<<"$out"
+}
+private_uml=/opt/directord-uml
+if [ "$(id -u)" = 0 ] && [ ! -x "$private_uml/usr/bin/linux.uml" ] && ! uml_runs /usr/bin/linux.uml; then
+  echo "== Debian 12's User-Mode Linux cannot run a process on this CPU: unpacking Debian unstable's into $private_uml"
+  command -v patchelf >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends patchelf >/dev/null
+  apt_dir=$(mktemp -d)
+  mkdir -p "$apt_dir"/lists/partial "$apt_dir"/cache/archives/partial
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" >"$apt_dir/sources.list"
+  apt_opts=(-o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+            -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$apt_dir" && apt-get "${apt_opts[@]}" download -qq user-mode-linux/sid libc6/sid)
+  rm -rf "$private_uml.new"
+  install -d -m 0700 "$private_uml.new"
+  for deb in "$apt_dir"/*.deb; do dpkg-deb -x "$deb" "$private_uml.new"; done
+  chmod 0700 "$private_uml.new"
+  lib="$private_uml/usr/lib/x86_64-linux-gnu"
+  patchelf --set-interpreter "$lib/ld-linux-x86-64.so.2" --set-rpath "$lib" "$private_uml.new/usr/bin/linux.uml"
+  rm -rf "$apt_dir" "$private_uml"
+  mv "$private_uml.new" "$private_uml"
+  uml_runs "$private_uml/usr/bin/linux.uml" || { echo "the UML kernel in $private_uml does not run either" >&2; exit 1; }
+fi
+
 if ! command -v go >/dev/null 2>&1; then
   export PATH="$PATH:/usr/local/go/bin"
 fi

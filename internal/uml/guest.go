@@ -151,6 +151,9 @@ func loadModules() error {
 }
 
 func kernelModulesDir() string {
+	if dir := os.Getenv(envMods); dir != "" {
+		return dir
+	}
 	var u unix.Utsname
 	_ = unix.Uname(&u)
 	return filepath.Join("/usr/lib/uml/modules", unix.ByteSliceToString(u.Release[:]))

@@ -49,12 +49,13 @@ import (
 
 // Environment passed on the kernel command line to the guest's init.
 const (
-	envInit = "DIRECTORD_VM_INIT" // "1": the guest's PID 1 should run RunInit
-	envArgs = "DIRECTORD_VM_ARGS" // base64 JSON of the child's argv[1:]
-	envDir  = "DIRECTORD_VM_DIR"  // the child's working directory
-	envEnv  = "DIRECTORD_VM_ENV"  // base64 JSON of extra environment
-	envRW   = "DIRECTORD_VM_RW"   // base64 JSON of host directories mounted writable
-	envRO   = "DIRECTORD_VM_RO"   // base64 JSON of shadowed host directories mounted read-only
+	envInit = "DIRECTORD_VM_INIT"    // "1": the guest's PID 1 should run RunInit
+	envArgs = "DIRECTORD_VM_ARGS"    // base64 JSON of the child's argv[1:]
+	envDir  = "DIRECTORD_VM_DIR"     // the child's working directory
+	envEnv  = "DIRECTORD_VM_ENV"     // base64 JSON of extra environment
+	envRW   = "DIRECTORD_VM_RW"      // base64 JSON of host directories mounted writable
+	envRO   = "DIRECTORD_VM_RO"      // base64 JSON of shadowed host directories mounted read-only
+	envMods = "DIRECTORD_VM_MODULES" // the kernel's module directory
 	// EnvGuest is set in the environment of everything running in the
 	// guest, so code can tell where it is.
 	EnvGuest = "DIRECTORD_VM_GUEST"
@@ -76,8 +77,20 @@ type Kernel struct {
 	Modules string // /usr/lib/uml/modules/<version>
 }
 
-// FindKernel locates Debian's user-mode-linux installation.
+// PrivateKernelDir holds a newer UML than Debian 12's, unpacked by
+// scripts/deps.sh on a host where Debian 12's cannot run a process: its
+// 6.1 kernel hands ptrace a floating-point register buffer smaller than
+// the XSAVE area of a CPU with AMX, and the host refuses it ("ptrace set
+// fp regs failed, errno = 14"; every guest process dies of SIGSEGV).
+// It is root's, made fresh with mode 0700.
+const PrivateKernelDir = "/opt/directord-uml"
+
+// FindKernel locates the UML kernel: the private one if deps.sh put it
+// there, else Debian's user-mode-linux.
 func FindKernel() (Kernel, error) {
+	if k, err := kernelUnder(PrivateKernelDir); err == nil {
+		return k, nil
+	}
 	bin, err := exec.LookPath("linux.uml")
 	if err != nil {
 		bin = "/usr/bin/linux.uml"
@@ -85,14 +98,43 @@ func FindKernel() (Kernel, error) {
 			return Kernel{}, ErrNoKernel
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/uml/modules/*")
+	mods, err := modulesUnder("/")
+	if err != nil {
+		return Kernel{}, err
+	}
+	return Kernel{Binary: bin, Modules: mods}, nil
+}
+
+// kernelUnder finds a linux.uml and its modules unpacked under root.
+func kernelUnder(root string) (Kernel, error) {
+	fi, err := os.Lstat(root)
+	if err != nil {
+		return Kernel{}, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || !fi.IsDir() || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+		return Kernel{}, fmt.Errorf("%s: not a directory only root can write", root)
+	}
+	bin := filepath.Join(root, "usr/bin/linux.uml")
+	if _, err := os.Stat(bin); err != nil {
+		return Kernel{}, err
+	}
+	mods, err := modulesUnder(root)
+	if err != nil {
+		return Kernel{}, err
+	}
+	return Kernel{Binary: bin, Modules: mods}, nil
+}
+
+// modulesUnder returns the newest module directory with a modules.dep.
+func modulesUnder(root string) (string, error) {
+	dirs, _ := filepath.Glob(filepath.Join(root, "usr/lib/uml/modules/*"))
 	sort.Strings(dirs)
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if _, err := os.Stat(filepath.Join(dirs[i], "modules.dep")); err == nil {
-			return Kernel{Binary: bin, Modules: dirs[i]}, nil
+			return dirs[i], nil
 		}
 	}
-	return Kernel{}, fmt.Errorf("%w: no modules under /usr/lib/uml/modules", ErrNoKernel)
+	return "", fmt.Errorf("%w: no modules under %s", ErrNoKernel, filepath.Join(root, "usr/lib/uml/modules"))
 }
 
 // Config describes one boot.
@@ -155,6 +197,7 @@ func Boot(ctx context.Context, c Config) (int, error) {
 		envDir + "=" + c.Dir,
 		envRW + "=" + base64.RawURLEncoding.EncodeToString(rw),
 		envRO + "=" + base64.RawURLEncoding.EncodeToString(ro),
+		envMods + "=" + c.Kernel.Modules,
 	}
 	if c.Tag != "" {
 		cmdline = append(cmdline, EnvTag+"="+c.Tag)

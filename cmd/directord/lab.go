@@ -97,8 +97,8 @@ func labInGuest(ctx context.Context, out io.Writer, dir string, script bool, opt
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("this kernel has no IPVS, and %w; or load ip_vs on a kernel that has it", err)}
 	}
-	if n := uml.Sweep("lab"); n > 0 {
-		fmt.Fprintf(out, "removed %d processes left by a killed lab\n", n)
+	if procs, dirs := uml.Sweep("lab"); procs+dirs > 0 {
+		fmt.Fprintf(out, "removed %d processes and %d guest directories left by a killed lab\n", procs, dirs)
 	}
 	exe, err := os.Executable()
 	if err != nil {

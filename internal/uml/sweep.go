@@ -11,12 +11,13 @@ import (
 
 // Sweep kills the processes of guests booted with tag whose host process
 // is gone (killed before it could stop them) and removes their UML
-// directories. It returns how many processes it killed.
-func Sweep(tag string) int {
+// directories. It returns how many processes it killed and how many
+// directories it removed: a newer UML's guest processes die with their
+// kernel, and then the directory is all that is left.
+func Sweep(tag string) (procs, dirs int) {
 	marker := []byte(EnvTag + "=" + tag + "-")
-	killed := 0
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
@@ -35,17 +36,19 @@ func Sweep(tag string) int {
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed++
+			procs++
 		}
 	}
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "directord-uml-*"))
-	for _, d := range dirs {
+	found, _ := filepath.Glob(filepath.Join(os.TempDir(), "directord-uml-*"))
+	for _, d := range found {
 		var pid int
 		if _, err := fmt.Sscanf(filepath.Base(d), "directord-uml-%d-", &pid); err == nil && syscall.Kill(pid, 0) != nil {
-			_ = os.RemoveAll(d)
+			if os.RemoveAll(d) == nil {
+				dirs++
+			}
 		}
 	}
-	return killed
+	return procs, dirs
 }
 
 // OwnedTag makes a tag that names this process as the guest's owner.

@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -40,10 +39,12 @@ type connector struct {
 
 	mu       sync.Mutex
 	epfd     int
-	open     map[int32]*connect
+	open     []*connect // by descriptor: they are small and dense
+	free     []*connect // finished and out of the timeout queue, for reuse
 	fresh    []*connect // started, not yet polled or in epoll
 	polls    []unix.PollFd
-	timeouts connectQueue
+	timeouts timeHeap[*connect] // by deadline, from epoch
+	epoch    time.Time
 	armed    time.Time // the deadline set on ep; zero for none
 	closed   bool
 	events   []unix.EpollEvent
@@ -85,7 +86,8 @@ func newConnector() (*connector, error) {
 		ep.Close()
 		return nil, err
 	}
-	return &connector{ep: ep, raw: raw, epfd: fd, open: map[int32]*connect{}, events: make([]unix.EpollEvent, 256)}, nil
+	return &connector{ep: ep, raw: raw, epfd: fd,
+		events: make([]unix.EpollEvent, 256), epoch: time.Now()}, nil
 }
 
 // Start begins a connect to target from o, given up at deadline. A
@@ -113,14 +115,30 @@ func (c *connector) Start(target netip.AddrPort, o origin, start, deadline time.
 		rawClose(fd)
 		return Result{}, false
 	}
-	cn := &connect{fd: int32(fd), start: start, deadline: deadline, tag: tag}
-	c.open[cn.fd] = cn
+	cn := c.newConnect()
+	*cn = connect{fd: int32(fd), start: start, deadline: deadline, tag: tag}
+	if fd >= len(c.open) {
+		c.open = append(c.open, make([]*connect, fd+1-len(c.open))...)
+	}
+	c.open[fd] = cn
 	c.fresh = append(c.fresh, cn)
-	heap.Push(&c.timeouts, cn)
+	c.timeouts.push(int64(deadline.Sub(c.epoch)), cn)
 	// Reap, which the caller runs after a batch of Starts, polls it and
 	// sets the deadline: most probes end there, and a deadline set and
 	// cleared again would be two timer changes for nothing.
 	return Result{}, false
+}
+
+// newConnect takes a connect from the free list, or makes one. The caller
+// holds c.mu.
+func (c *connector) newConnect() *connect {
+	if n := len(c.free); n > 0 {
+		cn := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return cn
+	}
+	return new(connect)
 }
 
 // Reap appends to out the probes that have finished or timed out by now,
@@ -143,32 +161,36 @@ func (c *connector) reap(now time.Time, out []connectDone) []connectDone {
 			continue
 		}
 		for _, e := range c.events[:max(n, 0)] {
-			cn := c.open[e.Fd]
-			if cn == nil {
+			if int(e.Fd) >= len(c.open) || c.open[e.Fd] == nil {
 				continue
 			}
+			cn := c.open[e.Fd]
 			out = append(out, c.finish(cn, e.Events, now))
 		}
 		if n < len(c.events) {
 			break
 		}
 	}
-	for len(c.timeouts) > 0 {
-		cn := c.timeouts[0]
-		if cn.fd >= 0 && cn.deadline.After(now) {
+	nowAt := int64(now.Sub(c.epoch))
+	for c.timeouts.Len() > 0 {
+		at, cn := c.timeouts.peek()
+		if cn.fd >= 0 && at > nowAt {
 			break
 		}
-		heap.Pop(&c.timeouts)
+		c.timeouts.pop()
 		if cn.fd >= 0 {
-			delete(c.open, cn.fd)
+			c.open[cn.fd] = nil
 			rawClose(int(cn.fd))
-			cn.fd = -1
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "timeout", Latency: now.Sub(cn.start)}})
 		}
+		// Out of the queue and finished: nothing refers to it now.
+		*cn = connect{fd: -1}
+		c.free = append(c.free, cn)
 	}
 	next := time.Time{}
-	if len(c.timeouts) > 0 {
-		next = c.timeouts[0].deadline
+	if c.timeouts.Len() > 0 {
+		_, cn := c.timeouts.peek()
+		next = cn.deadline
 	}
 	c.arm(next)
 	return out
@@ -196,7 +218,7 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 		rev := c.polls[i].Revents
 		if rev&unix.POLLNVAL != 0 {
 			// Not a socket of ours any more: never "connected".
-			delete(c.open, cn.fd)
+			c.open[cn.fd] = nil
 			cn.fd = -1
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "poll: invalid descriptor"}})
 			continue
@@ -207,7 +229,7 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 		}
 		ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: cn.fd}
 		if err := rawEpollCtl(c.epfd, unix.EPOLL_CTL_ADD, int(cn.fd), &ev); err != nil {
-			delete(c.open, cn.fd)
+			c.open[cn.fd] = nil
 			rawClose(int(cn.fd))
 			cn.fd = -1
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "epoll_ctl: " + err.Error()}})
@@ -221,7 +243,7 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 // finish ends a probe the kernel reported on. The caller holds c.mu.
 func (c *connector) finish(cn *connect, events uint32, now time.Time) connectDone {
 	fd := int(cn.fd)
-	delete(c.open, cn.fd)
+	c.open[cn.fd] = nil
 	cn.fd = -1 // the timeout queue drops it when it reaches the head
 	res := Result{Up: true, Reason: "connected", Latency: now.Sub(cn.start)}
 	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
@@ -313,11 +335,13 @@ func (c *connector) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
-	for fd := range c.open {
-		rawClose(int(fd))
+	for fd, cn := range c.open {
+		if cn != nil {
+			rawClose(fd)
+		}
 	}
-	clear(c.open)
-	c.fresh, c.timeouts = nil, nil
+	c.open = nil
+	c.fresh, c.free, c.timeouts = nil, nil, timeHeap[*connect]{}
 	c.ep.Close()
 }
 
@@ -379,21 +403,4 @@ func connectReason(err error) string {
 		return "bind address not available"
 	}
 	return dialReason(context.Background(), err)
-}
-
-// connectQueue is a min-heap of probes by deadline. A probe that
-// finishes stays in it until it reaches the head (reap drops it then):
-// probes end in about the order they started, so that is soon.
-type connectQueue []*connect
-
-func (q connectQueue) Len() int           { return len(q) }
-func (q connectQueue) Less(i, j int) bool { return q[i].deadline.Before(q[j].deadline) }
-func (q connectQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *connectQueue) Push(x any)        { *q = append(*q, x.(*connect)) }
-func (q *connectQueue) Pop() any {
-	old := *q
-	cn := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return cn
 }

@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -68,11 +67,12 @@ type Monitor struct {
 	epoch  time.Time
 	probes map[string]*probe
 	subs   map[string][]string // watch ID → its probes' keys, in declaration order
-	queue  probeQueue
+	queue  timeHeap[*probe]    // by next run, from epoch
 	// conn runs TCP checks (connector_linux.go); it starts with the
 	// first one, and connFailed says it could not.
 	conn       *connector
 	connFailed bool
+	done       []connectDone // launchDue's, reused (only Run's goroutine uses it)
 }
 
 type probe struct {
@@ -126,6 +126,7 @@ func NewMonitor(opts Options) *Monitor {
 		probes:     map[string]*probe{},
 		subs:       map[string][]string{},
 	}
+	m.queue.moved = func(p *probe, i int) { p.index = i }
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,7 +193,8 @@ func (m *Monitor) Update(watches []Watch) error {
 		if wanted[k] == nil {
 			p.removed = true
 			if p.index >= 0 {
-				heap.Remove(&m.queue, p.index)
+				m.queue.remove(p.index)
+				p.index = -1
 			}
 			delete(m.probes, k)
 		}
@@ -207,7 +209,7 @@ func (m *Monitor) Update(watches []Watch) error {
 			p.next = m.firstRun(now, w.spec.Interval)
 			p.due = p.next
 			m.probes[k] = p
-			heap.Push(&m.queue, p)
+			m.enqueue(p)
 		}
 		slices.Sort(w.subs)
 		p.subs = w.subs
@@ -283,8 +285,9 @@ func (m *Monitor) Run(ctx context.Context) {
 	for {
 		m.mu.Lock()
 		wait := time.Hour
-		if len(m.queue) > 0 {
-			wait = max(0, time.Until(m.queue[0].next))
+		if m.queue.Len() > 0 {
+			_, p := m.queue.peek()
+			wait = max(0, time.Until(p.next))
 		}
 		m.mu.Unlock()
 		timer.Reset(wait)
@@ -327,7 +330,7 @@ func (m *Monitor) record(ctx context.Context, r probeResult, now time.Time) {
 		}
 	}
 	m.reschedule(p, now)
-	heap.Push(&m.queue, p)
+	m.enqueue(p)
 	m.mu.Unlock()
 	if ev != nil {
 		state := "down"
@@ -436,27 +439,4 @@ func (m *Monitor) probesOf(id string) []*probe {
 		}
 	}
 	return out
-}
-
-// probeQueue is a min-heap of probes by next run.
-type probeQueue []*probe
-
-func (q probeQueue) Len() int           { return len(q) }
-func (q probeQueue) Less(i, j int) bool { return q[i].next.Before(q[j].next) }
-func (q probeQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
-}
-func (q *probeQueue) Push(x any) {
-	p := x.(*probe)
-	p.index = len(*q)
-	*q = append(*q, p)
-}
-func (q *probeQueue) Pop() any {
-	old := *q
-	p := old[len(old)-1]
-	old[len(old)-1] = nil
-	p.index = -1
-	*q = old[:len(old)-1]
-	return p
 }

@@ -299,16 +299,21 @@ func (c *connector) run(ctx context.Context, out chan<- []connectDone) {
 func (c *connector) wait() []connectDone {
 	for {
 		var done []connectDone
+		stopped := false
 		err := c.raw.Read(func(uintptr) bool {
-			done = c.Reap(time.Now(), nil)
-			return len(done) > 0 || c.stopped()
+			c.mu.Lock()
+			done, stopped = c.reap(time.Now(), nil), c.closed
+			c.mu.Unlock()
+			return len(done) > 0 || stopped
 		})
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			done = c.Reap(time.Now(), done)
+			c.mu.Lock()
+			done, stopped = c.reap(time.Now(), done), c.closed
+			c.mu.Unlock()
 		} else if err != nil {
 			return nil
 		}
-		if c.stopped() {
+		if stopped {
 			return nil
 		}
 		if len(done) > 0 {

@@ -90,8 +90,9 @@ type probe struct {
 	// due is when the running probe was due: the next one is due an
 	// interval later, even if this one started late.
 	due     time.Time
-	index   int // in the queue; -1 when out of it
 	running bool
+	// removed by Update: dropped when it next leaves the queue or
+	// finishes its run.
 	removed bool
 
 	last      Result
@@ -126,7 +127,6 @@ func NewMonitor(opts Options) *Monitor {
 		probes:     map[string]*probe{},
 		subs:       map[string][]string{},
 	}
-	m.queue.moved = func(p *probe, i int) { p.index = i }
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,17 +192,13 @@ func (m *Monitor) Update(watches []Watch) error {
 	for k, p := range m.probes {
 		if wanted[k] == nil {
 			p.removed = true
-			if p.index >= 0 {
-				m.queue.remove(p.index)
-				p.index = -1
-			}
 			delete(m.probes, k)
 		}
 	}
 	for k, w := range wanted {
 		p := m.probes[k]
 		if p == nil {
-			p = &probe{key: k, spec: w.spec, checker: fresh[k], index: -1, since: now,
+			p = &probe{key: k, spec: w.spec, checker: fresh[k], since: now,
 				health: newHealth(w.spec.InitialUp, w.spec.Rise, w.spec.Fall)}
 			p.inherit(heirs[k])
 			// Warm-up jitter: start somewhere in the first interval.

@@ -115,7 +115,9 @@ func (m *Monitor) launchDue(ctx context.Context) {
 			break
 		}
 		p := m.queue.pop()
-		p.index = -1
+		if p.removed {
+			continue // by Update, while it waited in the queue
+		}
 		p.running = true
 		if n%64 == 63 {
 			// Hundreds of connects take milliseconds: keep each

@@ -1,70 +1,112 @@
 package healthcheck
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
-// The heap against a sorted slice under seeded random pushes, pops and
-// removals by the index it reported through moved.
-func TestTimeHeapOrdersAndTracksIndexes(t *testing.T) {
+// The heap against a sorted slice under seeded random pushes and pops.
+func TestTimeHeapPopsInOrder(t *testing.T) {
 	for seed := range uint64(200) {
 		rnd := rand.New(rand.NewPCG(seed, 1))
-		type item struct {
-			at    int64
-			index int
-		}
-		var h timeHeap[*item]
-		h.moved = func(it *item, i int) { it.index = i }
-		var live []*item
-		for range 300 {
-			switch op := rnd.IntN(4); {
-			case op < 2 || len(live) == 0:
-				it := &item{at: rnd.Int64N(50)}
-				h.push(it.at, it)
-				live = append(live, it)
-			case op == 2:
-				minAt := slices.MinFunc(live, func(a, b *item) int { return int(a.at - b.at) }).at
-				at, top := h.peek()
-				if got := h.pop(); got != top || got.at != minAt || at != minAt {
-					t.Fatalf("seed %d: pop gave at %d, want the minimum %d", seed, got.at, minAt)
-				}
-				live = slices.DeleteFunc(live, func(x *item) bool { return x == top })
-			default:
-				victim := live[rnd.IntN(len(live))]
-				if h.entries[victim.index].v != victim {
-					t.Fatalf("seed %d: index %d does not hold its item", seed, victim.index)
-				}
-				if got := h.remove(victim.index); got != victim {
-					t.Fatalf("seed %d: remove took the wrong item", seed)
-				}
-				live = slices.DeleteFunc(live, func(x *item) bool { return x == victim })
+		var h timeHeap[int]
+		var want []int64
+		for i := range 400 {
+			if rnd.IntN(3) < 2 || len(want) == 0 {
+				at := rnd.Int64N(50)
+				h.push(at, i)
+				want = append(want, at)
+				continue
 			}
-			if h.Len() != len(live) {
-				t.Fatalf("seed %d: %d entries, want %d", seed, h.Len(), len(live))
+			slices.Sort(want)
+			at, _ := h.peek()
+			h.pop()
+			if at != want[0] {
+				t.Fatalf("seed %d: popped at %d, want the minimum %d", seed, at, want[0])
 			}
-			for i, e := range h.entries {
-				if e.v.index != i {
-					t.Fatalf("seed %d: entry %d says index %d", seed, i, e.v.index)
-				}
-				if i > 0 && h.entries[(i-1)/2].at > e.at {
-					t.Fatalf("seed %d: heap order broken at %d", seed, i)
-				}
+			want = want[1:]
+			if h.Len() != len(want) {
+				t.Fatalf("seed %d: %d entries, want %d", seed, h.Len(), len(want))
 			}
 		}
 	}
 }
 
-func BenchmarkTimeHeap(b *testing.B) {
-	rnd := rand.New(rand.NewPCG(1, 2))
-	var h timeHeap[*probe]
-	h.moved = func(p *probe, i int) { p.index = i }
-	for range 10000 {
-		h.push(rnd.Int64N(1e9), &probe{})
-	}
-	for b.Loop() {
-		at, _ := h.peek()
-		h.push(at+1e9, h.pop())
-	}
+// A probe that Update removes while it waits in the queue never runs
+// again, and one added back under the same key runs once an interval,
+// not twice: the queue drops the removed probe when it comes out on top.
+func TestMonitorRemovedProbeNeverRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		runs := map[uint16]int{}
+		m := NewMonitor(Options{Rand: fixedRand(), NewChecker: func(s Spec) (Checker, error) {
+			port := s.Target.Port()
+			return checkerFunc(func(context.Context) Result {
+				mu.Lock()
+				defer mu.Unlock()
+				runs[port]++
+				return Result{Up: true, Reason: "test"}
+			}), nil
+		}})
+		var all []Watch
+		for port := range uint16(10) {
+			all = append(all, Watch{ID: string(rune('a' + port)), Spec: spec(port + 1)})
+		}
+		if err := m.Update(all); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go m.Run(ctx)
+		go func() {
+			for {
+				select {
+				case <-m.Events():
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		// Before any first run (they are spread over the first second).
+		if err := m.Update(all[:5]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3*time.Second + time.Millisecond)
+		synctest.Wait()
+		mu.Lock()
+		for port := uint16(6); port <= 10; port++ {
+			if runs[port] != 0 {
+				t.Errorf("removed probe %d ran %d times", port, runs[port])
+			}
+		}
+		for port := uint16(1); port <= 5; port++ {
+			// Three or four: the first run is somewhere in the first
+			// second, maybe at its start.
+			if runs[port] < 3 || runs[port] > 4 {
+				t.Errorf("probe %d ran %d times in 3 s, want 3 or 4", port, runs[port])
+			}
+		}
+		clear(runs)
+		mu.Unlock()
+		// Removed and added back within one interval: one probe, one run
+		// a second.
+		if err := m.Update(all[:4]); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Update(all[:5]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if runs[5] < 2 || runs[5] > 4 {
+			t.Errorf("probe 5, removed and added back, ran %d times in 3 s, want 3 (±1 for its new start)", runs[5])
+		}
+	})
 }

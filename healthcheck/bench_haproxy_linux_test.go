@@ -113,14 +113,16 @@ func BenchmarkChecks(b *testing.B) {
 	}
 }
 
-func printCheckTable(n int, dd, ha []checkFigures, ratios []float64) {
-	col := func(fs []checkFigures, f func(checkFigures) float64) []float64 {
-		var out []float64
-		for _, x := range fs {
-			out = append(out, f(x))
-		}
-		return out
+// col is one figure of each round.
+func col(fs []checkFigures, f func(checkFigures) float64) []float64 {
+	var out []float64
+	for _, x := range fs {
+		out = append(out, f(x))
 	}
+	return out
+}
+
+func printCheckTable(n int, dd, ha []checkFigures, ratios []float64) {
 	fmt.Printf("\nTCP checks: %d targets, interval 1s, timeout 500ms, rise 2, fall 3; medians of %d rounds [min–max]\n", n, len(dd))
 	fmt.Printf("  %-10s %10s %12s %16s %12s\n", "checker", "checks/s", "CPU/check", "share of a core", "peak RSS")
 	for _, r := range []struct {

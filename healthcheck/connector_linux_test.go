@@ -215,3 +215,57 @@ func TestMonitorTCPChecksOnConnector(t *testing.T) {
 		}
 	}
 }
+
+// CheckOnce runs TCP checks on one connector, two in flight at a time
+// here: up, refused and timeout come back for each watch, a real with two
+// checks is down if either is, and no descriptor is left behind.
+func TestCheckOnceSharesAConnector(t *testing.T) {
+	var up []netip.AddrPort
+	for range 5 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		up = append(up, netip.MustParseAddrPort(ln.Addr().String()))
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	refused := netip.MustParseAddrPort(closed.Addr().String())
+	hung := fullListener(t)
+	fds := openFDCount(t)
+	tcp := func(target netip.AddrPort) Spec {
+		return Spec{Type: "tcp", Target: target, Real: target, Interval: time.Second, Timeout: 300 * time.Millisecond, Rise: 1, Fall: 1}
+	}
+	watches := []Watch{{ID: "refused", Spec: tcp(refused)}, {ID: "hung", Spec: tcp(hung)}, {ID: "both", Spec: tcp(up[0])}, {ID: "both", Spec: tcp(hung)}}
+	for i, ap := range up {
+		watches = append(watches, Watch{ID: fmt.Sprint("up", i), Spec: tcp(ap)})
+	}
+	start := time.Now()
+	got, err := CheckOnce(context.Background(), watches, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"refused": "refused", "hung": "timeout", "both": "timeout"}
+	for i := range up {
+		want[fmt.Sprint("up", i)] = "connected"
+	}
+	for id, reason := range want {
+		if r := got[id]; r.Reason != reason || r.Up != (reason == "connected") {
+			t.Errorf("%s: %+v, want %s", id, r, reason)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d results, want %d: %v", len(got), len(want), got)
+	}
+	// hung is one probe, shared by two watches: one timeout, not two in a row.
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if n := openFDCount(t); n > fds {
+		t.Errorf("%d descriptors open after CheckOnce, %d before", n, fds)
+	}
+}

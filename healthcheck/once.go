@@ -4,58 +4,114 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // CheckOnce runs each distinct probe of watches once, at most parallel at
 // a time, and returns the result of each watch by ID: for an ID with
-// several checks, a failing one's if any fails.
+// several checks, a failing one's if any fails. TCP checks share one
+// connector (no goroutine, epoll instance or timer per probe); the
+// others run on goroutines.
 func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]Result, error) {
-	type job struct {
-		spec Spec
-		ids  []string
-	}
-	jobs := map[string]*job{}
-	for _, w := range watches {
+	jobs := map[string]*onceJob{}
+	for i, w := range watches {
 		k := w.Spec.Key()
 		if jobs[k] == nil {
-			jobs[k] = &job{spec: w.Spec}
+			// The watch's Spec, not a copy: hundreds of bytes each, at
+			// 10,000 reals megabytes of check --once's peak.
+			jobs[k] = &onceJob{spec: &watches[i].Spec}
 		}
 		jobs[k].ids = append(jobs[k].ids, w.ID)
 	}
-	checkers := map[string]Checker{}
-	for k, j := range jobs {
-		c, err := New(j.spec)
+	var tcp, other []*onceJob
+	for _, j := range jobs {
+		c, err := New(*j.spec)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", j.spec.Name(), err)
 		}
-		checkers[k] = c
+		j.checker = c
+		if _, ok := c.(*tcpChecker); ok {
+			tcp = append(tcp, j)
+		} else {
+			other = append(other, j)
+		}
 	}
+	parallel = max(1, parallel)
 	out := map[string]Result{}
 	var mu sync.Mutex
+	record := func(j *onceJob, res Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range j.ids {
+			// A real with several checks is down as a failing one
+			// says.
+			if prev, seen := out[id]; !seen || (prev.Up && !res.Up) {
+				out[id] = res
+			}
+		}
+	}
+	if conn, err := newConnector(); err == nil {
+		connectOnce(ctx, conn, tcp, parallel, record)
+	} else {
+		other = append(other, tcp...)
+	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, parallel))
-	for k, j := range jobs {
+	sem := make(chan struct{}, parallel)
+	for _, j := range other {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			cctx, cancel := context.WithTimeout(ctx, j.spec.Timeout)
-			res := checkers[k].Check(cctx)
+			res := j.checker.Check(cctx)
 			cancel()
-			mu.Lock()
-			for _, id := range j.ids {
-				// A real with several checks is down as a
-				// failing one says.
-				if prev, seen := out[id]; !seen || (prev.Up && !res.Up) {
-					out[id] = res
-				}
-			}
-			mu.Unlock()
+			record(j, res)
 		}()
 	}
 	wg.Wait()
 	return out, nil
+}
+
+type onceJob struct {
+	spec    *Spec
+	checker Checker
+	ids     []string
+}
+
+// connectOnce runs the TCP jobs on conn, at most parallel in flight, and
+// closes conn. A job cut short by ctx gets no result.
+func connectOnce(ctx context.Context, conn *connector, jobs []*onceJob, parallel int, record func(*onceJob, Result)) {
+	defer conn.close()
+	defer context.AfterFunc(ctx, conn.stop)()
+	var done []connectDone
+	inFlight := 0
+	for len(jobs) > 0 || inFlight > 0 {
+		now := time.Now()
+		for ; len(jobs) > 0 && inFlight < parallel && ctx.Err() == nil; jobs = jobs[1:] {
+			j := jobs[0]
+			tc := j.checker.(*tcpChecker)
+			if res, ok := conn.Start(tc.target, tc.from, now, now.Add(j.spec.Timeout), j); ok {
+				record(j, res)
+				continue
+			}
+			inFlight++
+		}
+		done = conn.Reap(time.Now(), done[:0])
+		if len(done) == 0 && inFlight > 0 {
+			done = conn.wait()
+			if done == nil { // stopped: ctx ended
+				return
+			}
+		}
+		for _, d := range done {
+			record(d.tag.(*onceJob), d.res)
+		}
+		inFlight -= len(done)
+		if ctx.Err() != nil && len(jobs) > 0 {
+			return
+		}
+	}
 }
 
 // Validate builds a checker for every distinct probe of watches and

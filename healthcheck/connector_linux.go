@@ -37,10 +37,16 @@ type connector struct {
 	ep  *os.File
 	raw syscall.RawConn
 
-	mu       sync.Mutex
-	epfd     int
-	open     []*connect // by descriptor: they are small and dense
-	free     []*connect // finished and out of the timeout queue, for reuse
+	mu   sync.Mutex
+	epfd int
+	open []*connect // by descriptor: they are small and dense
+	free []*connect // finished and out of the timeout queue, for reuse
+	// idle holds sockets of finished probes, disconnected, for the next
+	// probes of their family (idleV4, idleV6) from a plain origin;
+	// inEpoll says which descriptors epoll still has (EPOLLONESHOT
+	// leaves them registered, disabled).
+	idle     [2][]int32
+	inEpoll  []bool
 	fresh    []*connect // started, not yet polled or in epoll
 	polls    []unix.PollFd
 	timeouts timeHeap[*connect] // by deadline, from epoch
@@ -53,6 +59,7 @@ type connector struct {
 // connect is one probe in flight.
 type connect struct {
 	fd       int32 // -1 once finished
+	idle     int8  // its idle list when it finishes: idleV4, idleV6, or -1 for none
 	start    time.Time
 	deadline time.Time
 	tag      any
@@ -96,27 +103,26 @@ func newConnector() (*connector, error) {
 // done true; the others come back from Reap or run. The caller must Reap
 // after its batch of Starts.
 func (c *connector) Start(target netip.AddrPort, o origin, start, deadline time.Time, tag any) (res Result, done bool) {
-	fd, err := connectTo(target, o)
-	switch {
-	case err == nil:
-		resetClose(fd)
-		return Result{Up: true, Reason: "connected"}, true
-	case !errors.Is(err, unix.EINPROGRESS):
-		if fd >= 0 {
-			rawClose(fd)
-		}
-		return Result{Reason: connectReason(err)}, true
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		// Stopping: no result, rather than a failure that could take
 		// a real down on the way out.
-		rawClose(fd)
 		return Result{}, false
 	}
+	fd, idle, err := c.connectTo(target, o)
+	switch {
+	case err == nil:
+		c.release(fd, idle)
+		return Result{Up: true, Reason: "connected"}, true
+	case !errors.Is(err, unix.EINPROGRESS):
+		if fd >= 0 {
+			c.discard(fd)
+		}
+		return Result{Reason: connectReason(err)}, true
+	}
 	cn := c.newConnect()
-	*cn = connect{fd: int32(fd), start: start, deadline: deadline, tag: tag}
+	*cn = connect{fd: int32(fd), idle: idle, start: start, deadline: deadline, tag: tag}
 	if fd >= len(c.open) {
 		c.open = append(c.open, make([]*connect, fd+1-len(c.open))...)
 	}
@@ -180,7 +186,7 @@ func (c *connector) reap(now time.Time, out []connectDone) []connectDone {
 		c.timeouts.pop()
 		if cn.fd >= 0 {
 			c.open[cn.fd] = nil
-			rawClose(int(cn.fd))
+			c.discard(int(cn.fd))
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "timeout", Latency: now.Sub(cn.start)}})
 		}
 		// Out of the queue and finished: nothing refers to it now.
@@ -227,10 +233,9 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 			out = append(out, c.finish(cn, ev, now))
 			continue
 		}
-		ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: cn.fd}
-		if err := rawEpollCtl(c.epfd, unix.EPOLL_CTL_ADD, int(cn.fd), &ev); err != nil {
+		if err := c.watch(int(cn.fd)); err != nil {
 			c.open[cn.fd] = nil
-			rawClose(int(cn.fd))
+			c.discard(int(cn.fd))
 			cn.fd = -1
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "epoll_ctl: " + err.Error()}})
 		}
@@ -259,9 +264,9 @@ func (c *connector) finish(cn *connect, events uint32, now time.Time) connectDon
 		}
 	}
 	if res.Up {
-		resetClose(fd)
+		c.release(fd, cn.idle)
 	} else {
-		rawClose(fd)
+		c.discard(fd)
 	}
 	return connectDone{tag: cn.tag, res: res}
 }
@@ -345,14 +350,109 @@ func (c *connector) close() {
 			rawClose(fd)
 		}
 	}
-	c.open = nil
+	for _, fds := range c.idle {
+		for _, fd := range fds {
+			rawClose(int(fd))
+		}
+	}
+	c.open, c.idle, c.inEpoll = nil, [2][]int32{}, nil
 	c.fresh, c.free, c.timeouts = nil, nil, timeHeap[*connect]{}
 	c.ep.Close()
 }
 
-// connectTo opens a non-blocking socket and connects it. It returns the
-// descriptor (or -1) and connect's error: nil, EINPROGRESS, or a failure.
-func connectTo(target netip.AddrPort, o origin) (int, error) {
+// connectTo connects a socket, an idle one if there is one for o and the
+// target's family, to target. It returns the descriptor (or -1), the idle
+// list the socket goes back to (or -1) and connect's error: nil,
+// EINPROGRESS, or a failure. The caller holds c.mu.
+func (c *connector) connectTo(target netip.AddrPort, o origin) (fd int, idle int8, err error) {
+	dst, err := sockaddr(netip.AddrPortFrom(target.Addr().Unmap(), target.Port()))
+	if err != nil {
+		return -1, -1, fmt.Errorf("zone of %s: %w", target.Addr(), err)
+	}
+	idle = -1
+	if !o.bind.IsValid() && o.mark == 0 {
+		idle = idleV4
+		if dst.family == unix.AF_INET6 {
+			idle = idleV6
+		}
+	}
+	if idle >= 0 && len(c.idle[idle]) > 0 {
+		l := c.idle[idle]
+		fd, c.idle[idle] = int(l[len(l)-1]), l[:len(l)-1]
+	} else if fd, err = newSocket(dst.family, o); err != nil {
+		return fd, idle, err
+	}
+	// No quick ACK: the kernel then holds back the handshake's last ACK
+	// (delayed ACK), and the reset at the end goes out in its place. The
+	// SYN-ACK is the proof of a listening port; the real server's kernel
+	// drops the half-open connection on the reset, without building a
+	// socket for it, and its application never sees the probe (HAProxy
+	// checks the same way). A disconnect clears the setting: it is set
+	// for every connect.
+	if err := rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
+		return fd, idle, os.NewSyscallError("setsockopt", err)
+	}
+	return fd, idle, rawConnect(fd, &dst)
+}
+
+// Idle lists, by the family of their sockets.
+const (
+	idleV4 int8 = iota
+	idleV6
+)
+
+// maxIdle bounds each idle list: the sockets in it are descriptors.
+const maxIdle = 1024
+
+// release ends a probe that connected: it resets the connection with a
+// disconnect (connect to AF_UNSPEC: the kernel sends a reset, as a close
+// with SO_LINGER 0 does, and the socket is as new, its port given back)
+// and keeps the socket for a later probe, which then costs a connect
+// where it cost socket, close and two options more; the kernel saves
+// building and freeing a socket. Where it cannot keep it, it closes it
+// with a reset. The caller holds c.mu.
+func (c *connector) release(fd int, idle int8) {
+	if idle >= 0 && len(c.idle[idle]) < maxIdle && rawDisconnect(fd) == nil {
+		c.idle[idle] = append(c.idle[idle], int32(fd))
+		return
+	}
+	resetClose(fd)
+	c.forget(fd)
+}
+
+// discard closes a socket without keeping it. The caller holds c.mu.
+func (c *connector) discard(fd int) {
+	rawClose(fd)
+	c.forget(fd)
+}
+
+// forget notes that a closed descriptor left epoll with its socket.
+func (c *connector) forget(fd int) {
+	if fd < len(c.inEpoll) {
+		c.inEpoll[fd] = false
+	}
+}
+
+// watch asks epoll for fd's connect: a socket epoll has from an earlier
+// probe is re-armed, a new one added. The caller holds c.mu.
+func (c *connector) watch(fd int) error {
+	if fd >= len(c.inEpoll) {
+		c.inEpoll = append(c.inEpoll, make([]bool, fd+1-len(c.inEpoll))...)
+	}
+	op := unix.EPOLL_CTL_ADD
+	if c.inEpoll[fd] {
+		op = unix.EPOLL_CTL_MOD
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(fd)}
+	if err := rawEpollCtl(c.epfd, op, fd, &ev); err != nil {
+		return err
+	}
+	c.inEpoll[fd] = true
+	return nil
+}
+
+// newSocket opens a non-blocking TCP socket from o.
+func newSocket(family int, o origin) (int, error) {
 	bind := o.bind
 	if o.mark != 0 && !bind.IsValid() {
 		src, err := sourceTowards(o.real)
@@ -361,11 +461,7 @@ func connectTo(target netip.AddrPort, o origin) (int, error) {
 		}
 		bind = src
 	}
-	dst, err := sockaddr(netip.AddrPortFrom(target.Addr().Unmap(), target.Port()))
-	if err != nil {
-		return -1, fmt.Errorf("zone of %s: %w", target.Addr(), err)
-	}
-	fd, err := rawSocket(dst.family)
+	fd, err := rawSocket(family)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
@@ -387,16 +483,7 @@ func connectTo(target netip.AddrPort, o origin) (int, error) {
 			return fd, os.NewSyscallError("bind", err)
 		}
 	}
-	// No quick ACK: the kernel then holds back the handshake's last ACK
-	// (delayed ACK), and the reset at close goes out in its place. The
-	// SYN-ACK is the proof of a listening port; the real server's kernel
-	// drops the half-open connection on the reset, without building a
-	// socket for it, and its application never sees the probe (HAProxy
-	// checks the same way).
-	if err := rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
-		return fd, os.NewSyscallError("setsockopt", err)
-	}
-	return fd, rawConnect(fd, &dst)
+	return fd, nil
 }
 
 // connectReason names a failed connect as dialReason does for net.Dial.

@@ -269,3 +269,77 @@ func TestCheckOnceSharesAConnector(t *testing.T) {
 		t.Errorf("%d descriptors open after CheckOnce, %d before", n, fds)
 	}
 }
+
+// A socket that connected is disconnected and kept for the next probe:
+// the listener sees a reset, not a connection, and a kept socket reports
+// the next target's truth, refused and timeout included, not the reset
+// of its previous connection.
+func TestConnectorReusesSockets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	hung := fullListener(t)
+	fds := openFDCount(t)
+	conn, err := newConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := func(target netip.AddrPort) Result {
+		t.Helper()
+		now := time.Now()
+		if res, done := conn.Start(target, origin{}, now, now.Add(300*time.Millisecond), "p"); done {
+			return res
+		}
+		for {
+			if done := conn.Reap(time.Now(), nil); len(done) > 0 {
+				return done[0].res
+			}
+			if done := conn.wait(); len(done) > 0 {
+				return done[0].res
+			}
+		}
+	}
+	up := netip.MustParseAddrPort(ln.Addr().String())
+	if r := probe(up); !r.Up {
+		t.Fatalf("first probe: %+v", r)
+	}
+	if n := len(conn.idle[idleV4]); n != 1 {
+		t.Fatalf("%d idle sockets after a connected probe, want 1", n)
+	}
+	// Each probe takes the idle socket; a connected one gives it back,
+	// a failed one closes it.
+	for _, c := range []struct {
+		target netip.AddrPort
+		reason string
+		idle   int
+	}{
+		{netip.MustParseAddrPort(closed.Addr().String()), "refused", 0},
+		{up, "connected", 1},
+		{hung, "timeout", 0},
+		{up, "connected", 1},
+		{up, "connected", 1},
+	} {
+		if r := probe(c.target); r.Reason != c.reason || r.Up != (c.reason == "connected") {
+			t.Errorf("%s: %+v, want %s", c.target, r, c.reason)
+		}
+		if n := len(conn.idle[idleV4]); n != c.idle {
+			t.Errorf("after %s: %d idle sockets, want %d", c.reason, n, c.idle)
+		}
+	}
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if c, err := ln.Accept(); err == nil {
+		c.Close()
+		t.Error("the listener accepted a probe's connection: the disconnect completed the handshake")
+	}
+	conn.close()
+	if n := openFDCount(t); n > fds {
+		t.Errorf("%d descriptors open after close, %d before", n, fds)
+	}
+}

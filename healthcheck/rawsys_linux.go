@@ -127,6 +127,15 @@ func rawConnect(fd int, sa *rawSockaddr) error { return sockcall(unix.SYS_CONNEC
 
 func rawBind(fd int, sa *rawSockaddr) error { return sockcall(unix.SYS_BIND, fd, sa) }
 
+// rawDisconnect connects a TCP socket to AF_UNSPEC (connect(2)): the
+// kernel resets a connection in progress or established and returns the
+// socket to its unconnected state.
+func rawDisconnect(fd int) error {
+	var sa rawSockaddr
+	sa.family = unix.AF_UNSPEC
+	return sockcall(unix.SYS_CONNECT, fd, &sa)
+}
+
 // resetClose closes a connected socket with a reset: thousands of probes
 // a second would otherwise fill the TIME_WAIT table.
 func resetClose(fd int) {

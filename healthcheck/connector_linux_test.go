@@ -47,6 +47,23 @@ func fullListener(t *testing.T) netip.AddrPort {
 	return target
 }
 
+// connectTargets are a listener, a port nobody listens on and one whose
+// connects time out (fullListener).
+func connectTargets(t *testing.T) (ln net.Listener, refused, hung netip.AddrPort) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	return ln, netip.MustParseAddrPort(closed.Addr().String()), fullListener(t)
+}
+
 func openFDCount(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -60,17 +77,7 @@ func openFDCount(t *testing.T) int {
 // flight together, never completes a handshake, and leaves no
 // descriptor behind.
 func TestConnectorReasons(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
-	hung := fullListener(t)
+	ln, closed, hung := connectTargets(t)
 	fds := openFDCount(t)
 
 	conn, err := newConnector()
@@ -81,9 +88,9 @@ func TestConnectorReasons(t *testing.T) {
 	out := make(chan []connectDone, 4)
 	go conn.run(ctx, out)
 	want := map[string]string{
-		ln.Addr().String():     "connected",
-		closed.Addr().String(): "refused",
-		hung.String():          "timeout",
+		ln.Addr().String(): "connected",
+		closed.String():    "refused",
+		hung.String():      "timeout",
 	}
 	start := time.Now()
 	got := map[string]Result{}
@@ -229,13 +236,7 @@ func TestCheckOnceSharesAConnector(t *testing.T) {
 		defer ln.Close()
 		up = append(up, netip.MustParseAddrPort(ln.Addr().String()))
 	}
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
-	refused := netip.MustParseAddrPort(closed.Addr().String())
-	hung := fullListener(t)
+	_, refused, hung := connectTargets(t)
 	fds := openFDCount(t)
 	tcp := func(target netip.AddrPort) Spec {
 		return Spec{Type: "tcp", Target: target, Real: target, Interval: time.Second, Timeout: 300 * time.Millisecond, Rise: 1, Fall: 1}
@@ -275,17 +276,7 @@ func TestCheckOnceSharesAConnector(t *testing.T) {
 // the next target's truth, refused and timeout included, not the reset
 // of its previous connection.
 func TestConnectorReusesSockets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
-	hung := fullListener(t)
+	ln, closed, hung := connectTargets(t)
 	fds := openFDCount(t)
 	conn, err := newConnector()
 	if err != nil {
@@ -320,7 +311,7 @@ func TestConnectorReusesSockets(t *testing.T) {
 		reason string
 		idle   int
 	}{
-		{netip.MustParseAddrPort(closed.Addr().String()), "refused", 0},
+		{closed, "refused", 0},
 		{up, "connected", 1},
 		{hung, "timeout", 0},
 		{up, "connected", 1},

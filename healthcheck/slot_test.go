@@ -124,6 +124,14 @@ func runFor(t *testing.T, m *Monitor, ws []Watch, d time.Duration) {
 	if err := m.Update(ws); err != nil {
 		t.Fatal(err)
 	}
+	stop := start(t, m)
+	time.Sleep(d)
+	stop()
+	synctest.Wait()
+}
+
+// start runs m, its events read and dropped, until stop.
+func start(t *testing.T, m *Monitor) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	go m.Run(ctx)
 	go func() {
@@ -135,7 +143,5 @@ func runFor(t *testing.T, m *Monitor, ws []Watch, d time.Duration) {
 			}
 		}
 	}()
-	time.Sleep(d)
-	cancel()
-	synctest.Wait()
+	return cancel
 }

@@ -60,18 +60,8 @@ func TestMonitorRemovedProbeNeverRuns(t *testing.T) {
 		if err := m.Update(all); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go m.Run(ctx)
-		go func() {
-			for {
-				select {
-				case <-m.Events():
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+		stop := start(t, m)
+		defer stop()
 		// Before any first run (they are spread over the first second).
 		if err := m.Update(all[:5]); err != nil {
 			t.Fatal(err)

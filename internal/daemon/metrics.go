@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,16 @@ type metrics struct {
 	reg     *prometheus.Registry
 	latency *prometheus.HistogramVec
 	results *prometheus.CounterVec
-	descs   map[string]*prometheus.Desc
+	// checks holds each check type's series of latency and results
+	// (type → *checkSeries): WithLabelValues hashes its labels and takes
+	// the vector's lock, twice a probe, at thousands of probes a second.
+	checks sync.Map
+	descs  map[string]*prometheus.Desc
+}
+
+type checkSeries struct {
+	latency  prometheus.Observer
+	up, down prometheus.Counter
 }
 
 func newMetrics(d *Daemon) *metrics {
@@ -103,12 +113,26 @@ func newMetrics(d *Daemon) *metrics {
 }
 
 func (m *metrics) observeCheck(s healthcheck.Spec, r healthcheck.Result) {
-	m.latency.WithLabelValues(s.Type).Observe(r.Latency.Seconds())
-	result := "down"
+	cs := m.checkSeries(s.Type)
+	cs.latency.Observe(r.Latency.Seconds())
 	if r.Up {
-		result = "up"
+		cs.up.Inc()
+	} else {
+		cs.down.Inc()
 	}
-	m.results.WithLabelValues(s.Type, result).Inc()
+}
+
+// checkSeries returns a check type's series, made on its first probe.
+func (m *metrics) checkSeries(typ string) *checkSeries {
+	if cs, ok := m.checks.Load(typ); ok {
+		return cs.(*checkSeries)
+	}
+	cs, _ := m.checks.LoadOrStore(typ, &checkSeries{
+		latency: m.latency.WithLabelValues(typ),
+		up:      m.results.WithLabelValues(typ, "up"),
+		down:    m.results.WithLabelValues(typ, "down"),
+	})
+	return cs.(*checkSeries)
 }
 
 // Describe sends the descriptions of the scrape-time metrics.

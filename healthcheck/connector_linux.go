@@ -42,11 +42,9 @@ type connector struct {
 	open []*connect // by descriptor: they are small and dense
 	free []*connect // finished and out of the timeout queue, for reuse
 	// idle holds sockets of finished probes, disconnected, for the next
-	// probes of their family (idleV4, idleV6) from a plain origin;
-	// inEpoll says which descriptors epoll still has (EPOLLONESHOT
-	// leaves them registered, disabled).
+	// probes of their family (idleV4, idleV6) from a plain origin.
 	idle     [2][]int32
-	inEpoll  []bool
+	fds      []fdState  // by descriptor
 	fresh    []*connect // started, not yet polled or in epoll
 	polls    []unix.PollFd
 	timeouts timeHeap[*connect] // by deadline, from epoch
@@ -355,7 +353,7 @@ func (c *connector) close() {
 			rawClose(int(fd))
 		}
 	}
-	c.open, c.idle, c.inEpoll = nil, [2][]int32{}, nil
+	c.open, c.idle, c.fds = nil, [2][]int32{}, nil
 	c.fresh, c.free, c.timeouts = nil, nil, timeHeap[*connect]{}
 	c.ep.Close()
 }
@@ -370,7 +368,9 @@ func (c *connector) connectTo(target netip.AddrPort, o origin) (fd int, idle int
 		return -1, -1, fmt.Errorf("zone of %s: %w", target.Addr(), err)
 	}
 	idle = -1
-	if !o.bind.IsValid() && o.mark == 0 {
+	// A zone pins a socket to its interface, and a disconnect does not
+	// undo that: only sockets from a plain origin are kept.
+	if !o.bind.IsValid() && o.mark == 0 && target.Addr().Zone() == "" {
 		idle = idleV4
 		if dst.family == unix.AF_INET6 {
 			idle = idleV6
@@ -404,50 +404,78 @@ const (
 // maxIdle bounds each idle list: the sockets in it are descriptors.
 const maxIdle = 1024
 
+// maxUses bounds the probes one socket carries. A disconnect moves the
+// socket's next initial sequence number on from the last one
+// (tcp_disconnect: write_seq += max_window + 2) where a new socket draws
+// it from the connection's addresses and a secret (RFC 6528): one who
+// saw a probe's sequence numbers could guess the next few of that
+// socket's. A fresh socket every 64 probes keeps that chain short and
+// costs a socket and a close in 64 probes.
+const maxUses = 64
+
+// fdState is what the connector knows of a descriptor of its own.
+type fdState struct {
+	inEpoll bool   // epoll has it (EPOLLONESHOT leaves it there, disabled)
+	uses    uint16 // probes it has carried
+}
+
+func (c *connector) state(fd int) *fdState {
+	if fd >= len(c.fds) {
+		c.fds = append(c.fds, make([]fdState, fd+1-len(c.fds))...)
+	}
+	return &c.fds[fd]
+}
+
 // release ends a probe that connected: it resets the connection with a
 // disconnect (connect to AF_UNSPEC: the kernel sends a reset, as a close
-// with SO_LINGER 0 does, and the socket is as new, its port given back)
-// and keeps the socket for a later probe, which then costs a connect
-// where it cost socket, close and two options more; the kernel saves
-// building and freeing a socket. Where it cannot keep it, it closes it
-// with a reset. The caller holds c.mu.
+// with SO_LINGER 0 does, and the socket is unconnected again, its port
+// given back) and keeps the socket for a later probe, which then costs a
+// connect where it cost socket, close and two options more; the kernel
+// saves building and freeing a socket. Where it cannot keep it, it
+// closes it with a reset. The caller holds c.mu.
 func (c *connector) release(fd int, idle int8) {
-	if idle >= 0 && len(c.idle[idle]) < maxIdle && rawDisconnect(fd) == nil {
+	st := c.state(fd)
+	st.uses++
+	if idle >= 0 && st.uses < maxUses && len(c.idle[idle]) < maxIdle && rawDisconnect(fd) == nil {
 		c.idle[idle] = append(c.idle[idle], int32(fd))
 		return
 	}
-	resetClose(fd)
-	c.forget(fd)
+	c.closeFD(fd, true)
 }
 
 // discard closes a socket without keeping it. The caller holds c.mu.
-func (c *connector) discard(fd int) {
-	rawClose(fd)
-	c.forget(fd)
-}
+func (c *connector) discard(fd int) { c.closeFD(fd, false) }
 
-// forget notes that a closed descriptor left epoll with its socket.
-func (c *connector) forget(fd int) {
-	if fd < len(c.inEpoll) {
-		c.inEpoll[fd] = false
+// closeFD closes a socket, with a reset if asked. A socket epoll has
+// leaves it first: a child forked at that moment holds the socket until
+// its exec, and its epoll entry would live on under a descriptor number
+// the next socket may get. The caller holds c.mu.
+func (c *connector) closeFD(fd int, reset bool) {
+	st := c.state(fd)
+	if st.inEpoll {
+		_ = rawEpollCtl(c.epfd, unix.EPOLL_CTL_DEL, fd, &unix.EpollEvent{})
+	}
+	*st = fdState{}
+	if reset {
+		resetClose(fd)
+	} else {
+		rawClose(fd)
 	}
 }
 
 // watch asks epoll for fd's connect: a socket epoll has from an earlier
 // probe is re-armed, a new one added. The caller holds c.mu.
 func (c *connector) watch(fd int) error {
-	if fd >= len(c.inEpoll) {
-		c.inEpoll = append(c.inEpoll, make([]bool, fd+1-len(c.inEpoll))...)
-	}
+	st := c.state(fd)
 	op := unix.EPOLL_CTL_ADD
-	if c.inEpoll[fd] {
+	if st.inEpoll {
 		op = unix.EPOLL_CTL_MOD
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(fd)}
 	if err := rawEpollCtl(c.epfd, op, fd, &ev); err != nil {
 		return err
 	}
-	c.inEpoll[fd] = true
+	st.inEpoll = true
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -282,21 +283,7 @@ func TestConnectorReusesSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe := func(target netip.AddrPort) Result {
-		t.Helper()
-		now := time.Now()
-		if res, done := conn.Start(target, origin{}, now, now.Add(300*time.Millisecond), "p"); done {
-			return res
-		}
-		for {
-			if done := conn.Reap(time.Now(), nil); len(done) > 0 {
-				return done[0].res
-			}
-			if done := conn.wait(); len(done) > 0 {
-				return done[0].res
-			}
-		}
-	}
+	probe := func(target netip.AddrPort) Result { return probeOn(t, conn, target) }
 	up := netip.MustParseAddrPort(ln.Addr().String())
 	if r := probe(up); !r.Up {
 		t.Fatalf("first probe: %+v", r)
@@ -332,5 +319,98 @@ func TestConnectorReusesSockets(t *testing.T) {
 	conn.close()
 	if n := openFDCount(t); n > fds {
 		t.Errorf("%d descriptors open after close, %d before", n, fds)
+	}
+}
+
+// probeOn runs one probe on conn and waits for its result.
+func probeOn(t *testing.T, conn *connector, target netip.AddrPort) Result {
+	t.Helper()
+	now := time.Now()
+	if res, done := conn.Start(target, origin{}, now, now.Add(300*time.Millisecond), "p"); done {
+		return res
+	}
+	for {
+		if done := conn.Reap(time.Now(), nil); len(done) > 0 {
+			return done[0].res
+		}
+		if done := conn.wait(); len(done) > 0 {
+			return done[0].res
+		}
+	}
+}
+
+// A kept socket carries maxUses probes, then makes way for a new one; a
+// socket epoll already has is re-armed rather than added twice, and
+// leaves epoll when it is closed.
+func TestConnectorRetiresAndRearmsSockets(t *testing.T) {
+	ln, _, _ := connectTargets(t)
+	up := netip.MustParseAddrPort(ln.Addr().String())
+	conn, err := newConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.close()
+	for i := 1; i < maxUses; i++ {
+		if r := probeOn(t, conn, up); !r.Up {
+			t.Fatalf("probe %d: %+v", i, r)
+		}
+	}
+	if len(conn.idle[idleV4]) != 1 {
+		t.Fatalf("%d idle sockets, want 1", len(conn.idle[idleV4]))
+	}
+	kept := int(conn.idle[idleV4][0])
+	if u := conn.fds[kept].uses; u != maxUses-1 {
+		t.Fatalf("the kept socket carried %d probes, want %d", u, maxUses-1)
+	}
+	if r := probeOn(t, conn, up); !r.Up {
+		t.Fatalf("last probe: %+v", r)
+	}
+	if len(conn.idle[idleV4]) != 0 {
+		t.Fatalf("the socket was kept after %d probes", maxUses)
+	}
+	if _, err := unix.FcntlInt(uintptr(kept), unix.F_GETFD, 0); err == nil {
+		t.Fatalf("descriptor %d still open after its socket's last probe", kept)
+	}
+
+	fd, err := rawSocket(unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := conn.watch(fd); err != nil {
+			t.Fatalf("watch %d: %v", i+1, err)
+		}
+	}
+	conn.discard(fd)
+	if conn.fds[fd].inEpoll {
+		t.Error("a closed descriptor is still marked as in epoll")
+	}
+}
+
+// CheckOnce cut short by its context still gives every watch a result: a
+// probe it cut is down, and so is a real with one check up and one cut.
+func TestCheckOnceCutShort(t *testing.T) {
+	ln, _, hung := connectTargets(t)
+	up := netip.MustParseAddrPort(ln.Addr().String())
+	tcp := func(target netip.AddrPort) Spec {
+		return Spec{Type: "tcp", Target: target, Real: target, Interval: time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	got, err := CheckOnce(ctx, []Watch{{ID: "up", Spec: tcp(up)}, {ID: "hung", Spec: tcp(hung)}, {ID: "both", Spec: tcp(up)}, {ID: "both", Spec: tcp(hung)}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s after a 200ms context", took)
+	}
+	if r := got["up"]; !r.Up {
+		t.Errorf("up: %+v", r)
+	}
+	for _, id := range []string{"hung", "both"} {
+		if r := got[id]; r.Up || !strings.HasPrefix(r.Reason, "cut short") {
+			t.Errorf("%s: %+v, want down, cut short", id, r)
+		}
 	}
 }

@@ -42,6 +42,7 @@ func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]R
 	record := func(j *onceJob, res Result) {
 		mu.Lock()
 		defer mu.Unlock()
+		j.done = true
 		for _, id := range j.ids {
 			// A real with several checks is down as a failing one
 			// says.
@@ -50,26 +51,42 @@ func CheckOnce(ctx context.Context, watches []Watch, parallel int) (map[string]R
 			}
 		}
 	}
-	if conn, err := newConnector(); err == nil {
-		connectOnce(ctx, conn, tcp, parallel, record)
-	} else {
-		other = append(other, tcp...)
+	conn, err := newConnector()
+	if err != nil {
+		other, tcp = append(other, tcp...), nil
 	}
+	// The goroutines' checks and the connector's run side by side.
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallel)
-	for _, j := range other {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, j.spec.Timeout)
-			res := j.checker.Check(cctx)
-			cancel()
-			record(j, res)
-		}()
+	wg.Go(func() {
+		sem := make(chan struct{}, parallel)
+		var each sync.WaitGroup
+		for _, j := range other {
+			sem <- struct{}{}
+			each.Go(func() {
+				defer func() { <-sem }()
+				cctx, cancel := context.WithTimeout(ctx, j.spec.Timeout)
+				res := j.checker.Check(cctx)
+				cancel()
+				record(j, res)
+			})
+		}
+		each.Wait()
+	})
+	if conn != nil {
+		connectOnce(ctx, conn, tcp, parallel, record)
 	}
 	wg.Wait()
+	// A check that ctx cut short, or never started, failed: a real with
+	// two checks, one of them cut short, is not up.
+	for _, j := range jobs {
+		if !j.done {
+			reason := "cut short"
+			if err := context.Cause(ctx); err != nil {
+				reason += ": " + err.Error()
+			}
+			record(j, Result{Reason: reason})
+		}
+	}
 	return out, nil
 }
 
@@ -77,6 +94,7 @@ type onceJob struct {
 	spec    *Spec
 	checker Checker
 	ids     []string
+	done    bool // has a result; under CheckOnce's mutex
 }
 
 // connectOnce runs the TCP jobs on conn, at most parallel in flight, and

@@ -223,6 +223,7 @@ func (c *connector) pollFresh(now time.Time, out []connectDone) []connectDone {
 		if rev&unix.POLLNVAL != 0 {
 			// Not a socket of ours any more: never "connected".
 			c.open[cn.fd] = nil
+			*c.state(int(cn.fd)) = fdState{}
 			cn.fd = -1
 			out = append(out, connectDone{tag: cn.tag, res: Result{Reason: "poll: invalid descriptor"}})
 			continue

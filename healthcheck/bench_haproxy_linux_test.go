@@ -113,6 +113,25 @@ func BenchmarkChecks(b *testing.B) {
 	}
 }
 
+// printRounds prints directord's and a reference's figures over rounds:
+// medians, [min–max] of the share of a core, and the CPU ratio.
+func printRounds(title, ref string, dd, rf []checkFigures, ratios []float64, goal string) {
+	fmt.Printf("\n%s; medians of %d rounds [min–max]\n", title, len(dd))
+	fmt.Printf("  %-11s %10s %12s %20s %12s\n", "checker", "checks/s", "CPU/check", "share of a core", "peak RSS")
+	for _, r := range []struct {
+		name string
+		fs   []checkFigures
+	}{{"directord", dd}, {ref, rf}} {
+		share := col(r.fs, func(f checkFigures) float64 { return 100 * f.coreShare })
+		fmt.Printf("  %-11s %10.0f %10.1fµs %8.1f%% [%.1f–%.1f] %9.1fMB\n", r.name,
+			medianOf(col(r.fs, func(f checkFigures) float64 { return f.perSecond })),
+			medianOf(col(r.fs, func(f checkFigures) float64 { return float64(f.cpuPerCheck) / 1e3 })),
+			medianOf(share), slices.Min(share), slices.Max(share),
+			medianOf(col(r.fs, func(f checkFigures) float64 { return float64(f.hwm) / 1e6 })))
+	}
+	fmt.Printf("  CPU, directord / %s: %.2f× [%.2f–%.2f]   (%s)\n", ref, medianOf(ratios), slices.Min(ratios), slices.Max(ratios), goal)
+}
+
 // col is one figure of each round.
 func col(fs []checkFigures, f func(checkFigures) float64) []float64 {
 	var out []float64
@@ -123,20 +142,7 @@ func col(fs []checkFigures, f func(checkFigures) float64) []float64 {
 }
 
 func printCheckTable(n int, dd, ha []checkFigures, ratios []float64) {
-	fmt.Printf("\nTCP checks: %d targets, interval 1s, timeout 500ms, rise 2, fall 3; medians of %d rounds [min–max]\n", n, len(dd))
-	fmt.Printf("  %-10s %10s %12s %16s %12s\n", "checker", "checks/s", "CPU/check", "share of a core", "peak RSS")
-	for _, r := range []struct {
-		name string
-		fs   []checkFigures
-	}{{"directord", dd}, {"haproxy", ha}} {
-		share := col(r.fs, func(f checkFigures) float64 { return 100 * f.coreShare })
-		fmt.Printf("  %-10s %10.0f %10.1fµs %8.1f%% [%.1f–%.1f] %9.1fMB\n", r.name,
-			medianOf(col(r.fs, func(f checkFigures) float64 { return f.perSecond })),
-			medianOf(col(r.fs, func(f checkFigures) float64 { return float64(f.cpuPerCheck) / 1e3 })),
-			medianOf(share), slices.Min(share), slices.Max(share),
-			medianOf(col(r.fs, func(f checkFigures) float64 { return float64(f.hwm) / 1e6 })))
-	}
-	fmt.Printf("  CPU, directord / haproxy: %.2f× [%.2f–%.2f]   (goal ≤ 1.0×, stretch 0.5×)\n", medianOf(ratios), slices.Min(ratios), slices.Max(ratios))
+	printRounds(fmt.Sprintf("TCP checks: %d targets, interval 1s, timeout 500ms, rise 2, fall 3", n), "haproxy", dd, ha, ratios, "goal ≤ 1.0×, stretch 0.5×")
 	if det := dd[len(dd)-1].detect; len(det) > 0 {
 		fmt.Printf("  detection, %d targets stopped: median %s  p90 %s  max %s   (bound %s + 5ms)\n", len(det),
 			ms(pct(det, 50)), ms(pct(det, 90)), ms(slices.Max(det)), ms(dd[len(dd)-1].bound))

@@ -465,20 +465,7 @@ func BenchmarkChecksVsKeepalived(b *testing.B) {
 		dd, ka = append(dd, d), append(ka, k)
 		ratios = append(ratios, float64(d.cpuPerCheck)/float64(k.cpuPerCheck))
 	}
-	fmt.Printf("\nHealth checks in one UML guest: %d TCP targets every 1s; medians of %d rounds [min–max]\n", n, rounds)
-	fmt.Printf("  %-11s %10s %14s %20s %10s\n", "checker", "checks/s", "CPU/check", "core share", "RSS")
-	for _, r := range []struct {
-		name string
-		fs   []checkFigures
-	}{{"directord", dd}, {"keepalived", ka}} {
-		share := col(r.fs, func(f checkFigures) float64 { return 100 * f.coreShare })
-		fmt.Printf("  %-11s %10.0f %12.1fµs %7.1f%% [%.1f–%.1f] %8.1fMB\n", r.name,
-			medianOf(col(r.fs, func(f checkFigures) float64 { return f.perSecond })),
-			medianOf(col(r.fs, func(f checkFigures) float64 { return float64(f.cpuPerCheck) / 1e3 })),
-			medianOf(share), slices.Min(share), slices.Max(share),
-			medianOf(col(r.fs, func(f checkFigures) float64 { return float64(f.rss) / 1e6 })))
-	}
-	fmt.Printf("  CPU per check, directord / keepalived: %.2f× [%.2f–%.2f]   (goal ≤ 1.0×)\n", medianOf(ratios), slices.Min(ratios), slices.Max(ratios))
+	printRounds(fmt.Sprintf("Health checks in one UML guest: %d TCP targets every 1s", n), "keepalived", dd, ka, ratios, "goal ≤ 1.0×")
 	// UML gives no vDSO: every clock read is a trapped syscall, and Go's
 	// runtime and net package read the clock many times per dial, where
 	// keepalived reads it a few. Print what that costs here, so the ratio

@@ -34,23 +34,8 @@ const oneService = `virtual_server "web" {
 // must wait for Run to end.
 func TestClearOwnedWaitsForRun(t *testing.T) {
 	k := lvstest.NewKernel(nil)
-	var down atomic.Bool
-	r := lvs.New(k, lvs.Options{Health: func(string) bool { return !down.Load() }})
-	if err := r.Start(daemon.IPVSSpec(parseConfig(t, oneService))); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go r.Run(ctx)
-
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	k.SetGate(func() {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	})
+	r, down, _, cancel := runOneService(t, k)
+	entered, release := holdNextWrite(k)
 	down.Store(true)
 	r.HealthChanged() // a pass that writes weight 0, held in the kernel
 	<-entered
@@ -72,4 +57,33 @@ func TestClearOwnedWaitsForRun(t *testing.T) {
 	if tbl := k.Table(); len(tbl) != 0 {
 		t.Errorf("owned services left: %v", tbl.Keys())
 	}
+}
+
+// runOneService starts a reconciler of oneService on k, its reals up
+// until down is set, running until cancel or the test's end.
+func runOneService(t *testing.T, k *lvstest.Kernel) (r *lvs.Reconciler, down *atomic.Bool, ctx context.Context, cancel context.CancelFunc) {
+	t.Helper()
+	down = new(atomic.Bool)
+	r = lvs.New(k, lvs.Options{Health: func(string) bool { return !down.Load() }})
+	if err := r.Start(daemon.IPVSSpec(parseConfig(t, oneService))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.Run(ctx)
+	return r, down, ctx, cancel
+}
+
+// holdNextWrite holds the kernel's next call: entered closes when it
+// starts, and it goes on once release is closed.
+func holdNextWrite(k *lvstest.Kernel) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	k.SetGate(func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	})
+	return entered, release
 }

@@ -1,16 +1,12 @@
 package lvs_test
 
 import (
-	"context"
 	"net/netip"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cloudflare/ipvs"
 
-	"directord/internal/daemon"
 	"directord/lvs"
 	"directord/lvs/lvstest"
 )
@@ -21,24 +17,10 @@ import (
 func TestTableDoesNotWaitForTheLoop(t *testing.T) {
 	foreign := lvs.Service{ServiceKey: lvs.ServiceKey{Family: ipvs.INET, Protocol: ipvs.TCP, Addr: netip.MustParseAddr("192.168.11.200"), Port: 80}, Scheduler: "rr"}
 	k := lvstest.NewKernel(lvs.Table{foreign.ServiceKey: {Service: foreign, Dests: map[lvs.DestKey]lvs.Destination{}}})
-	var down atomic.Bool
-	r := lvs.New(k, lvs.Options{Health: func(string) bool { return !down.Load() }})
-	if err := r.Start(daemon.IPVSSpec(parseConfig(t, oneService))); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go r.Run(ctx)
+	r, down, ctx, _ := runOneService(t, k)
 
 	// A pass held in its write: Table still answers.
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	k.SetGate(func() {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	})
+	entered, release := holdNextWrite(k)
 	down.Store(true)
 	r.HealthChanged()
 	<-entered
@@ -101,14 +83,7 @@ func TestTableDoesNotWaitForTheLoop(t *testing.T) {
 // Table reads the owned set while passes replace it: run under -race.
 func TestTableAlongsidePasses(t *testing.T) {
 	k := lvstest.NewKernel(nil)
-	var down atomic.Bool
-	r := lvs.New(k, lvs.Options{Health: func(string) bool { return !down.Load() }})
-	if err := r.Start(daemon.IPVSSpec(parseConfig(t, oneService))); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go r.Run(ctx)
+	r, down, ctx, cancel := runOneService(t, k)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -278,6 +278,10 @@ func TestDRPairUnderFailures(t *testing.T) {
 	rs2 := p.lab.Reals[1]
 	s := lab.DefaultSettings
 	bound := time.Duration(s.Fall)*s.CheckInterval + s.CheckTimeout
+	// Who answers what at the client, to tell a refusal by rs2 (a SYN
+	// that reached it) from one by a director (ICMP) should a request
+	// fail after the weight is 0: seen once in many runs, not explained.
+	wire := harness.Tcpdump(t, p.lab.Client.NS, p.lab.Client.Port.IfName, "arp or icmp or tcp[tcpflags] & (tcp-syn|tcp-rst) != 0")
 	t0 := time.Now()
 	rs2.StopHTTP()
 	t1 := waitWeight(t, p.lb1.Host.NS, rs2.Addr.String(), 0, 5*time.Second)
@@ -292,7 +296,16 @@ func TestDRPairUnderFailures(t *testing.T) {
 	if o := lab.Summarize(after); o.Failed > 0 {
 		t.Errorf("%d requests failed after rs2's weight was 0", o.Failed)
 		logFailed(t, after, t1)
+		for name, h := range p.lab.Hosts {
+			t.Logf("  %s is %s", h.Port.MAC, name)
+		}
+		for _, f := range wire.Frames() {
+			if !f.At.Before(o.First.Add(-20*time.Millisecond)) && !f.At.After(o.Last.Add(20*time.Millisecond)) {
+				t.Logf("  wire: %s", f.Line)
+			}
+		}
 	}
+	wire.Stop()
 	if n := answeredBy(after, "rs2"); n > 0 {
 		t.Errorf("rs2 answered %d requests after its weight was 0", n)
 	}

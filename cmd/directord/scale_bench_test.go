@@ -128,37 +128,6 @@ func runScale(tb testing.TB, measurer, bin string, args ...string) scaleRun {
 	return scaleRun{wall: time.Duration(ns), cpu: time.Duration(cpu), hwKiB: kib}
 }
 
-// installed copies bin in 64 KiB writes, as cp or a package manager
-// installs it. The page cache keeps a file in folios as large as the
-// writes that made it, and the kernel maps a binary's text from a 2 MB
-// folio in one 2 MB page: touched anywhere, all of it counts in the RSS.
-// Run as the linker (or one large write) left it, directord version
-// peaks at 33 MB; copied so, at 22 MB, either binary. Both are measured
-// as copied, as they run on a director.
-func installed(tb testing.TB, bin string) string {
-	tb.Helper()
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	out := filepath.Join(tb.TempDir(), filepath.Base(bin))
-	f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for len(b) > 0 {
-		n := min(len(b), 64<<10)
-		if _, err := f.Write(b[:n]); err != nil {
-			tb.Fatal(err)
-		}
-		b = b[n:]
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
 // scaleFigures are the median and max of scaleRuns runs.
 type scaleFigures struct {
 	wallMedian, wallMax, cpuMedian time.Duration
@@ -199,9 +168,9 @@ func BenchmarkConfigScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	measurer := buildMeasurer(b)
-	bins := []struct{ name, path string }{{"directord", installed(b, bin)}}
+	bins := []struct{ name, path string }{{"directord", harness.Installed(b, bin)}}
 	if ref := os.Getenv(EnvConfigRef); ref != "" {
-		bins = append(bins, struct{ name, path string }{"reference", installed(b, ref)})
+		bins = append(bins, struct{ name, path string }{"reference", harness.Installed(b, ref)})
 	}
 	files := []struct{ name, path string }{
 		{"2,500 services x 4 reals", scaleConfig(b, 2500, 4)},

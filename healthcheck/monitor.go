@@ -146,6 +146,23 @@ func (m *Monitor) Len() int {
 	return len(m.probes)
 }
 
+// Watches is the monitored set, as Update was last given it (each
+// watch's checks in their order; identical checks of one watch once). A
+// caller that must be able to go back to it takes it before an Update,
+// rather than keep the slice it passed: at 10,000 reals that is 5 MB
+// held for the rare undo.
+func (m *Monitor) Watches() []Watch {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Watch
+	for _, id := range slices.Sorted(maps.Keys(m.subs)) {
+		for _, p := range m.probesOf(id) {
+			out = append(out, Watch{ID: id, Spec: p.spec})
+		}
+	}
+	return out
+}
+
 // Events delivers state changes. The reader must keep up: a full channel
 // holds the scheduler back.
 func (m *Monitor) Events() <-chan Event { return m.events }

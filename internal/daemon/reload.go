@@ -120,6 +120,7 @@ func (d *Daemon) reload(ctx context.Context, res *ReloadResult) error {
 	// CA, that went away since Validate) and VRRP (a socket for a new
 	// interface). VRRP's Reload changes nothing when it fails.
 	undoSteers := d.beforeChecks(ctx, d.config(), cfg)
+	running := d.monitor.Watches()
 	if err := d.monitor.Update(p.watches); err != nil {
 		undoSteers()
 		return fmt.Errorf("health checks: %w", err)
@@ -128,7 +129,7 @@ func (d *Daemon) reload(ctx context.Context, res *ReloadResult) error {
 		// Back to the set that was running (kept, not translated again:
 		// a script_user lookup failing now must not empty it), then
 		// its routes and probes: the new checks stop before theirs go.
-		if uerr := d.monitor.Update(d.watches); uerr != nil {
+		if uerr := d.monitor.Update(running); uerr != nil {
 			d.log.Error("health checks: could not go back to the running set", "err", uerr)
 		}
 		undoSteers()
@@ -139,7 +140,6 @@ func (d *Daemon) reload(ctx context.Context, res *ReloadResult) error {
 	// computes map services to the new instances. The reconciler takes
 	// the new table (a write the kernel refuses is retried and shown in
 	// the status, as at start).
-	d.watches = p.watches
 	d.pruneRuntime(cfg)
 	// A real the reload adds may have its maintenance file already, or
 	// maintenance_dir itself changed: read it now, not at the next poll,

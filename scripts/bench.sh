@@ -16,6 +16,8 @@
 #                                 # directord binary measured in the same run)
 #   ./scripts/bench.sh reload     # reload at 10,000 x 4: one real changed, nothing changed;
 #                                 # in process on the fakes, then the real binary in UML
+#   ./scripts/bench.sh start      # directord run at 10,000 real servers (TCP checks, IPVS,
+#                                 # VRRP): peak RSS against keepalived's, in UML
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -54,6 +56,10 @@ run_reload() {
   go test ./internal/e2e -run '^$' -bench 'ReloadScale' -benchtime 1x -timeout 60m
 }
 
+run_start() {
+  go test ./internal/e2e -run '^$' -bench 'StartScale' -benchtime 1x -timeout 30m
+}
+
 case "${1:-all}" in
   failover) run_failover ;;
   checks) run_checks ;;
@@ -63,6 +69,7 @@ case "${1:-all}" in
   scrapes) run_scrapes ;;
   config) run_config ;;
   reload) run_reload ;;
-  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_scrapes; run_config; run_reload ;;
-  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, scrapes, config, reload)" >&2; exit 2 ;;
+  start) run_start ;;
+  all) run_failover; run_checks; run_ipvs; run_sync; run_bgp; run_scrapes; run_config; run_reload; run_start ;;
+  *) echo "unknown benchmark: $1 (failover, checks, ipvs, sync, bgp, scrapes, config, reload, start)" >&2; exit 2 ;;
 esac

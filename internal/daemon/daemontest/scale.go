@@ -9,8 +9,9 @@ import (
 // Scale is a large configuration for reload tests and benchmarks: VIPs
 // addresses, each with Ports TCP virtual services of Reals real servers,
 // the VIPs held by VRRP instances of at most 250 addresses each (an
-// advert carries at most 255). Reals have no health check (always up),
-// so the size measured is the daemon's, not the checkers'.
+// advert carries at most 255). Reals have no health check (always up)
+// unless Check says one, so the size measured is the daemon's, not the
+// checkers'.
 type Scale struct {
 	VIPs, Ports, Reals int
 	// Interface carries the VRRP instances.
@@ -19,6 +20,9 @@ type Scale struct {
 	Advert string
 	// Extra goes into the director block (status_socket, metrics_listen).
 	Extra string
+	// Check, if set, goes into every virtual_server block (a
+	// health_check block).
+	Check string
 }
 
 // vipsPerInstance keeps each instance's advert under 255 addresses.
@@ -75,6 +79,9 @@ func (s Scale) Config(weight func(vip, port, real int) int) string {
 		for p := range s.Ports {
 			fmt.Fprintf(&b, "virtual_server \"s%d_%d\" {\n  address = %q\n  port = %d\n  protocol = \"tcp\"\n  scheduler = \"wrr\"\n  forwarding = \"dr\"\n",
 				i, p, s.VIP(i), s.Port(p))
+			if s.Check != "" {
+				fmt.Fprintf(&b, "  %s\n", s.Check)
+			}
 			for j := range s.Reals {
 				fmt.Fprintf(&b, "  real_server %q { weight = %d }\n", s.Real(i, j), weight(i, p, j))
 			}

@@ -133,7 +133,7 @@ func TestHTTP(t *testing.T) {
 	md := md5.Sum([]byte(body))
 	sha := sha256.Sum256([]byte(body))
 	h := func(path string, mod ...func(*Spec)) Spec {
-		s := Spec{Type: TypeHTTP, Target: target, Path: path}
+		s := Spec{Type: TypeHTTP, Target: target, Params: &Params{Path: path}}
 		for _, f := range mod {
 			f(&s)
 		}
@@ -182,7 +182,7 @@ func TestHTTPBodyCap(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	r := check(t, Spec{Type: TypeHTTP, Target: addrPort(t, srv.Listener.Addr().String()), BodyRegex: "^a+$", Timeout: 5 * time.Second})
+	r := check(t, Spec{Type: TypeHTTP, Target: addrPort(t, srv.Listener.Addr().String()), Timeout: 5 * time.Second, Params: &Params{BodyRegex: "^a+$"}})
 	expect(t, r, true, "status 200")
 	select {
 	case <-done:
@@ -232,7 +232,7 @@ func TestHTTPS(t *testing.T) {
 	defer srv.Close()
 	target := addrPort(t, srv.Listener.Addr().String())
 	s := func(mod func(*Spec)) Spec {
-		sp := Spec{Type: TypeHTTPS, Target: target, TLSServerName: "www.example.test"}
+		sp := Spec{Type: TypeHTTPS, Target: target, Params: &Params{TLSServerName: "www.example.test"}}
 		mod(&sp)
 		return sp
 	}
@@ -240,17 +240,17 @@ func TestHTTPS(t *testing.T) {
 	expect(t, check(t, s(func(*Spec) {})), false, "tls: certificate not trusted")
 	expect(t, check(t, s(func(sp *Spec) { sp.CAFile = caFile; sp.TLSServerName = "other.example.test" })), false, "tls: certificate not trusted")
 	expect(t, check(t, s(func(sp *Spec) { sp.InsecureSkipVerify = true; sp.TLSServerName = "" })), true, "status 200")
-	if _, err := New(Spec{Type: TypeHTTPS, Target: target, CAFile: "/nonexistent.pem"}); err == nil {
+	if _, err := New(Spec{Type: TypeHTTPS, Target: target, Params: &Params{CAFile: "/nonexistent.pem"}}); err == nil {
 		t.Error("a missing ca_file was accepted")
 	}
 }
 
 func TestExec(t *testing.T) {
 	real := addrPort(t, "10.0.0.5:8080")
-	ok := check(t, Spec{Type: TypeExec, Real: real, Target: real, Command: []string{"/bin/sh", "-c",
-		`test "$DIRECTORD_REAL_ADDRESS:$DIRECTORD_REAL_PORT" = 10.0.0.5:8080`}})
+	ok := check(t, Spec{Type: TypeExec, Real: real, Target: real, Params: &Params{Command: []string{"/bin/sh", "-c",
+		`test "$DIRECTORD_REAL_ADDRESS:$DIRECTORD_REAL_PORT" = 10.0.0.5:8080`}}})
 	expect(t, ok, true, "exit status 0")
-	bad := check(t, Spec{Type: TypeExec, Real: real, Target: real, Command: []string{"/bin/sh", "-c", "echo backend is sad >&2; exit 2"}})
+	bad := check(t, Spec{Type: TypeExec, Real: real, Target: real, Params: &Params{Command: []string{"/bin/sh", "-c", "echo backend is sad >&2; exit 2"}}})
 	expect(t, bad, false, "exit status 2: backend is sad")
 }
 
@@ -258,8 +258,7 @@ func TestExec(t *testing.T) {
 // started.
 func TestExecHungIsKilled(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	r := check(t, Spec{Type: TypeExec, Timeout: 300 * time.Millisecond,
-		Command: []string{"/bin/sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}})
+	r := check(t, Spec{Type: TypeExec, Timeout: 300 * time.Millisecond, Params: &Params{Command: []string{"/bin/sh", "-c", "sleep 60 & echo $! > " + pidFile + "; wait"}}})
 	expect(t, r, false, "timeout: killed")
 	if r.Latency > 2*time.Second {
 		t.Errorf("took %s", r.Latency)
@@ -297,16 +296,16 @@ func TestExecDynamicWeight(t *testing.T) {
 		{255, true, true, true, 253, "exit status 255: weight 253"},
 		{12, false, false, false, 0, "exit status 12"},
 	} {
-		r := check(t, Spec{Type: TypeExec, Real: real, Target: real, DynamicWeight: tt.dynamic,
-			Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(tt.code)}})
+		r := check(t, Spec{Type: TypeExec, Real: real, Target: real, Params: &Params{DynamicWeight: tt.dynamic,
+			Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(tt.code)}}})
 		if r.Up != tt.up || r.Dynamic != tt.dyn || r.Weight != tt.weight || r.Reason != tt.inReason {
 			t.Errorf("exit %d, dynamic %v: %+v; want up %v, dynamic %v, weight %d, reason %q",
 				tt.code, tt.dynamic, r, tt.up, tt.dyn, tt.weight, tt.inReason)
 		}
 	}
 	// A death by signal is down, whatever dynamic says.
-	r := check(t, Spec{Type: TypeExec, Real: real, Target: real, DynamicWeight: true,
-		Command: []string{"/bin/sh", "-c", "kill -9 $$"}})
+	r := check(t, Spec{Type: TypeExec, Real: real, Target: real, Params: &Params{DynamicWeight: true,
+		Command: []string{"/bin/sh", "-c", "kill -9 $$"}}})
 	if r.Up {
 		t.Errorf("killed by a signal: %+v", r)
 	}

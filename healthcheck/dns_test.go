@@ -66,7 +66,7 @@ func TestDNSInNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := func(target string, mod func(*Spec)) Spec {
-		sp := Spec{Type: TypeDNS, Target: addrPort(t, target), Timeout: 2 * time.Second}
+		sp := Spec{Type: TypeDNS, Target: addrPort(t, target), Timeout: 2 * time.Second, Params: &Params{}}
 		mod(&sp)
 		return sp
 	}
@@ -109,9 +109,9 @@ func TestDNSInNamespaces(t *testing.T) {
 
 func TestDNSSpecRefused(t *testing.T) {
 	for _, s := range []Spec{
-		{Type: TypeDNS, QueryType: "BOGUS"},
-		{Type: TypeDNS, Rcode: "MAYBE"},
-		{Type: TypeDNS, QueryName: "a..b"},
+		{Type: TypeDNS, Params: &Params{QueryType: "BOGUS"}},
+		{Type: TypeDNS, Params: &Params{Rcode: "MAYBE"}},
+		{Type: TypeDNS, Params: &Params{QueryName: "a..b"}},
 	} {
 		if _, err := New(s); err == nil {
 			t.Errorf("%+v was accepted", s)

@@ -33,7 +33,7 @@ func TestICMPInNamespaces(t *testing.T) {
 		if count > 1 {
 			timeout = 600 * time.Millisecond
 		}
-		return Spec{Type: TypeICMP, Target: netip.AddrPortFrom(netip.MustParseAddr(target), 0), Count: count, Timeout: timeout}
+		return Spec{Type: TypeICMP, Target: netip.AddrPortFrom(netip.MustParseAddr(target), 0), Timeout: timeout, Params: &Params{Count: count}}
 	}
 	got := map[string]Result{}
 	err := lan.Hosts["cli"].NS.Do(func() error {

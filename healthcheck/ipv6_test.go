@@ -27,7 +27,7 @@ func TestChecksOverIPv6(t *testing.T) {
 		t.Fatalf("target %s is not IPv6", target)
 	}
 	expect(t, check(t, Spec{Type: TypeTCP, Target: target}), true, "connected")
-	expect(t, check(t, Spec{Type: TypeHTTP, Target: target, Path: "/"}), true, "200")
+	expect(t, check(t, Spec{Type: TypeHTTP, Target: target, Params: &Params{Path: "/"}}), true, "200")
 	if got := (Spec{Type: TypeHTTP, Target: target}).Name(); got != "http "+target.String() || got[5] != '[' {
 		t.Errorf("name %q, want the bracketed form", got)
 	}
@@ -47,7 +47,7 @@ func TestHTTPSOverIPv6(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	target := addrPort(t, l.Addr().String())
-	sp := Spec{Type: TypeHTTPS, Target: target, TLSServerName: "www.example.test", CAFile: caFile}
+	sp := Spec{Type: TypeHTTPS, Target: target, Params: &Params{TLSServerName: "www.example.test", CAFile: caFile}}
 	expect(t, check(t, sp), true, "status 200")
 	sp.TLSServerName = "other.example.test"
 	expect(t, check(t, sp), false, "tls: certificate not trusted")
@@ -58,7 +58,7 @@ func TestHTTPSOverIPv6(t *testing.T) {
 func TestExecOverIPv6(t *testing.T) {
 	real := addrPort(t, "[2001:db8::5]:8080")
 	target := addrPort(t, "[2001:db8::6]:9090")
-	r := check(t, Spec{Type: TypeExec, Real: real, Target: target, Command: []string{"/bin/sh", "-c",
-		`test "$DIRECTORD_REAL_ADDRESS $DIRECTORD_REAL_PORT $DIRECTORD_CHECK_ADDRESS $DIRECTORD_CHECK_PORT" = "2001:db8::5 8080 2001:db8::6 9090"`}})
+	r := check(t, Spec{Type: TypeExec, Real: real, Target: target, Params: &Params{Command: []string{"/bin/sh", "-c",
+		`test "$DIRECTORD_REAL_ADDRESS $DIRECTORD_REAL_PORT $DIRECTORD_CHECK_ADDRESS $DIRECTORD_CHECK_PORT" = "2001:db8::5 8080 2001:db8::6 9090"`}}})
 	expect(t, r, true, "exit status 0")
 }

@@ -58,7 +58,7 @@ func TestMarkSteersEveryProbeType(t *testing.T) {
 	// it shares dial with tcp and smtp.
 	for _, typ := range []string{TypeTCP, TypeSMTP, TypeUDP, TypeDNS} {
 		for _, mark := range []uint32{0, 0x44} {
-			s := Spec{Type: typ, Target: target, Real: target, Mark: mark, Timeout: time.Second, PayloadHex: "70696e67", RequireReply: true}
+			s := Spec{Type: typ, Target: target, Real: target, Mark: mark, Timeout: time.Second, Params: &Params{PayloadHex: "70696e67", RequireReply: true}}
 			c, err := New(s)
 			if err != nil {
 				t.Fatal(err)

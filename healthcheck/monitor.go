@@ -270,7 +270,7 @@ func (p *probe) inherit(olds []*probe) {
 		up = up && o.health.up
 	}
 	p.health = newHealth(up, p.spec.Rise, p.spec.Fall)
-	if up && p.spec.DynamicWeight {
+	if up && p.spec.dynamic() {
 		p.weighted, p.weight = olds[0].weighted, olds[0].weight
 	}
 	first := olds[0]

@@ -99,7 +99,8 @@ func (s *scripted) callTimes() []time.Time {
 
 func spec(port uint16, mod ...func(*Spec)) Spec {
 	s := Spec{Type: TypeTCP, Target: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), port),
-		Interval: time.Second, Timeout: 500 * time.Millisecond, RetryDelay: time.Second, Rise: 2, Fall: 3, InitialUp: true}
+		Interval: time.Second, Timeout: 500 * time.Millisecond, RetryDelay: time.Second, Rise: 2, Fall: 3, InitialUp: true,
+		Params: &Params{}}
 	for _, f := range mod {
 		f(&s)
 	}

@@ -103,7 +103,7 @@ func TestSMTPInNamespaces(t *testing.T) {
 			if a == "10.77.0.2:28" {
 				timeout = 300 * time.Millisecond
 			}
-			got[a] = check(t, Spec{Type: TypeSMTP, Target: addrPort(t, a), HeloName: "lb1.example.test", Timeout: timeout})
+			got[a] = check(t, Spec{Type: TypeSMTP, Target: addrPort(t, a), Timeout: timeout, Params: &Params{HeloName: "lb1.example.test"}})
 		}
 		return nil
 	})

@@ -65,7 +65,7 @@ func TestUDPInNamespaces(t *testing.T) {
 	s := func(target string, mod func(*Spec)) Spec {
 		// Long enough for a loaded machine, except where silence is
 		// the point.
-		sp := Spec{Type: TypeUDP, Target: addrPort(t, target), PayloadHex: ping, Timeout: 2 * time.Second}
+		sp := Spec{Type: TypeUDP, Target: addrPort(t, target), Timeout: 2 * time.Second, Params: &Params{PayloadHex: ping}}
 		mod(&sp)
 		return sp
 	}
@@ -108,11 +108,11 @@ func TestUDPBinaryReply(t *testing.T) {
 	}
 	udpEcho(t, pc)
 	target := addrPort(t, pc.LocalAddr().String())
-	r := check(t, Spec{Type: TypeUDP, Target: target, PayloadHex: "00ff01", ReplyHex: hex.EncodeToString([]byte("pong:\x00\xff")), Timeout: time.Second})
+	r := check(t, Spec{Type: TypeUDP, Target: target, Timeout: time.Second, Params: &Params{PayloadHex: "00ff01", ReplyHex: hex.EncodeToString([]byte("pong:\x00\xff"))}})
 	expect(t, r, true, "reply (8 bytes)")
-	r = check(t, Spec{Type: TypeUDP, Target: target, PayloadHex: "00ff01", ReplyHex: "00ff01", Timeout: time.Second})
+	r = check(t, Spec{Type: TypeUDP, Target: target, Timeout: time.Second, Params: &Params{PayloadHex: "00ff01", ReplyHex: "00ff01"}})
 	expect(t, r, false, "does not start with reply_hex")
-	if _, err := New(Spec{Type: TypeUDP, Target: target, PayloadHex: "zz"}); err == nil {
+	if _, err := New(Spec{Type: TypeUDP, Target: target, Params: &Params{PayloadHex: "zz"}}); err == nil {
 		t.Error("a payload that is not hex was accepted")
 	}
 }

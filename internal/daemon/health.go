@@ -35,19 +35,19 @@ func HealthWatches(cfg *config.Config) ([]healthcheck.Watch, error) {
 		}
 	}
 	out := make([]healthcheck.Watch, 0, n)
+	// One Params per health_check block, shared by its reals' Specs.
+	shared := map[*config.HealthCheck]*healthcheck.Params{}
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			for _, hc := range rs.HealthChecks {
-				s := healthSpec(vs, rs, hc)
-				if s.Type == config.CheckSMTP && s.HeloName == "" {
-					s.HeloName = cfg.Director.RouterID
+				p := shared[hc]
+				if p == nil {
+					p = checkParams(cfg, hc, user)
+					shared[hc] = p
 				}
-				if s.Type == config.CheckExec {
-					s.User = user
-				}
-				out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: s})
+				out = append(out, healthcheck.Watch{ID: WatchID(vs, rs), Spec: healthSpec(vs, rs, hc, p)})
 			}
 		}
 	}
@@ -75,7 +75,7 @@ func ScriptUser(cfg *config.Config) (*proc.User, error) {
 	return u, nil
 }
 
-func healthSpec(vs *config.VirtualServer, rs *config.RealServer, hc *config.HealthCheck) healthcheck.Spec {
+func healthSpec(vs *config.VirtualServer, rs *config.RealServer, hc *config.HealthCheck, p *healthcheck.Params) healthcheck.Spec {
 	addr, port := rs.Address, rs.Port
 	if hc.ConnectAddress.IsValid() {
 		addr = hc.ConnectAddress
@@ -93,16 +93,32 @@ func healthSpec(vs *config.VirtualServer, rs *config.RealServer, hc *config.Heal
 		port = 0
 	}
 	s := healthcheck.Spec{
-		Type:               hc.Type,
-		Target:             netip.AddrPortFrom(addr, port),
-		Real:               rs.Endpoint(),
-		Bind:               hc.BindAddress,
-		Interval:           hc.Interval.D(),
-		Timeout:            hc.Timeout.D(),
-		RetryDelay:         hc.RetryDelay.D(),
-		Rise:               hc.Rise,
-		Fall:               hc.Fall,
-		InitialUp:          hc.InitialUp,
+		Type:       hc.Type,
+		Target:     netip.AddrPortFrom(addr, port),
+		Real:       rs.Endpoint(),
+		Bind:       hc.BindAddress,
+		Interval:   hc.Interval.D(),
+		Timeout:    hc.Timeout.D(),
+		RetryDelay: hc.RetryDelay.D(),
+		Rise:       hc.Rise,
+		Fall:       hc.Fall,
+		InitialUp:  hc.InitialUp,
+		Params:     p,
+	}
+	if hc.Type == config.CheckICMP {
+		s.Real = netip.AddrPortFrom(rs.Address, 0)
+	}
+	if hc.ThroughVIP {
+		s.Mark = rs.ThroughVIPMark
+	}
+	return s
+}
+
+// checkParams are hc's type settings: the same for every real hc checks.
+// An smtp check says the router_id in HELO unless helo_name is set, and
+// an exec check runs as user.
+func checkParams(cfg *config.Config, hc *config.HealthCheck, user *proc.User) *healthcheck.Params {
+	p := &healthcheck.Params{
 		Path:               hc.Path,
 		Method:             hc.Method,
 		Host:               hc.Host,
@@ -124,14 +140,14 @@ func healthSpec(vs *config.VirtualServer, rs *config.RealServer, hc *config.Heal
 		Answer:             hc.Answer,
 		Count:              hc.Count,
 	}
-	if hc.Type == config.CheckICMP {
-		s.Real = netip.AddrPortFrom(rs.Address, 0)
+	if hc.Type == config.CheckSMTP && p.HeloName == "" {
+		p.HeloName = cfg.Director.RouterID
 	}
-	if hc.ThroughVIP {
-		s.Mark = rs.ThroughVIPMark
+	if hc.Type == config.CheckExec {
+		p.User = user
 	}
 	for _, r := range hc.Status {
-		s.Status = append(s.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})
+		p.Status = append(p.Status, healthcheck.StatusRange{Lo: r.Lo, Hi: r.Hi})
 	}
-	return s
+	return p
 }

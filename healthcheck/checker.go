@@ -70,8 +70,8 @@ type Checker interface {
 // StatusRange is an inclusive range of accepted HTTP status codes.
 type StatusRange struct{ Lo, Hi int }
 
-// Spec is everything that defines a probe. Two equal Specs are the same
-// probe, whoever declared them.
+// Spec is everything that defines a probe. Specs with equal Keys are the
+// same probe, whoever declared them.
 type Spec struct {
 	Type string
 	// Target is where the probe connects (connect_address and
@@ -90,11 +90,13 @@ type Spec struct {
 	Rise, Fall                    int
 	InitialUp                     bool
 
-	// Params are the settings of the check types that have any (nil: a
-	// tcp check's). Its fields read as the Spec's own (s.Path). One
-	// Params may be shared, read-only, by the Specs of every real of a
-	// health_check block: a probe keeps its Spec, and at 10,000 reals
-	// these 300 bytes a probe were 3 MB of the daemon's heap.
+	// Params are the settings of the check types that have any (nil:
+	// none, as a tcp check; the same Key as &Params{}). Its fields read
+	// as the Spec's own (s.Path). One Params may be shared by the Specs
+	// of every real of a health_check block, so it is read-only once
+	// built: writing s.Path changes every real that shares it. A probe
+	// keeps its Spec, and at 10,000 reals these 300 bytes a probe were
+	// 3 MB of the daemon's heap.
 	*Params
 }
 
@@ -141,6 +143,9 @@ func (s Spec) dynamic() bool { return s.Params != nil && s.DynamicWeight }
 // Key is the probe's identity: a digest of its canonically encoded Spec
 // (32 bytes, where the encoding itself is hundreds: it is kept per probe).
 func (s Spec) Key() string {
+	if s.Params == nil {
+		s.Params = &Params{} // nil and no settings are one probe
+	}
 	// Encoded straight into the hash: at 10,000 reals a Marshal's copy
 	// of each encoding was megabytes of garbage at every start and
 	// reload.

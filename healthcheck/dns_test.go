@@ -114,7 +114,7 @@ func TestDNSSpecRefused(t *testing.T) {
 		{Type: TypeDNS, Params: &Params{QueryName: "a..b"}},
 	} {
 		if _, err := New(s); err == nil {
-			t.Errorf("%+v was accepted", s)
+			t.Errorf("%+v was accepted", *s.Params)
 		}
 	}
 }

@@ -126,8 +126,9 @@ func (d *Daemon) reload(ctx context.Context, res *ReloadResult) error {
 		return fmt.Errorf("health checks: %w", err)
 	}
 	if err := d.router.Reload(ctx, p.instances, p.groups); err != nil {
-		// Back to the set that was running (kept, not translated again:
-		// a script_user lookup failing now must not empty it), then
+		// Back to the set that was running (taken from the monitor
+		// before the Update, not translated again: a script_user
+		// lookup failing now must not empty it), then
 		// its routes and probes: the new checks stop before theirs go.
 		if uerr := d.monitor.Update(running); uerr != nil {
 			d.log.Error("health checks: could not go back to the running set", "err", uerr)

@@ -9,9 +9,9 @@ import (
 // Scale is a large configuration for reload tests and benchmarks: VIPs
 // addresses, each with Ports TCP virtual services of Reals real servers,
 // the VIPs held by VRRP instances of at most 250 addresses each (an
-// advert carries at most 255). Reals have no health check (always up)
-// unless Check says one, so the size measured is the daemon's, not the
-// checkers'.
+// advert carries at most 255). Reals have no health check (always up,
+// so the size measured is the daemon's, not the checkers') unless Check
+// says one.
 type Scale struct {
 	VIPs, Ports, Reals int
 	// Interface carries the VRRP instances.

@@ -113,8 +113,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 }
 
 // bgpModeConfig is TestBGPMode's director (status socket %q, web's
-// community %q): two announced services on lo, and a VRRP VIP announced
-// by the master only.
+// community %q, slow's gate file %q): two announced services on lo, and
+// a VRRP VIP announced by the master only.
 const bgpModeConfig = `director {
   router_id = "10.2.0.1"
   status_socket = %q
@@ -140,17 +140,19 @@ virtual_server "web" {
   }
   real_server "127.0.0.2" {}
 }
-# Its only check's first result comes 3 s after its first run, which
-# starts somewhere in the first interval (warm-up jitter): 3 to 8 s after
-# the start. The address is not announced before it.
+# Its only check waits for the gate file the test creates: the address
+# is not announced before its first result (fall 1: a run that times out
+# before the gate is there is a result, down, not announced either).
 virtual_server "slow" {
   address = "10.0.0.101"
   port = 8080
   announce = "bgp"
   health_check "exec" {
-    command = ["/bin/sleep", "3"]
+    command = ["/bin/sh", "-c", "while [ ! -e \"$0\" ]; do sleep 0.1; done", %q]
     interval = "5s"
     timeout = "4s"
+    rise = 1
+    fall = 1
   }
   real_server "127.0.0.2" {}
 }
@@ -215,9 +217,10 @@ func TestBGPMode(t *testing.T) {
 
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s.sock")
+	gate := filepath.Join(dir, "gate")
 	write := func(community string) string {
 		path := filepath.Join(dir, "directord.hcl")
-		src := fmt.Sprintf(bgpModeConfig, sock, community)
+		src := fmt.Sprintf(bgpModeConfig, sock, community, gate)
 		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -245,10 +248,13 @@ func TestBGPMode(t *testing.T) {
 	}
 	waitFor(t, "the VIP announced with its community", 15*time.Second, routeHas("BGP.community: (65000,7)"))
 	if out := bird("show", "route"); strings.Contains(out, "10.0.0.101/32") {
-		t.Errorf("10.0.0.101 was announced before its check's first result:\n%s", out)
+		t.Errorf("10.0.0.101 was announced before its check passed:\n%s", out)
 	}
-	// At most interval + 3 s after the start; 12 s leaves room for a slow guest.
-	waitFor(t, "10.0.0.101 announced once its check has a result", 12*time.Second, func() (bool, string) {
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The running probe passes at once; or the next one, an interval on.
+	waitFor(t, "10.0.0.101 announced once its check passes", 10*time.Second, func() (bool, string) {
 		out := bird("show", "route")
 		return strings.Contains(out, "10.0.0.101/32"), out
 	})

@@ -197,7 +197,9 @@ func TestDRPairUnderFailures(t *testing.T) {
 	if done {
 		return
 	}
-	p := startPair(t, bin)
+	settings := lab.DefaultSettings
+	settings.ExpireNodestConn = true
+	p := startPairWith(t, bin, requestEvery, settings)
 	var steps []step
 	time.Sleep(2 * time.Second)
 	warm := p.client.Since(time.Time{})
@@ -282,10 +284,20 @@ func TestDRPairUnderFailures(t *testing.T) {
 	// that reached it) from one by a director (ICMP) should a request
 	// fail after the weight is 0: seen once in many runs, not explained.
 	wire := harness.Tcpdump(t, p.lab.Client.NS, p.lab.Client.Port.IfName, "arp or icmp or tcp[tcpflags] & (tcp-syn|tcp-rst) != 0")
+	// A client port whose last connection went to rs2: after rs2's
+	// weight is 0 a new connection from it must go elsewhere too, though
+	// lb1 still holds the old entry (expire_nodest_conn).
+	reused, err := portTo(p.lab.Client, "rs2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Now()
 	rs2.StopHTTP()
 	t1 := waitWeight(t, p.lb1.Host.NS, rs2.Addr.String(), 0, 5*time.Second)
 	waitWeight(t, p.lb2.Host.NS, rs2.Addr.String(), 0, time.Second)
+	if who, err := getFrom(p.lab.Client, reused); err != nil || who == "rs2" {
+		t.Errorf("from port %d, whose last connection went to rs2, after rs2's weight was 0: %q, %v", reused, who, err)
+	}
 	took := t1.Sub(t0)
 	if took > bound+300*time.Millisecond { // the poll of ipvsadm in UML adds its share
 		t.Errorf("weight 0 after %s, bound fall × interval + timeout = %s", took, bound)

@@ -13,6 +13,12 @@ type Settings struct {
 	CheckInterval time.Duration
 	CheckTimeout  time.Duration
 	Rise, Fall    int
+	// ExpireNodestConn sets net.ipv4.vs.expire_nodest_conn: a new
+	// connection from a client port whose last connection went to a
+	// real now at weight 0 is scheduled afresh instead of going to that
+	// real (in DR the director never sees the real's FIN, so the old
+	// entry lingers for two minutes).
+	ExpireNodestConn bool
 }
 
 // DefaultSettings are quick enough to watch, slow enough to follow.
@@ -61,6 +67,9 @@ vrrp_instance "web" {
   virtual_ips       = ["%s/24"]
 }
 `, name, name, socket, priority, s.Advert, VIP)
+	if s.ExpireNodestConn {
+		b.WriteString("\nipvs {\n  sysctl {\n    expire_nodest_conn = true\n  }\n}\n")
+	}
 	directordService(&b, "web", VIP, s, reals, func(r RealSpec) netip.Addr { return r.Addr })
 	if dualStack(reals) {
 		// The IPv6 service: a second instance (one address family per

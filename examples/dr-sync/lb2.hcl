@@ -65,5 +65,9 @@ ipvs {
     # clients: their next connection goes to a working real instead of
     # the drained one until the persistence timeout.
     expire_quiescent_template = true
+    # A new connection from a client port whose last connection (in the
+    # last two minutes: in DR IPVS never sees the real's FIN) went to a
+    # real now at weight 0 is scheduled afresh, not sent to that real.
+    expire_nodest_conn = true
   }
 }

@@ -41,7 +41,7 @@ func DesiredWeighted(vss []VirtualService, up HealthFunc, weight WeightFunc, pre
 	for i := range vss {
 		vs := &vss[i]
 		k := vs.Service.ServiceKey
-		e := &Entry{Service: vs.Service, Dests: map[DestKey]Destination{}}
+		e := &Entry{Service: vs.Service, Dests: make(Dests, 0, len(vs.Reals)+1)}
 		// Health and weight are asked once per real, so a pass sees one
 		// answer.
 		isUp := make([]bool, len(vs.Reals))
@@ -80,8 +80,9 @@ func DesiredWeighted(vss []VirtualService, up HealthFunc, weight WeightFunc, pre
 				// ones.
 				d.Weight = 0
 			}
-			e.Dests[d.DestKey] = d
+			e.Dests = append(e.Dests, d)
 		}
+		e.Dests = DestsOf(e.Dests...)
 		addSorry(e, vs.Sorry, isLost)
 		t[k] = e
 		states = append(states, ServiceState{Key: k, Name: vs.Name, AliveWeight: alive, QuorumLost: isLost})
@@ -106,7 +107,7 @@ func AddProbes(t Table, probes []Probe) {
 		d.Port, d.Weight, d.Upper, d.Lower = 0, 1, 0, 0
 		t[k] = &Entry{
 			Service: Service{ServiceKey: k, Scheduler: "rr", Flags: ipvs.ServiceOnePacket, Netmask: netmask.MaskFrom(bits, bits)},
-			Dests:   map[DestKey]Destination{d.DestKey: d},
+			Dests:   Dests{d},
 		}
 	}
 }
@@ -140,12 +141,12 @@ func addSorry(e *Entry, s *Sorry, isLost bool) {
 	if s == nil || (!isLost && !s.Inhibit) {
 		return
 	}
-	if _, taken := e.Dests[s.Dest.DestKey]; taken {
+	if e.Dests.Has(s.Dest.DestKey) {
 		return
 	}
 	d := s.Dest
 	if !isLost {
 		d.Weight = 0
 	}
-	e.Dests[d.DestKey] = d
+	e.Dests.Set(d)
 }

@@ -36,8 +36,8 @@ func down(addrs ...string) lvs.HealthFunc {
 
 func weights(t lvs.Table, k lvs.ServiceKey) map[string]uint32 {
 	out := map[string]uint32{}
-	for dk, d := range t[k].Dests {
-		out[dk.String()] = d.Weight
+	for _, d := range t[k].Dests {
+		out[d.DestKey.String()] = d.Weight
 	}
 	return out
 }
@@ -161,7 +161,7 @@ func TestDesiredQuorumHysteresis(t *testing.T) {
 		var tbl lvs.Table
 		var states []lvs.ServiceState
 		tbl, lost, states = lvs.Desired(vss, down(s.down...), lost)
-		_, hasSorry := tbl[k].Dests[lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.99"), Port: 80}]
+		hasSorry := tbl[k].Dests.Has(lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.99"), Port: 80})
 		if hasSorry != s.sorry || states[0].QuorumLost != s.sorry {
 			t.Fatalf("step %d (%d down): sorry server %v, want %v", i, len(s.down), hasSorry, s.sorry)
 		}

@@ -60,26 +60,11 @@ func Diff(desired, observed Table, owned map[ServiceKey]bool) []Op {
 		case have.Service != want.Service:
 			ops = append(ops, Op{Kind: UpdateService, Service: want.Service})
 		}
-		for dk, d := range want.Dests {
-			var cur Destination
-			var present bool
-			if ok {
-				cur, present = have.Dests[dk]
-			}
-			switch {
-			case !present:
-				ops = append(ops, Op{Kind: CreateDest, Service: want.Service, Dest: d})
-			case cur != d:
-				ops = append(ops, Op{Kind: UpdateDest, Service: want.Service, Dest: d})
-			}
-		}
+		var cur Dests
 		if ok {
-			for dk, d := range have.Dests {
-				if _, keep := want.Dests[dk]; !keep {
-					ops = append(ops, Op{Kind: DeleteDest, Service: want.Service, Dest: d})
-				}
-			}
+			cur = have.Dests
 		}
+		ops = diffDests(ops, want.Service, want.Dests, cur)
 	}
 	for k, e := range observed {
 		if owned[k] && desired[k] == nil {
@@ -87,6 +72,35 @@ func Diff(desired, observed Table, owned map[ServiceKey]bool) []Op {
 		}
 	}
 	return sortPlan(ops)
+}
+
+// diffDests appends the writes that turn have into want, walking the
+// two sorted sets side by side.
+func diffDests(ops []Op, svc Service, want, have Dests) []Op {
+	i, j := 0, 0
+	for i < len(want) || j < len(have) {
+		c := -1 // only want is left
+		switch {
+		case i == len(want):
+			c = 1
+		case j < len(have):
+			c = compareDestKeys(want[i].DestKey, have[j].DestKey)
+		}
+		switch {
+		case c < 0:
+			ops = append(ops, Op{Kind: CreateDest, Service: svc, Dest: want[i]})
+			i++
+		case c > 0:
+			ops = append(ops, Op{Kind: DeleteDest, Service: svc, Dest: have[j]})
+			j++
+		default:
+			if want[i] != have[j] {
+				ops = append(ops, Op{Kind: UpdateDest, Service: svc, Dest: want[i]})
+			}
+			i, j = i+1, j+1
+		}
+	}
+	return ops
 }
 
 // sortPlan orders a plan by kind, then service (as Table.Keys), then
@@ -143,7 +157,7 @@ func (t Table) ApplyInPlace(ops []Op) {
 		k := op.Service.ServiceKey
 		switch op.Kind {
 		case CreateService:
-			out[k] = &Entry{Service: op.Service, Dests: map[DestKey]Destination{}}
+			out[k] = &Entry{Service: op.Service}
 		case UpdateService:
 			if e := out[k]; e != nil {
 				e.Service = op.Service
@@ -152,11 +166,11 @@ func (t Table) ApplyInPlace(ops []Op) {
 			delete(out, k)
 		case CreateDest, UpdateDest:
 			if e := out[k]; e != nil {
-				e.Dests[op.Dest.DestKey] = op.Dest
+				e.Dests.Set(op.Dest)
 			}
 		case DeleteDest:
 			if e := out[k]; e != nil {
-				delete(e.Dests, op.Dest.DestKey)
+				e.Dests.Delete(op.Dest.DestKey)
 			}
 		}
 	}

@@ -34,11 +34,7 @@ func table(entries ...*Entry) Table {
 }
 
 func entry(s Service, ds ...Destination) *Entry {
-	e := &Entry{Service: s, Dests: map[DestKey]Destination{}}
-	for _, d := range ds {
-		e.Dests[d.DestKey] = d
-	}
-	return e
+	return &Entry{Service: s, Dests: DestsOf(ds...)}
 }
 
 func ownedBy(ts ...Table) map[ServiceKey]bool {
@@ -129,7 +125,7 @@ func TestDiffProperty(t *testing.T) {
 			for range m {
 				d := dst(byte(rapid.IntRange(1, 8).Draw(t, label+"-addr")), uint32(rapid.IntRange(0, 3).Draw(t, label+"-weight")))
 				d.Forward = rapid.SampledFrom([]ipvs.ForwardType{ipvs.DirectRoute, ipvs.Masquerade, ipvs.Tunnel}).Draw(t, label+"-fwd")
-				e.Dests[d.DestKey] = d
+				e.Dests.Set(d)
 			}
 			tbl[s.ServiceKey] = e
 		}
@@ -153,12 +149,12 @@ func TestDiffProperty(t *testing.T) {
 			switch {
 			case w == nil && g != nil:
 				t.Fatalf("owned %s should be gone", k)
-			case w != nil && (g == nil || g.Service != w.Service || !mapsEqual(g.Dests, w.Dests)):
+			case w != nil && (g == nil || g.Service != w.Service || !slices.Equal(g.Dests, w.Dests)):
 				t.Fatalf("owned %s is %+v, want %+v\nplan: %s", k, g, w, kinds(ops))
 			}
 		}
 		for k, e := range observed {
-			if !owned[k] && (got[k] == nil || got[k].Service != e.Service || !mapsEqual(got[k].Dests, e.Dests)) {
+			if !owned[k] && (got[k] == nil || got[k].Service != e.Service || !slices.Equal(got[k].Dests, e.Dests)) {
 				t.Fatalf("unowned %s was touched\nplan: %s", k, kinds(ops))
 			}
 		}
@@ -193,18 +189,6 @@ func TestDiffProperty(t *testing.T) {
 	})
 }
 
-func mapsEqual(a, b map[DestKey]Destination) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestPlanOrder(t *testing.T) {
 	web := svc(80, "wrr")
 	old := svc(443, "rr")
@@ -235,7 +219,7 @@ func BenchmarkDiffNoChange(b *testing.B) {
 		for j := range 4 {
 			d := dst(byte(1+j), 1)
 			d.Addr = netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), byte(1 + j)})
-			e.Dests[d.DestKey] = d
+			e.Dests.Set(d)
 		}
 		t[s.ServiceKey] = e
 	}

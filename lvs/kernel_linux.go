@@ -74,11 +74,11 @@ func (k *netlinkKernel) Read() (Table, error) {
 		if err != nil && !isEmpty(err) {
 			return nil, fmt.Errorf("read destinations of %s: %w", serviceFromIPVS(s.Service).ServiceKey, err)
 		}
-		e := &Entry{Service: serviceFromIPVS(s.Service), Dests: make(map[DestKey]Destination, len(dests))}
-		for _, d := range dests {
-			dd := destFromIPVS(d.Destination)
-			e.Dests[dd.DestKey] = dd
+		ds := make([]Destination, len(dests))
+		for i, d := range dests {
+			ds[i] = destFromIPVS(d.Destination)
 		}
+		e := &Entry{Service: serviceFromIPVS(s.Service), Dests: DestsOf(ds...)}
 		t[e.Service.ServiceKey] = e
 	}
 	return t, nil

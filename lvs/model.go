@@ -87,7 +87,7 @@ type Destination struct {
 // Entry is a service with its destinations.
 type Entry struct {
 	Service Service
-	Dests   map[DestKey]Destination
+	Dests   Dests
 }
 
 // Table is an IPVS table, or the part of one we care about.
@@ -97,7 +97,7 @@ type Table map[ServiceKey]*Entry
 func (t Table) Clone() Table {
 	out := make(Table, len(t))
 	for k, e := range t {
-		out[k] = &Entry{Service: e.Service, Dests: maps.Clone(e.Dests)}
+		out[k] = &Entry{Service: e.Service, Dests: slices.Clone(e.Dests)}
 	}
 	return out
 }
@@ -109,7 +109,7 @@ func (t Table) Equal(u Table) bool {
 	}
 	for k, e := range t {
 		f, ok := u[k]
-		if !ok || e.Service != f.Service || !maps.Equal(e.Dests, f.Dests) {
+		if !ok || e.Service != f.Service || !slices.Equal(e.Dests, f.Dests) {
 			return false
 		}
 	}

@@ -156,11 +156,11 @@ func TestDesiredSorryForwarding(t *testing.T) {
 }`)
 	k := vss[0].Service.ServiceKey
 	tbl, _, _ := lvs.Desired(vss, down("10.0.0.1"), nil)
-	d, ok := tbl[k].Dests[lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.99"), Port: 8080}]
+	d, ok := tbl[k].Dests.Get(lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.99"), Port: 8080})
 	if !ok || d.Forward != ipvs.Masquerade || d.Weight != 1 {
 		t.Fatalf("sorry server %+v (present %v), want NAT to :8080 at weight 1", d, ok)
 	}
-	if r := tbl[k].Dests[lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}]; r.Forward != ipvs.DirectRoute {
+	if r, _ := tbl[k].Dests.Get(lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}); r.Forward != ipvs.DirectRoute {
 		t.Errorf("the real's forwarding changed with the sorry server's: %v", r.Forward)
 	}
 }

@@ -16,7 +16,7 @@ import (
 // through while a dump is in flight. Owned comes from the last pass.
 func TestTableDoesNotWaitForTheLoop(t *testing.T) {
 	foreign := lvs.Service{ServiceKey: lvs.ServiceKey{Family: ipvs.INET, Protocol: ipvs.TCP, Addr: netip.MustParseAddr("192.168.11.200"), Port: 80}, Scheduler: "rr"}
-	k := lvstest.NewKernel(lvs.Table{foreign.ServiceKey: {Service: foreign, Dests: map[lvs.DestKey]lvs.Destination{}}})
+	k := lvstest.NewKernel(lvs.Table{foreign.ServiceKey: {Service: foreign}})
 	r, down, ctx, _ := runOneService(t, k)
 
 	// A pass held in its write: Table still answers.

@@ -157,7 +157,7 @@ func refusal(t lvs.Table, op lvs.Op) error {
 	default:
 		has := false
 		if e != nil {
-			_, has = e.Dests[op.Dest.DestKey]
+			has = e.Dests.Has(op.Dest.DestKey)
 		}
 		switch {
 		case e == nil:
@@ -208,8 +208,8 @@ func (k *Kernel) ReadServiceStats(key lvs.ServiceKey) (*lvs.ServiceStats, error)
 
 func serviceStats(key lvs.ServiceKey, e *lvs.Entry) lvs.ServiceStats {
 	st := lvs.ServiceStats{Key: key, Name: key.String(), Scheduler: e.Service.Scheduler, Persist: e.Service.Timeout}
-	for dk, d := range e.Dests {
-		st.Dests = append(st.Dests, lvs.DestStats{Key: dk, Name: dk.String(), Weight: d.Weight})
+	for _, d := range e.Dests {
+		st.Dests = append(st.Dests, lvs.DestStats{Key: d.DestKey, Name: d.DestKey.String(), Weight: d.Weight})
 	}
 	return st
 }

@@ -130,7 +130,7 @@ func New(cfg *config.Config, opts Options) *Daemon {
 	}
 	d := &Daemon{log: opts.Logger, level: opts.Level, opts: opts, first: cfg, events: events.NewBus(time.Now)}
 	d.cfg.Store(cfg)
-	d.tables = newTableCache(tableMaxAge, time.Now, d.readTable)
+	d.tables = newTableCache(tableMaxAge, time.Now, afterFunc, d.readTable)
 	d.hooks = newHooks(d.log.With("subsystem", "hooks"), d.events, d.config)
 	d.metrics = newMetrics(d)
 	d.router = vrrp.NewRouter(opts.VRRP, d.log.With("subsystem", "vrrp"))

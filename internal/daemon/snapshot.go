@@ -35,6 +35,10 @@ type tableCache struct {
 	// the dump is shared, and one requester leaving must not cut it
 	// short for the others.
 	read func(context.Context) ([]lvs.ServiceStats, error)
+	// after runs f once d has passed (time.AfterFunc): a snapshot is
+	// let go when it is too old to answer anyone, not kept until the
+	// next scrape (at 10,000 reals it is 2.4 MB of heap).
+	after func(d time.Duration, f func())
 
 	mu        sync.Mutex
 	cur       *tableSnapshot
@@ -49,9 +53,12 @@ type tableFlight struct {
 	snap  *tableSnapshot // set before done closes
 }
 
-func newTableCache(maxAge time.Duration, now func() time.Time, read func(context.Context) ([]lvs.ServiceStats, error)) *tableCache {
-	return &tableCache{maxAge: maxAge, now: now, read: read}
+func newTableCache(maxAge time.Duration, now func() time.Time, after func(time.Duration, func()), read func(context.Context) ([]lvs.ServiceStats, error)) *tableCache {
+	return &tableCache{maxAge: maxAge, now: now, after: after, read: read}
 }
+
+// afterFunc is time.AfterFunc for tableCache.after.
+func afterFunc(d time.Duration, f func()) { time.AfterFunc(d, f) }
 
 // get returns a snapshot at most maxAge old (begun no earlier than the
 // last invalidate), dumping the table if there is none; it gives up
@@ -94,10 +101,19 @@ func (c *tableCache) start(ctx context.Context) *tableFlight {
 	go func() {
 		t, err := c.read(context.WithoutCancel(ctx))
 		c.mu.Lock()
-		f.snap = &tableSnapshot{At: f.start, Table: t, Err: err}
-		c.cur, c.flight = f.snap, nil
+		snap := &tableSnapshot{At: f.start, Table: t, Err: err}
+		f.snap, c.cur, c.flight = snap, snap, nil
 		c.mu.Unlock()
 		close(f.done)
+		// Requests waiting on the flight hold snap until they are
+		// done; the cache lets it go once it is stale.
+		c.after(c.maxAge-c.now().Sub(snap.At), func() {
+			c.mu.Lock()
+			if c.cur == snap {
+				c.cur = nil
+			}
+			c.mu.Unlock()
+		})
 	}()
 	return f
 }

@@ -15,8 +15,9 @@ import (
 
 // fakeClock is a clock a test moves.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	timers []fakeTimer
 }
 
 func (c *fakeClock) now() time.Time {
@@ -25,10 +26,36 @@ func (c *fakeClock) now() time.Time {
 	return c.t
 }
 
+// add moves the clock by d and runs the functions after has come to.
 func (c *fakeClock) add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
+	var due []func()
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(c.t) {
+			kept = append(kept, tm)
+		} else {
+			due = append(due, tm.f)
+		}
+	}
+	c.timers = kept
 	c.mu.Unlock()
+	for _, f := range due {
+		f()
+	}
+}
+
+// after runs f when add has moved the clock d on.
+func (c *fakeClock) after(d time.Duration, f func()) {
+	c.mu.Lock()
+	c.timers = append(c.timers, fakeTimer{c.t.Add(d), f})
+	c.mu.Unlock()
+}
+
+type fakeTimer struct {
+	at time.Time
+	f  func()
 }
 
 // heldReads is a table read that blocks until the test releases it, and
@@ -49,7 +76,7 @@ func (h *heldReads) read(context.Context) ([]lvs.ServiceStats, error) {
 func TestTableCacheSharesOneDump(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	h := &heldReads{release: make(chan struct{})}
-	c := newTableCache(time.Second, clock.now, h.read)
+	c := newTableCache(time.Second, clock.now, clock.after, h.read)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	got := make(chan uint32, 10)
@@ -96,13 +123,41 @@ func TestTableCacheSharesOneDump(t *testing.T) {
 	}
 }
 
+// The cache lets a snapshot go once it is too old to answer: it is not
+// held until the next scrape, maybe minutes later.
+func TestTableCacheForgetsAStaleSnapshot(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	h := &heldReads{release: make(chan struct{})}
+	close(h.release)
+	c := newTableCache(time.Second, clock.now, clock.after, h.read)
+	if _, err := c.get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	held := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.cur != nil
+	}
+	clock.add(999 * time.Millisecond)
+	if !held() {
+		t.Fatal("the snapshot was let go within its age")
+	}
+	clock.add(time.Millisecond)
+	if held() {
+		t.Fatal("the cache still holds a snapshot past its age")
+	}
+	if s, _ := c.get(context.Background()); s.Table[0].Persist != 2 {
+		t.Errorf("after it was let go: dump %d, want a new one", s.Table[0].Persist)
+	}
+}
+
 // A dump begun before an invalidate does not answer a request made
 // after it: the request waits for the next one. A request that gives up
 // leaves the dump to the others.
 func TestTableCacheInvalidateAndGiveUp(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	h := &heldReads{release: make(chan struct{})}
-	c := newTableCache(time.Second, clock.now, h.read)
+	c := newTableCache(time.Second, clock.now, clock.after, h.read)
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error, 1)
 	go func() {

@@ -143,8 +143,8 @@ func acceptAll(l net.Listener) {
 func weights(k *lvstest.Kernel) string {
 	var out []string
 	for _, e := range k.Table() {
-		for dk, d := range e.Dests {
-			out = append(out, fmt.Sprintf("%s=%d", dk, d.Weight))
+		for _, d := range e.Dests {
+			out = append(out, fmt.Sprintf("%s=%d", d.DestKey, d.Weight))
 		}
 	}
 	slices.Sort(out)

@@ -90,7 +90,7 @@ func TestThroughVIPWiring(t *testing.T) {
 		if e == nil || e.Service.Scheduler != "rr" || len(e.Dests) != 1 {
 			return false
 		}
-		dst := e.Dests[lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.11")}]
+		dst, _ := e.Dests.Get(lvs.DestKey{Addr: netip.MustParseAddr("10.0.0.11")})
 		return dst.Weight == 1 && dst.Forward == ipvs.DirectRoute && e.Service.Flags&ipvs.ServiceOnePacket != 0
 	}, "a fwmark %#x service with 10.0.0.11 alone, direct routing, weight 1", mark)
 	watches, err := daemon.HealthWatches(cfg)

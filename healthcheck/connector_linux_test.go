@@ -224,6 +224,46 @@ func TestMonitorTCPChecksOnConnector(t *testing.T) {
 	}
 }
 
+// Where the connector cannot run, a built-in TCP check (which has no
+// Checker of its own) runs on a worker: up, and refused, as on the
+// connector.
+func TestMonitorTCPChecksWithoutConnector(t *testing.T) {
+	ln, closed, _ := connectTargets(t)
+	up := netip.MustParseAddrPort(ln.Addr().String())
+	spec := func(target netip.AddrPort, initialUp bool) Spec {
+		return Spec{Type: TypeTCP, Target: target, Real: target, Interval: 100 * time.Millisecond,
+			Timeout: time.Second, Rise: 1, Fall: 1, InitialUp: initialUp}
+	}
+	m := NewMonitor(Options{})
+	m.connFailed = true
+	if err := m.Update([]Watch{{ID: "up", Spec: spec(up, false)}, {ID: "closed", Spec: spec(closed, true)}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+	got := map[string]Result{}
+	for deadline := time.After(5 * time.Second); len(got) < 2; {
+		select {
+		case ev := <-m.Events():
+			got[ev.Subscribers[0]] = ev.Result
+		case <-deadline:
+			t.Fatalf("events in 5 s: %v, want one for each check", got)
+		}
+	}
+	if r := got["up"]; !r.Up || r.Reason != "connected" {
+		t.Errorf("up: %+v, want connected", r)
+	}
+	if r := got["closed"]; r.Up || r.Reason != "refused" {
+		t.Errorf("closed: %+v, want refused", r)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conn != nil {
+		t.Error("the monitor started a connector")
+	}
+}
+
 // CheckOnce runs TCP checks on one connector, two in flight at a time
 // here: up, refused and timeout come back for each watch, a real with two
 // checks is down if either is, and no descriptor is left behind.

@@ -53,6 +53,9 @@ type Options struct {
 type Monitor struct {
 	log        *slog.Logger
 	newChecker func(Spec) (Checker, error)
+	// builtin: newChecker is New, and TCP probes have no Checker (see
+	// probe.checker).
+	builtin    bool
 	onResult   func(Spec, Result)
 	events     chan Event
 	results    chan probeResult
@@ -75,30 +78,35 @@ type Monitor struct {
 	done       []connectDone // launchDue's, reused (only Run's goroutine uses it)
 }
 
+// probe is one check's state. There is one per distinct Spec, so at
+// 10,000 reals its size is megabytes: the fields are ordered to pack.
 type probe struct {
-	key     string
-	spec    Spec
+	key  string
+	spec Spec
+	// checker runs the probe; nil for a built-in TCP check, which the
+	// connector runs from spec alone (at 10,000 reals a Checker each
+	// was 1 MB of heap).
 	checker Checker
-	health  health
 	subs    []string
-	// weighted and weight are the dynamic weight of an up probe; see
-	// reweigh.
-	weighted bool
-	weight   int
-
-	next time.Time
-	// due is when the running probe was due: the next one is due an
-	// interval later, even if this one started late.
-	due     time.Time
-	running bool
-	// removed by Update: dropped when it next leaves the queue or
-	// finishes its run.
-	removed bool
 
 	last      Result
 	lastCheck time.Time
 	since     time.Time
 	checks    uint64
+
+	// next is the next run, in ns from the monitor's epoch (as the
+	// queue orders it); due is when the running probe was due: the
+	// next one is due an interval later, even if this one started late.
+	next, due int64
+	// weighted and weight are the dynamic weight of an up probe; see
+	// reweigh.
+	weight   int
+	health   health
+	weighted bool
+	running  bool
+	// removed by Update: dropped when it next leaves the queue or
+	// finishes its run.
+	removed bool
 }
 
 type job struct {
@@ -116,6 +124,7 @@ func NewMonitor(opts Options) *Monitor {
 	m := &Monitor{
 		log:        opts.Logger,
 		newChecker: opts.NewChecker,
+		builtin:    opts.NewChecker == nil,
 		onResult:   opts.OnResult,
 		rnd:        opts.Rand,
 		events:     make(chan Event, 256),
@@ -200,6 +209,10 @@ func (m *Monitor) Update(watches []Watch) error {
 	fresh := map[string]Checker{}
 	for k, w := range wanted {
 		if m.probes[k] != nil {
+			continue
+		}
+		if m.builtin && w.spec.Type == TypeTCP {
+			fresh[k] = nil // the connector's: see probe.checker
 			continue
 		}
 		c, err := m.newChecker(w.spec)
@@ -304,7 +317,7 @@ func (m *Monitor) Run(ctx context.Context) {
 		wait := time.Hour
 		if m.queue.Len() > 0 {
 			_, p := m.queue.peek()
-			wait = max(0, time.Until(p.next))
+			wait = max(0, time.Until(m.epoch.Add(time.Duration(p.next))))
 		}
 		m.mu.Unlock()
 		timer.Reset(wait)

@@ -26,14 +26,18 @@ func slot(interval time.Duration) time.Duration {
 	return 0
 }
 
+// at is t in the probes' and the queue's time: ns from the epoch, on
+// the monotonic clock (a step of the wall clock moves no probe).
+func (m *Monitor) at(t time.Time) int64 { return int64(t.Sub(m.epoch)) }
+
 // firstRun picks a time in the first interval, on the probe's grid.
 // The caller holds m.mu.
-func (m *Monitor) firstRun(now time.Time, interval time.Duration) time.Time {
+func (m *Monitor) firstRun(now time.Time, interval time.Duration) int64 {
 	s := slot(interval)
 	if s == 0 {
-		return now.Add(time.Duration(m.rnd.Int64N(int64(max(interval, 1)))))
+		return m.at(now) + m.rnd.Int64N(int64(max(interval, 1)))
 	}
-	return m.onSlot(now, s).Add(s * time.Duration(m.rnd.Int64N(int64(interval/s))))
+	return onSlot(m.at(now), s) + int64(s)*m.rnd.Int64N(int64(interval/s))
 }
 
 // reschedule sets p's next run after a result at now: due an interval
@@ -44,41 +48,40 @@ func (m *Monitor) firstRun(now time.Time, interval time.Duration) time.Time {
 // the grid rather than catch up in a burst. The caller holds m.mu.
 func (m *Monitor) reschedule(p *probe, now time.Time) {
 	s := slot(p.spec.Interval)
-	due := m.onSlot(p.due.Add(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay)), s)
+	nowAt := m.at(now)
+	due := onSlot(p.due+int64(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay)), s)
 	switch {
-	case !due.Before(now):
+	case due >= nowAt:
 		p.due, p.next = due, due
-	case now.Sub(due) < p.spec.Interval:
-		p.due, p.next = due, now
+	case nowAt-due < int64(p.spec.Interval):
+		p.due, p.next = due, nowAt
 	default:
-		p.due = m.onSlot(now, s)
+		p.due = onSlot(nowAt, s)
 		p.next = p.due
 	}
 }
 
 // enqueue puts p in the queue at its next run. The caller holds m.mu.
 func (m *Monitor) enqueue(p *probe) {
-	m.queue.push(int64(p.next.Sub(m.epoch)), p)
+	m.queue.push(p.next, p)
 }
 
-// onSlot rounds t up to the grid of slot s, counted from the monitor's
-// epoch on the monotonic clock (time.Truncate would count on the wall
-// clock, and drop the monotonic reading).
-func (m *Monitor) onSlot(t time.Time, s time.Duration) time.Time {
-	d := t.Sub(m.epoch)
-	if s <= 0 || d%s == 0 {
-		return t
+// onSlot rounds d, ns from the epoch, up to the grid of slot s.
+func onSlot(d int64, s time.Duration) int64 {
+	n := int64(s)
+	if n <= 0 || d%n == 0 {
+		return d
 	}
 	if d < 0 {
-		return m.epoch.Add(d - d%s)
+		return d - d%n
 	}
-	return m.epoch.Add(d - d%s + s)
+	return d - d%n + n
 }
 
 // connectorFor returns the connector if p is a TCP check it can run,
 // starting it with the first such check. The caller holds m.mu.
 func (m *Monitor) connectorFor(ctx context.Context, p *probe) *connector {
-	if _, ok := p.checker.(*tcpChecker); !ok {
+	if p.checker != nil || p.spec.Type != TypeTCP {
 		return nil
 	}
 	if m.conn != nil && m.conn.stopped() && ctx.Err() == nil {
@@ -128,8 +131,7 @@ func (m *Monitor) launchDue(ctx context.Context) {
 			nowAt = int64(now.Sub(m.epoch))
 		}
 		if conn := m.connectorFor(ctx, p); conn != nil {
-			tc := p.checker.(*tcpChecker)
-			if res, ok := conn.Start(tc.target, tc.from, now, now.Add(p.spec.Timeout), p); ok {
+			if res, ok := conn.Start(p.spec.Target, originOf(p.spec), now, now.Add(p.spec.Timeout), p); ok {
 				done = append(done, connectDone{tag: p, res: res})
 			}
 			continue
@@ -178,8 +180,14 @@ func (m *Monitor) worker(ctx context.Context, j job) {
 }
 
 func (m *Monitor) probe(ctx context.Context, p *probe, start time.Time) {
+	c := p.checker
+	if c == nil {
+		// A built-in TCP check, here when the connector could not
+		// start.
+		c = &tcpChecker{target: p.spec.Target, from: originOf(p.spec)}
+	}
 	cctx, cancel := context.WithTimeout(ctx, p.spec.Timeout)
-	res := p.checker.Check(cctx)
+	res := c.Check(cctx)
 	cancel()
 	select {
 	case m.results <- probeResult{p: p, res: res}:

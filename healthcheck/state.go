@@ -1,17 +1,22 @@
 package healthcheck
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // health is the rise/fall state of one probe: pure, no clock, no I/O.
 type health struct {
+	// int32: a probe each at 10,000 reals, and no rise or fall
+	// (config caps them) comes near.
+	rise, fall int32
+	okStreak   int32
+	failStreak int32
 	up         bool
-	rise, fall int
-	okStreak   int
-	failStreak int
 }
 
 func newHealth(initialUp bool, rise, fall int) health {
-	return health{up: initialUp, rise: max(1, rise), fall: max(1, fall)}
+	return health{up: initialUp, rise: int32(min(max(1, rise), math.MaxInt32)), fall: int32(min(max(1, fall), math.MaxInt32))}
 }
 
 // apply records one result and reports whether the state changed: up

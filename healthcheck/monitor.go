@@ -55,13 +55,13 @@ type Monitor struct {
 	newChecker func(Spec) (Checker, error)
 	// builtin: newChecker is New, and TCP probes have no Checker (see
 	// probe.checker).
-	builtin    bool
-	onResult   func(Spec, Result)
-	events     chan Event
-	results    chan probeResult
-	reaped     chan []connectDone
-	jobs       chan job
-	wake       chan struct{}
+	builtin  bool
+	onResult func(Spec, Result)
+	events   chan Event
+	results  chan probeResult
+	reaped   chan []connectDone
+	jobs     chan job
+	wake     chan struct{}
 
 	mu  sync.Mutex
 	rnd *rand.Rand

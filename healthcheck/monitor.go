@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -69,8 +70,10 @@ type Monitor struct {
 	// clock's reading: a step of the wall clock moves no probe.
 	epoch  time.Time
 	probes map[string]*probe
-	subs   map[string][]string // watch ID → its probes' keys, in declaration order
-	queue  timeHeap[*probe]    // by next run, from epoch
+	// settings interns the probes' shared settings (see probe.settings).
+	settings map[Spec]*Spec
+	subs     map[string][]string // watch ID → its probes' keys, in declaration order
+	queue    timeHeap[*probe]    // by next run, from epoch
 	// conn runs TCP checks (connector_linux.go); it starts with the
 	// first one, and connFailed says it could not.
 	conn       *connector
@@ -81,8 +84,14 @@ type Monitor struct {
 // probe is one check's state. There is one per distinct Spec, so at
 // 10,000 reals its size is megabytes: the fields are ordered to pack.
 type probe struct {
-	key  string
-	spec Spec
+	key string
+	// settings is the part of the probe's Spec that every real of its
+	// health_check block has alike (Target, Real and Mark zero), one
+	// copy shared by all the probes that have it; target, real and
+	// mark are the probe's own. spec() puts them together: a whole
+	// Spec each was 1 MB more at 10,000 reals.
+	settings     *Spec
+	target, real netip.AddrPort
 	// checker runs the probe; nil for a built-in TCP check, which the
 	// connector runs from spec alone (at 10,000 reals a Checker each
 	// was 1 MB of heap).
@@ -102,6 +111,7 @@ type probe struct {
 	// reweigh.
 	weight   int
 	health   health
+	mark     uint32
 	weighted bool
 	running  bool
 	// removed by Update: dropped when it next leaves the queue or
@@ -135,6 +145,7 @@ func NewMonitor(opts Options) *Monitor {
 		epoch:      time.Now(),
 		probes:     map[string]*probe{},
 		subs:       map[string][]string{},
+		settings:   map[Spec]*Spec{},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -170,7 +181,7 @@ func (m *Monitor) Watches() []Watch {
 	out := make([]Watch, 0, n)
 	for _, id := range slices.Sorted(maps.Keys(m.subs)) {
 		for _, p := range m.probesOf(id) {
-			out = append(out, Watch{ID: id, Spec: p.spec})
+			out = append(out, Watch{ID: id, Spec: p.spec()})
 		}
 	}
 	return out
@@ -229,11 +240,12 @@ func (m *Monitor) Update(watches []Watch) error {
 			delete(m.probes, k)
 		}
 	}
+	settings := map[Spec]*Spec{}
 	for k, w := range wanted {
 		p := m.probes[k]
 		if p == nil {
-			p = &probe{key: k, spec: w.spec, checker: fresh[k], since: now,
-				health: newHealth(w.spec.InitialUp, w.spec.Rise, w.spec.Fall)}
+			p = &probe{key: k, settings: m.intern(settings, w.spec), target: w.spec.Target, real: w.spec.Real, mark: w.spec.Mark,
+				checker: fresh[k], since: now, health: newHealth(w.spec.InitialUp, w.spec.Rise, w.spec.Fall)}
 			p.inherit(heirs[k])
 			// Warm-up jitter: start somewhere in the first interval.
 			p.next = m.firstRun(now, w.spec.Interval)
@@ -243,13 +255,42 @@ func (m *Monitor) Update(watches []Watch) error {
 		}
 		slices.Sort(w.subs)
 		p.subs = w.subs
+		settings[*p.settings] = p.settings
 	}
-	m.subs = subs
+	m.subs, m.settings = subs, settings
 	select {
 	case m.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// intern returns the shared copy of s's settings (see probe.settings):
+// next's, or the one the monitor had, or a new one, put in next. The
+// caller holds m.mu.
+func (m *Monitor) intern(next map[Spec]*Spec, s Spec) *Spec {
+	s.Target, s.Real, s.Mark = netip.AddrPort{}, netip.AddrPort{}, 0
+	if p := next[s]; p != nil {
+		return p
+	}
+	p := m.settings[s]
+	if p == nil {
+		p = &s
+	}
+	next[s] = p
+	return p
+}
+
+// spec is the probe's Spec.
+func (p *probe) spec() Spec {
+	s := *p.settings
+	s.Target, s.Real, s.Mark = p.target, p.real, p.mark
+	return s
+}
+
+// origin is where the probe's sockets come from.
+func (p *probe) origin() origin {
+	return origin{bind: p.settings.Bind, mark: p.mark, real: p.real.Addr()}
 }
 
 // heirs finds, for each new probe, the probes it replaces: a probe whose
@@ -286,8 +327,8 @@ func (p *probe) inherit(olds []*probe) {
 	for _, o := range olds {
 		up = up && o.health.up
 	}
-	p.health = newHealth(up, p.spec.Rise, p.spec.Fall)
-	if up && p.spec.dynamic() {
+	p.health = newHealth(up, p.settings.Rise, p.settings.Fall)
+	if up && p.settings.dynamic() {
 		p.weighted, p.weight = olds[0].weighted, olds[0].weight
 	}
 	first := olds[0]
@@ -346,7 +387,7 @@ func (m *Monitor) record(ctx context.Context, r probeResult, now time.Time) {
 	p.last, p.lastCheck = r.res, now
 	p.checks++
 	if m.onResult != nil {
-		m.onResult(p.spec, r.res)
+		m.onResult(p.spec(), r.res)
 	}
 	var ev *Event
 	changed := p.health.apply(r.res.Up)
@@ -354,7 +395,7 @@ func (m *Monitor) record(ctx context.Context, r probeResult, now time.Time) {
 		p.since = now
 	}
 	if p.reweigh(r.res) || changed {
-		ev = &Event{Key: p.key, Spec: p.spec, Subscribers: slices.Clone(p.subs), Up: p.health.up, Result: r.res, At: now}
+		ev = &Event{Key: p.key, Spec: p.spec(), Subscribers: slices.Clone(p.subs), Up: p.health.up, Result: r.res, At: now}
 		if changed {
 			ev.Flipped = m.flipped(p)
 		}
@@ -370,7 +411,7 @@ func (m *Monitor) record(ctx context.Context, r probeResult, now time.Time) {
 		if !changed {
 			state = "weight changed"
 		}
-		m.log.Info("real server "+state, "check", p.spec.Name(), "reason", r.res.Reason, "watchers", ev.Subscribers)
+		m.log.Info("real server "+state, "check", ev.Spec.Name(), "reason", r.res.Reason, "watchers", ev.Subscribers)
 		select {
 		case m.events <- *ev:
 		case <-ctx.Done():

@@ -2,8 +2,11 @@ package healthcheck
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // Watches gives back the set Update was given (each watch's checks in
@@ -52,4 +55,38 @@ func TestMonitorWatchesRestoresTheSet(t *testing.T) {
 			t.Errorf("%d probes after the restore, want 3", n)
 		}
 	})
+}
+
+// Probes share one copy of the settings their Specs have alike, and
+// hand each Spec back whole; settings no probe has any more are let go.
+func TestMonitorSharesProbeSettings(t *testing.T) {
+	m := NewMonitor(Options{NewChecker: func(Spec) (Checker, error) { return nil, nil }})
+	var ws []Watch
+	params := &Params{} // one per health_check block, as the daemon makes them
+	for i := range 100 {
+		s := spec(uint16(1000+i), func(s *Spec) { s.Real, s.Mark, s.Params = s.Target, uint32(i), params })
+		if i >= 50 {
+			s.Interval = 2 * time.Second
+		}
+		ws = append(ws, Watch{ID: fmt.Sprint("r", i), Spec: s})
+	}
+	if err := m.Update(ws); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.settings); n != 2 {
+		t.Errorf("%d shared settings for two kinds of probe, want 2", n)
+	}
+	got := m.Watches()
+	slices.SortFunc(got, func(a, b Watch) int { return int(a.Spec.Mark) - int(b.Spec.Mark) })
+	for i, w := range got {
+		if w.Spec != ws[i].Spec {
+			t.Fatalf("watch %d: spec %+v, want %+v", i, w.Spec, ws[i].Spec)
+		}
+	}
+	if err := m.Update(ws[:50]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.settings); n != 1 {
+		t.Errorf("%d shared settings after the 2 s probes went, want 1", n)
+	}
 }

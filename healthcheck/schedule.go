@@ -47,13 +47,13 @@ func (m *Monitor) firstRun(now time.Time, interval time.Duration) int64 {
 // more than an interval behind (the scheduler was held up) starts over on
 // the grid rather than catch up in a burst. The caller holds m.mu.
 func (m *Monitor) reschedule(p *probe, now time.Time) {
-	s := slot(p.spec.Interval)
+	s := slot(p.settings.Interval)
 	nowAt := m.at(now)
-	due := onSlot(p.due+int64(p.health.nextDelay(p.spec.Interval, p.spec.RetryDelay)), s)
+	due := onSlot(p.due+int64(p.health.nextDelay(p.settings.Interval, p.settings.RetryDelay)), s)
 	switch {
 	case due >= nowAt:
 		p.due, p.next = due, due
-	case nowAt-due < int64(p.spec.Interval):
+	case nowAt-due < int64(p.settings.Interval):
 		p.due, p.next = due, nowAt
 	default:
 		p.due = onSlot(nowAt, s)
@@ -81,7 +81,7 @@ func onSlot(d int64, s time.Duration) int64 {
 // connectorFor returns the connector if p is a TCP check it can run,
 // starting it with the first such check. The caller holds m.mu.
 func (m *Monitor) connectorFor(ctx context.Context, p *probe) *connector {
-	if p.checker != nil || p.spec.Type != TypeTCP {
+	if p.checker != nil || p.settings.Type != TypeTCP {
 		return nil
 	}
 	if m.conn != nil && m.conn.stopped() && ctx.Err() == nil {
@@ -131,7 +131,7 @@ func (m *Monitor) launchDue(ctx context.Context) {
 			nowAt = int64(now.Sub(m.epoch))
 		}
 		if conn := m.connectorFor(ctx, p); conn != nil {
-			if res, ok := conn.Start(p.spec.Target, originOf(p.spec), now, now.Add(p.spec.Timeout), p); ok {
+			if res, ok := conn.Start(p.target, p.origin(), now, now.Add(p.settings.Timeout), p); ok {
 				done = append(done, connectDone{tag: p, res: res})
 			}
 			continue
@@ -184,9 +184,9 @@ func (m *Monitor) probe(ctx context.Context, p *probe, start time.Time) {
 	if c == nil {
 		// A built-in TCP check, here when the connector could not
 		// start.
-		c = &tcpChecker{target: p.spec.Target, from: originOf(p.spec)}
+		c = &tcpChecker{target: p.target, from: p.origin()}
 	}
-	cctx, cancel := context.WithTimeout(ctx, p.spec.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, p.settings.Timeout)
 	res := c.Check(cctx)
 	cancel()
 	select {

@@ -73,7 +73,7 @@ func (m *Monitor) StatusesOf(id string) []ProbeStatus {
 
 func (p *probe) status() ProbeStatus {
 	return ProbeStatus{
-		Name: p.spec.Name(), Type: p.spec.Type, Target: p.spec.Target.String(),
+		Name: p.spec().Name(), Type: p.settings.Type, Target: p.target.String(),
 		Subscribers: slices.Clone(p.subs), Up: p.health.up, Last: p.last,
 		LastCheck: p.lastCheck, Since: p.since, Checks: p.checks,
 		Dynamic: p.weighted, Weight: p.weight,

@@ -50,6 +50,7 @@ func TestPackageInstallsAndRemoves(t *testing.T) {
 		files := must("dpkg", "-L", "directord")
 		for _, want := range []string{
 			"/usr/sbin/directord",
+			"/usr/sbin/directord-bgp",
 			"/usr/lib/systemd/system/directord.service",
 			"/etc/directord/directord.hcl",
 			"/usr/share/man/man8/directord.8.gz",

@@ -41,6 +41,10 @@ git archive --format=tar HEAD | tar -x -C "$SRC"
 
 (cd "$SRC" && CGO_ENABLED=0 GOOS=linux go build -trimpath \
   -ldflags "-s -w -X main.version=$VERSION" -o "$STAGE/directord" ./cmd/directord)
+# The BGP speaker, which directord runs beside itself (/usr/sbin/directord-bgp)
+# when the configuration has a bgp block.
+(cd "$SRC" && CGO_ENABLED=0 GOOS=linux go build -trimpath \
+  -ldflags "-s -w" -o "$STAGE/directord-bgp" ./cmd/directord-bgp)
 mkdir -p "$STAGE/man" "$STAGE/completion"
 # The man pages and completion come from the binary itself; built for
 # another architecture, it cannot run here, so a native one makes them.

@@ -11,6 +11,7 @@ import (
 
 	"directord/config"
 	"directord/internal/daemon"
+	"directord/internal/logging"
 )
 
 func newRunCmd() *cobra.Command {
@@ -58,22 +59,5 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 // newLogger builds the slog logger the configuration asks for. Under
 // systemd (JOURNAL_STREAM set) it leaves timestamps to the journal.
 func newLogger(w io.Writer, d config.Director) (*slog.Logger, *slog.LevelVar) {
-	level := new(slog.LevelVar)
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(d.LogLevel))
-	level.Set(l)
-	underJournal := os.Getenv("JOURNAL_STREAM") != ""
-	opts := &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if underJournal && len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}
-	if d.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), level
-	}
-	return slog.New(slog.NewTextHandler(w, opts)), level
+	return logging.New(w, d.LogFormat, d.LogLevel)
 }

@@ -15,6 +15,7 @@ import (
 	"directord/bgp"
 	"directord/config"
 	"directord/internal/events"
+	"directord/internal/privdir"
 	"directord/lvs"
 )
 
@@ -25,7 +26,7 @@ import (
 // loop's goroutine, a reload's and the stop's.
 type bgpMode struct {
 	mu        sync.Mutex
-	speaker   *bgp.GoBGP
+	speaker   bgp.Session
 	vips      *bgp.VIPs
 	quorum    map[string]bool // the last reconciler pass's, by service
 	master    map[string]bool // VRRP instances in MASTER, from the VRRP loop
@@ -155,7 +156,13 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("BGP: %w", err)
 	}
-	sp, err := bgp.StartGoBGP(ctx, p.global, d.log.With("subsystem", "bgp"), d.onPeer)
+	bin, err := d.bgpSpeaker()
+	if err != nil {
+		vips.Release()
+		return fmt.Errorf("BGP: %w", err)
+	}
+	args := []string{"--log-format", cfg.Director.LogFormat, "--log-level", cfg.Director.LogLevel}
+	sp, err := bgp.StartRemote(ctx, bin, args, p.global, d.log.With("subsystem", "bgp"), d.onPeer)
 	if err != nil {
 		vips.Release()
 		return err
@@ -173,6 +180,24 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 	go d.bgpLoop(ctx)
 	d.log.Info("BGP running", "asn", p.global.ASN, "router_id", p.global.RouterID, "peers", len(p.peers), "announced_services", len(p.services))
 	return nil
+}
+
+// bgpSpeaker is the speaker program to run: Options.BGPSpeaker, or
+// directord-bgp beside the daemon. It runs as root, so it must be
+// writable by root alone, as the configuration must.
+func (d *Daemon) bgpSpeaker() (string, error) {
+	bin := d.opts.BGPSpeaker
+	if bin == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", fmt.Errorf("finding the speaker beside this program: %w", err)
+		}
+		bin = self + "-bgp"
+	}
+	if err := privdir.CheckPath(bin); err != nil {
+		return "", fmt.Errorf("speaker %s: %w", bin, err)
+	}
+	return bin, nil
 }
 
 // onPeer reports a session's state change.

@@ -15,6 +15,7 @@ import (
 	"directord/bgp/bgptest"
 	"directord/config"
 	"directord/internal/daemon"
+	"directord/internal/harness"
 	"directord/internal/testenv"
 	"directord/internal/vmtest"
 )
@@ -192,7 +193,12 @@ virtual_server "vrrp" {
 // stays up), and at stop withdraws first and stops after drain_time. A
 // VRRP VIP is announced while its instance is MASTER only (vrrpMaster).
 func TestBGPMode(t *testing.T) {
-	if vmtest.RunInGuest(t) {
+	// The speaker runs as a process of its own: built here, run there.
+	bin, err := harness.BuildDirectord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vmtest.RunInGuest(t, vmtest.WithEnv(map[string]string{harness.EnvBinary: bin})) {
 		return
 	}
 	for _, c := range []string{
@@ -233,7 +239,7 @@ func TestBGPMode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	d := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	d := daemon.New(cfg, daemon.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), BGPSpeaker: bin + harness.SpeakerSuffix})
 	go func() { done <- d.Run(ctx) }()
 
 	routeHas := func(want string) func() (bool, string) {

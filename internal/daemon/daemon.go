@@ -53,6 +53,10 @@ type Options struct {
 	// the VIP, the first time a configuration has one;
 	// throughvip.New when nil.
 	NewSteerer func(throughvip.Range, *slog.Logger) Steerer
+	// BGPSpeaker is the speaker program a bgp block runs (see
+	// bgp.Remote); when empty, directord-bgp beside this executable
+	// (the daemon's own path with "-bgp" added).
+	BGPSpeaker string
 }
 
 // Daemon is one running directord.

@@ -30,8 +30,10 @@ const BinDir = "/var/tmp/directord-test"
 const EnvBinary = "DIRECTORD_TEST_BINARY"
 
 // BuildDirectord builds ./cmd/directord of the module containing the
-// working directory and returns its path. When EnvBinary is set it returns
-// that instead.
+// working directory and returns its path, with its BGP speaker
+// (./cmd/directord-bgp) beside it at that path plus SpeakerSuffix, where
+// the daemon looks for it. When EnvBinary is set it returns that
+// instead (its speaker beside it).
 func BuildDirectord() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
 		return p, nil
@@ -45,13 +47,18 @@ func BuildDirectord() (string, error) {
 	}
 	prune(BinDir)
 	out := filepath.Join(BinDir, fmt.Sprintf("directord-%d", os.Getpid()))
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/directord")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/directord: %w\n%s", err, b)
+	for _, b := range []struct{ out, pkg string }{{out, "./cmd/directord"}, {out + SpeakerSuffix, "./cmd/directord-bgp"}} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %w\n%s", b.pkg, err, msg)
+		}
 	}
 	return out, nil
 }
+
+// SpeakerSuffix makes the BGP speaker's path of the daemon's.
+const SpeakerSuffix = "-bgp"
 
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
@@ -77,7 +84,7 @@ func prune(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		pid, ok := strings.CutPrefix(e.Name(), "directord-")
-		n, err := strconv.Atoi(pid)
+		n, err := strconv.Atoi(strings.TrimSuffix(pid, SpeakerSuffix))
 		if !ok || err != nil || !e.Type().IsRegular() {
 			continue
 		}
@@ -96,12 +103,21 @@ func prune(dir string) {
 // RSS run the copy, as a director runs it.
 func Installed(tb testing.TB, bin string) string {
 	tb.Helper()
-	b, err := os.ReadFile(bin)
+	out := filepath.Join(tb.TempDir(), filepath.Base(bin))
+	copyInstalled(tb, bin, out)
+	if _, err := os.Stat(bin + SpeakerSuffix); err == nil {
+		copyInstalled(tb, bin+SpeakerSuffix, out+SpeakerSuffix)
+	}
+	return out
+}
+
+func copyInstalled(tb testing.TB, from, to string) {
+	tb.Helper()
+	b, err := os.ReadFile(from)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := filepath.Join(tb.TempDir(), filepath.Base(bin))
-	f, err := os.OpenFile(out, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	f, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -115,5 +131,4 @@ func Installed(tb testing.TB, bin string) string {
 	if err := f.Close(); err != nil {
 		tb.Fatal(err)
 	}
-	return out
 }

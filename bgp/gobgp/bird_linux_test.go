@@ -1,4 +1,4 @@
-package bgp_test
+package gobgp_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"directord/bgp"
 	"directord/bgp/bgptest"
+	"directord/bgp/gobgp"
 	"directord/internal/netnstest"
 	"directord/internal/testenv"
 )
@@ -53,7 +54,7 @@ func goBGPAgainstBIRD(t *testing.T, b *bgptest.BIRD) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var states []string
-	sp, err := bgp.StartGoBGP(ctx, bgp.Global{ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.11")}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	sp, err := gobgp.Start(ctx, bgp.Global{ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.11")}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		func(st bgp.PeerStatus) { mu.Lock(); states = append(states, st.State); mu.Unlock() })
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ protocol bgp directors {
 // until standard input closes.
 func goBGPWithBFD(t *testing.T) {
 	ctx := context.Background()
-	sp, err := bgp.StartGoBGP(ctx, bgp.Global{ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.11")},
+	sp, err := gobgp.Start(ctx, bgp.Global{ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.11")},
 		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), func(bgp.PeerStatus) {})
 	if err != nil {
 		t.Fatal(err)

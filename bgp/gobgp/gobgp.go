@@ -1,4 +1,4 @@
-package bgp
+package gobgp
 
 import (
 	"context"
@@ -14,59 +14,25 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"directord/bgp"
 )
 
-// Global is this director as a BGP speaker.
-type Global struct {
-	ASN      uint32
-	RouterID netip.Addr
-	// ListenPort is where routers may connect; 0: only connect out.
-	ListenPort int
-}
-
-// Peer is one router to announce to.
-type Peer struct {
-	Address  netip.Addr
-	ASN      uint32
-	Port     uint16
-	Password string
-	HoldTime time.Duration
-	// Multihop is the eBGP TTL for a router more than one hop away.
-	Multihop uint8
-	BFD      BFD
-}
-
-// BFD is a peer's BFD session (RFC 5880, single hop per RFC 5881); the
-// zero value is none. Interval is both the rate this side sends at and
-// the fastest it asks the router for; the router declares the director
-// down after Multiplier intervals without a packet.
-type BFD struct {
-	Interval   time.Duration
-	Multiplier int
-}
-
-// PeerStatus is one session as the speaker sees it.
-type PeerStatus struct {
-	Address netip.Addr `json:"address"`
-	ASN     uint32     `json:"asn"`
-	// State is the BGP FSM state: "established", "active", "idle"…
-	State string `json:"state"`
-	// LastError is why the session last went down, "" when it never did.
-	LastError string `json:"last_error,omitempty"`
-}
-
-// GoBGP is the Speaker of a running director: GoBGP embedded.
+// GoBGP is the Session of a running director: GoBGP embedded, in the
+// speaker process (cmd/directord-bgp).
 type GoBGP struct {
 	s     *server.BgpServer
 	log   *slog.Logger
 	mu    sync.Mutex
-	peers map[netip.Addr]Peer
+	peers map[netip.Addr]bgp.Peer
 	stop  sync.Once
 }
 
-// StartGoBGP starts the speaker; onPeer (may be nil) hears every session
+var _ bgp.Session = (*GoBGP)(nil)
+
+// Start starts the speaker; onPeer (may be nil) hears every session
 // state change.
-func StartGoBGP(ctx context.Context, g Global, log *slog.Logger, onPeer func(PeerStatus)) (*GoBGP, error) {
+func Start(ctx context.Context, g bgp.Global, log *slog.Logger, onPeer func(bgp.PeerStatus)) (*GoBGP, error) {
 	lvl := new(slog.LevelVar)
 	lvl.Set(slog.LevelWarn) // GoBGP is chatty at info
 	s := server.NewBgpServer(server.LoggerOption(log.With("subsystem", "gobgp"), lvl))
@@ -97,11 +63,11 @@ func StartGoBGP(ctx context.Context, g Global, log *slog.Logger, onPeer func(Pee
 			return nil, fmt.Errorf("watching BGP peers: %w", err)
 		}
 	}
-	return &GoBGP{s: s, log: log, peers: map[netip.Addr]Peer{}}, nil
+	return &GoBGP{s: s, log: log, peers: map[netip.Addr]bgp.Peer{}}, nil
 }
 
-func status(p apiutil.Peer) PeerStatus {
-	st := PeerStatus{Address: p.State.NeighborAddress, ASN: p.State.PeerASN, State: fsmState(p.State.SessionState)}
+func status(p apiutil.Peer) bgp.PeerStatus {
+	st := bgp.PeerStatus{Address: p.State.NeighborAddress, ASN: p.State.PeerASN, State: fsmState(p.State.SessionState)}
 	if !st.Address.IsValid() {
 		st.Address = p.Conf.NeighborAddress
 	}
@@ -126,10 +92,10 @@ func fsmState(s gbgp.FSMState) string { return apiState(api.PeerState_SessionSta
 // SetPeers makes the sessions those of peers: new ones are added,
 // removed ones deleted, changed ones replaced; an unchanged peer's
 // session is not touched, so a reload keeps it up.
-func (g *GoBGP) SetPeers(ctx context.Context, peers []Peer) error {
+func (g *GoBGP) SetPeers(ctx context.Context, peers []bgp.Peer) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	want := map[netip.Addr]Peer{}
+	want := map[netip.Addr]bgp.Peer{}
 	for _, p := range peers {
 		want[p.Address] = p
 	}
@@ -154,9 +120,9 @@ func (g *GoBGP) SetPeers(ctx context.Context, peers []Peer) error {
 	return nil
 }
 
-func peerEqual(a, b Peer) bool { return a == b }
+func peerEqual(a, b bgp.Peer) bool { return a == b }
 
-func apiPeer(p Peer) *api.Peer {
+func apiPeer(p bgp.Peer) *api.Peer {
 	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 	if p.Address.Is6() {
 		fam.Afi = api.Family_AFI_IP6
@@ -190,7 +156,7 @@ func apiPeer(p Peer) *api.Peer {
 // path is r as GoBGP's path: ORIGIN IGP, the next hop left for GoBGP to
 // set to the session's own address (0.0.0.0 or ::), the communities and
 // the MED.
-func path(r Route) (*apiutil.Path, error) {
+func path(r bgp.Route) (*apiutil.Path, error) {
 	nlri, err := gbgp.NewIPAddrPrefix(r.Prefix)
 	if err != nil {
 		return nil, err
@@ -223,7 +189,7 @@ func path(r Route) (*apiutil.Path, error) {
 }
 
 // Announce implements Speaker.
-func (g *GoBGP) Announce(_ context.Context, r Route) error {
+func (g *GoBGP) Announce(_ context.Context, r bgp.Route) error {
 	p, err := path(r)
 	if err != nil {
 		return err
@@ -234,7 +200,7 @@ func (g *GoBGP) Announce(_ context.Context, r Route) error {
 
 // Withdraw implements Speaker.
 func (g *GoBGP) Withdraw(_ context.Context, prefix netip.Prefix) error {
-	p, err := path(Route{Prefix: prefix})
+	p, err := path(bgp.Route{Prefix: prefix})
 	if err != nil {
 		return err
 	}
@@ -242,10 +208,10 @@ func (g *GoBGP) Withdraw(_ context.Context, prefix netip.Prefix) error {
 }
 
 // Peers is every session's state now.
-func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
-	var out []PeerStatus
+func (g *GoBGP) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
+	var out []bgp.PeerStatus
 	err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-		st := PeerStatus{State: "unknown"}
+		st := bgp.PeerStatus{State: "unknown"}
 		if p.Conf != nil {
 			st.Address, _ = netip.ParseAddr(p.Conf.NeighborAddress)
 			st.ASN = p.Conf.PeerAsn
@@ -258,7 +224,7 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 		}
 		out = append(out, st)
 	})
-	slices.SortFunc(out, func(a, b PeerStatus) int { return a.Address.Compare(b.Address) })
+	slices.SortFunc(out, func(a, b bgp.PeerStatus) int { return a.Address.Compare(b.Address) })
 	return out, err
 }
 

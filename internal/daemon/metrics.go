@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,7 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"directord/healthcheck"
 	"directord/lvs"
@@ -83,27 +86,15 @@ func newMetrics(d *Daemon) *metrics {
 	desc("directord_vrrp_adverts_dropped_total", "VRRP packets dropped, by reason (RFC 9568 section 7.1).", "instance", "reason")
 	desc("directord_vrrp_vips_restored_total", "VIPs removed by someone else while master and put back.", "instance")
 	desc("directord_vrrp_garps_sent_total", "Gratuitous ARP packets sent.", "instance")
-	desc("directord_real_server_up", "1 when the real server's health check says up.", "virtual_server", "real_server")
-	desc("directord_real_server_weight", "Weight of a real server: configured, runtime (an operator's override; absent without one) and effective (asked of the kernel: 0 while drained or down).", "virtual_server", "real_server", "source")
-	desc("directord_real_server_drained", "1 while a real server is drained, by an operator or a maintenance_dir file.", "virtual_server", "real_server", "by")
 	desc("directord_ipvs_writes_total", "IPVS netlink writes made by the reconciler.")
 	desc("directord_ipvs_write_errors_total", "IPVS netlink writes that failed.")
 	desc("directord_ipvs_drift_repairs_total", "IPVS writes that repaired changes made by hand.")
-	desc("directord_ipvs_quorum_lost", "1 while a virtual server has lost quorum.", "virtual_server")
 	desc("directord_bgp_session_established", "1 while the BGP session with a router is established.", "peer")
 	desc("directord_bgp_announced", "1 for each prefix announced to the routers now.", "prefix")
-	desc("directord_ipvs_service_connections_total", "Connections scheduled by an IPVS service.", "service")
-	desc("directord_ipvs_service_packets_total", "Packets through an IPVS service, by direction.", "service", "direction")
-	desc("directord_ipvs_service_bytes_total", "Bytes through an IPVS service, by direction.", "service", "direction")
-	desc("directord_ipvs_destination_connections_total", "Connections scheduled to an IPVS destination.", "service", "destination")
-	desc("directord_ipvs_destination_active_connections", "Active connections of an IPVS destination.", "service", "destination")
-	desc("directord_ipvs_destination_inactive_connections", "Inactive connections of an IPVS destination.", "service", "destination")
-	desc("directord_ipvs_destination_weight", "Weight of an IPVS destination in the kernel.", "service", "destination")
 	desc("directord_ipvs_sync_daemon_running", "1 while the kernel runs the IPVS connection-sync daemon of a role (master, backup).", "role", "interface", "sync_id")
 	desc("directord_ipvs_sync_daemon_wanted", "1 when the configuration (and, when following VRRP, the role) asks for the sync daemon of a role.", "role")
 	desc("directord_ipvs_sync_daemon_changes_total", "Sync daemons started and stopped by directord.", "change")
 	desc("directord_ipvs_sync_errors_total", "Failed attempts to apply the sync daemons or net.ipv4.vs settings.")
-	desc("directord_ipvs_destination_bytes_total", "Bytes through an IPVS destination, by direction.", "service", "destination", "direction")
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -135,14 +126,18 @@ func (m *metrics) checkSeries(typ string) *checkSeries {
 	return cs.(*checkSeries)
 }
 
-// Describe sends the descriptions of the scrape-time metrics.
+// staticMetrics are the families metrics.Collect gives; the others of
+// descs are the status document's (docMetrics).
+var staticMetrics = []string{"directord_build_info", "directord_reloads_total", "directord_config_last_reload_successful"}
+
+// Describe sends the descriptions of Collect's metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range m.descs {
-		ch <- d
+	for _, name := range staticMetrics {
+		ch <- m.descs[name]
 	}
 }
 
-// Collect reads the subsystems' counters.
+// Collect gives the metrics that need no status document.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	emit := func(name string, t prometheus.ValueType, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(m.descs[name], t, v, labels...)
@@ -156,12 +151,26 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		lastOK = 0
 	}
 	emit("directord_config_last_reload_successful", gauge, lastOK)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	doc, err := m.d.Status(ctx)
-	if err != nil {
-		return
+}
+
+// docMetrics are the families of one scrape's status document with a
+// series per VRRP instance, BGP peer or sync daemon: few. (The ones with
+// a series per real server, service or destination are streamed: see
+// streamed.) It describes nothing: an unchecked collector, made anew
+// for each scrape.
+type docMetrics struct {
+	m   *metrics
+	doc *StatusDoc
+}
+
+func (docMetrics) Describe(chan<- *prometheus.Desc) {}
+
+func (c docMetrics) Collect(ch chan<- prometheus.Metric) {
+	emit := func(name string, t prometheus.ValueType, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.m.descs[name], t, v, labels...)
 	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	doc := c.doc
 	for _, in := range doc.VRRP.Instances {
 		for _, s := range []vrrp.State{vrrp.Initialize, vrrp.Backup, vrrp.Master, vrrp.Fault} {
 			v := 0.0
@@ -183,14 +192,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		emit("directord_vrrp_vips_restored_total", counter, float64(in.VIPsRestored), in.Name)
 		emit("directord_vrrp_garps_sent_total", counter, float64(in.GARPsSent), in.Name)
 	}
-	for _, rs := range doc.RealServers {
-		v := 0.0
-		if rs.Up {
-			v = 1
-		}
-		emit("directord_real_server_up", gauge, v, rs.VirtualServer, rs.RealServer)
-		m.collectWeights(emit, rs)
-	}
 	if b := doc.BGP; b != nil {
 		for _, p := range b.Peers {
 			v := 0.0
@@ -208,34 +209,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	if sy := doc.IPVS.Sync; sy != nil {
-		m.collectSync(emit, sy)
+		collectSync(emit, sy)
 	}
 	st := doc.IPVS.Reconciler
 	emit("directord_ipvs_writes_total", counter, float64(st.Writes))
 	emit("directord_ipvs_write_errors_total", counter, float64(st.WriteErrors))
 	emit("directord_ipvs_drift_repairs_total", counter, float64(st.DriftRepairs))
-	for _, s := range doc.IPVS.Services {
-		v := 0.0
-		if s.QuorumLost {
-			v = 1
-		}
-		emit("directord_ipvs_quorum_lost", gauge, v, s.Name)
-	}
-	for _, s := range doc.IPVS.Table {
-		emit("directord_ipvs_service_connections_total", counter, float64(s.Stats.Connections), s.Name)
-		emit("directord_ipvs_service_packets_total", counter, float64(s.Stats.IncomingPackets), s.Name, "in")
-		emit("directord_ipvs_service_packets_total", counter, float64(s.Stats.OutgoingPackets), s.Name, "out")
-		emit("directord_ipvs_service_bytes_total", counter, float64(s.Stats.IncomingBytes), s.Name, "in")
-		emit("directord_ipvs_service_bytes_total", counter, float64(s.Stats.OutgoingBytes), s.Name, "out")
-		for _, dst := range s.Dests {
-			emit("directord_ipvs_destination_connections_total", counter, float64(dst.Stats.Connections), s.Name, dst.Name)
-			emit("directord_ipvs_destination_active_connections", gauge, float64(dst.ActiveConns), s.Name, dst.Name)
-			emit("directord_ipvs_destination_inactive_connections", gauge, float64(dst.InactiveConns), s.Name, dst.Name)
-			emit("directord_ipvs_destination_weight", gauge, float64(dst.Weight), s.Name, dst.Name)
-			emit("directord_ipvs_destination_bytes_total", counter, float64(dst.Stats.IncomingBytes), s.Name, dst.Name, "in")
-			emit("directord_ipvs_destination_bytes_total", counter, float64(dst.Stats.OutgoingBytes), s.Name, dst.Name, "out")
-		}
-	}
 }
 
 // instanceFamily is "ipv4" or "ipv6", from the instance's VIPs (one
@@ -251,25 +230,7 @@ func instanceFamily(in vrrp.InstanceStatus) string {
 	return "ipv4"
 }
 
-func (m *metrics) collectWeights(emit func(string, prometheus.ValueType, float64, ...string), rs RealServerStatus) {
-	w := func(source string, v int) {
-		emit("directord_real_server_weight", prometheus.GaugeValue, float64(v), rs.VirtualServer, rs.RealServer, source)
-	}
-	w("configured", rs.Weight)
-	w("effective", rs.EffectiveWeight)
-	if rs.RuntimeWeight != nil {
-		w("runtime", *rs.RuntimeWeight)
-	}
-	for by, on := range map[string]bool{"operator": rs.Drained, "maintenance": rs.Maintenance} {
-		v := 0.0
-		if on {
-			v = 1
-		}
-		emit("directord_real_server_drained", prometheus.GaugeValue, v, rs.VirtualServer, rs.RealServer, by)
-	}
-}
-
-func (m *metrics) collectSync(emit func(string, prometheus.ValueType, float64, ...string), sy *lvs.SyncStatus) {
+func collectSync(emit func(string, prometheus.ValueType, float64, ...string), sy *lvs.SyncStatus) {
 	for _, st := range []lvs.SyncState{lvs.SyncMaster, lvs.SyncBackup} {
 		wanted := 0.0
 		for _, w := range sy.Wanted {
@@ -287,6 +248,60 @@ func (m *metrics) collectSync(emit func(string, prometheus.ValueType, float64, .
 	emit("directord_ipvs_sync_errors_total", prometheus.CounterValue, float64(sy.Errors))
 }
 
+// ServeHTTP serves a scrape: the registry's families (the Go runtime,
+// the checks' latencies and results, and the status document's few),
+// then the streamed ones, in the text format, gzipped when the scraper
+// takes it (Prometheus does).
+func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	gatherers := prometheus.Gatherers{m.reg}
+	// Without a document (the daemon is stopping) the scrape has the
+	// registry's families alone.
+	var doc *StatusDoc
+	if st, err := m.d.Status(ctx); err == nil {
+		doc = &st
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(docMetrics{m: m, doc: doc})
+		gatherers = append(gatherers, reg)
+	}
+	mfs, err := gatherers.Gather()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	w.Header().Set("Content-Type", string(format))
+	var out io.Writer = w
+	if acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		defer gz.Close()
+		out = gz
+	}
+	bw := bufio.NewWriterSize(out, 32<<10)
+	defer bw.Flush()
+	enc := expfmt.NewEncoder(bw, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return
+		}
+	}
+	if doc != nil {
+		writeStreamed(bw, doc)
+	}
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		if enc, _, _ := strings.Cut(strings.TrimSpace(part), ";"); enc == "gzip" {
+			return true
+		}
+	}
+	return false
+}
+
 // serveMetrics serves /metrics on addr.
 func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 	l, err := net.Listen("tcp", addr)
@@ -294,7 +309,7 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", limitInFlight(promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}), maxScrapes, scrapeQueue))
+	mux.Handle("GET /metrics", limitInFlight(d.metrics, maxScrapes, scrapeQueue))
 	srv := newServer(mux, serverIdleTimeout)
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

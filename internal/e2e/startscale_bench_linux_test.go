@@ -109,14 +109,17 @@ func BenchmarkStartScale(b *testing.B) {
 	fmt.Println("  two or three times; PSS divides each shared page among its processes.)")
 	hwm := func(f startFigures) float64 { return f.mem.hwm }
 	pss := func(f startFigures) float64 { return f.mem.pss }
+	scraped := func(f startFigures) float64 { return f.scraped }
+	fmt.Printf("  directord's peak RSS after one scrape of its metrics too: %5.1f MB [%5.1f]\n", medianOf(dd, scraped)/1e6, maxOf(dd, scraped)/1e6)
 	verdict := "met"
-	if maxOf(dd, hwm) > startScaleGoal {
+	if maxOf(dd, hwm) > startScaleGoal || maxOf(dd, scraped) > startScaleGoal {
 		verdict = "MISSED"
 	}
-	fmt.Printf("  ratio directord/keepalived: peak RSS %.2f, PSS %.2f (medians); goal ≤ 50 MB in every run: %s\n",
+	fmt.Printf("  ratio directord/keepalived: peak RSS %.2f, PSS %.2f (medians); goal ≤ 50 MB in every run, a scrape included: %s\n",
 		medianOf(dd, hwm)/medianOf(ka, hwm), medianOf(dd, pss)/medianOf(ka, pss), verdict)
 	b.ReportMetric(medianOf(dd, hwm)/1e6, "MB-hwm")
 	b.ReportMetric(medianOf(ka, hwm)/1e6, "MB-hwm-keepalived")
+	b.ReportMetric(medianOf(dd, scraped)/1e6, "MB-hwm-scraped")
 }
 
 // startFigures are one start's: its memory once settled, and the time
@@ -125,6 +128,10 @@ func BenchmarkStartScale(b *testing.B) {
 type startFigures struct {
 	mem memory
 	up  time.Duration
+	// scraped is the peak RSS after one scrape of the metrics too
+	// (directord only): a scrape writes a series per real, service and
+	// destination, and Prometheus asks every 15 s or so.
+	scraped float64
 }
 
 // printStart prints one daemon's line: medians, the peak's max.
@@ -171,6 +178,7 @@ func startDirectordScale(tb testing.TB, bin, path string) startFigures {
 	time.Sleep(startScaleSettle)
 	f.mem = groupMemory(tb, p.cmd.Process.Pid)
 	printGoMemory(tb, startScaleMetrics)
+	f.scraped = groupMemory(tb, p.cmd.Process.Pid).hwm
 	return f
 }
 

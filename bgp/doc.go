@@ -18,7 +18,7 @@
 // its own, directord-bgp, which the daemon starts when the configuration
 // has a bgp block and drives over a pipe (Remote, ServeSpeaker): GoBGP
 // links gRPC and protobuf, and a Go process runs the init code of
-// everything it links, so in the daemon it cost every director 6 MB of
+// everything it links, so in the daemon it cost every director 7 MB of
 // memory whether it spoke BGP or not. Attributes: ORIGIN IGP, NEXT_HOP self
 // (the session's own address), COMMUNITIES (RFC 1997) and MED as the
 // virtual server asks.

@@ -19,7 +19,7 @@ import (
 // serves ServeSpeaker on its stdin and stdout). GoBGP and the gRPC and
 // protobuf code under it are 18 MB of the binary, and every Go process
 // runs the init code of everything it links: in the daemon they were
-// 10 MB of its memory on every director, BGP or not. Only a director
+// 7 MB of its memory on every director, BGP or not. Only a director
 // with a bgp block pays for them, in a process of their own.
 //
 // Remote keeps the peers and routes it was given and gives them again

@@ -27,8 +27,7 @@ import (
 // lost the sessions (and withdrew the routes) when the process died,
 // and get them back within a few seconds.
 type Remote struct {
-	bin    string
-	args   []string
+	prog   Program
 	g      Global
 	log    *slog.Logger
 	onPeer func(PeerStatus)
@@ -38,6 +37,7 @@ type Remote struct {
 	proc     *os.Process
 	peers    []Peer
 	routes   map[netip.Prefix]Route
+	gen      uint64 // counts changes of peers and routes, for restart
 	stopping bool
 
 	stopOnce sync.Once
@@ -46,20 +46,36 @@ type Remote struct {
 }
 
 // restartDelay is the first wait before a speaker that exited is
-// started again; it doubles up to maxRestartDelay while starts fail.
+// started again; it doubles up to maxRestartDelay while starts fail or
+// the speakers started die within stableRun.
 const (
 	restartDelay    = time.Second
 	maxRestartDelay = 30 * time.Second
+	stableRun       = 30 * time.Second
+	// callTimeout bounds the calls of a start: the session's, and the
+	// peers and routes given to a restarted speaker.
+	callTimeout = 30 * time.Second
 	// stopTimeout bounds a graceful Stop: the Cease to each router, then
 	// the process's exit.
 	stopTimeout = 10 * time.Second
 )
 
-// StartRemote runs bin with args as the speaker and starts g's session
-// in it; onPeer (may be nil) hears every session state change. The
-// speaker's log goes to the daemon's stderr, in the format args ask for.
-func StartRemote(ctx context.Context, bin string, args []string, g Global, log *slog.Logger, onPeer func(PeerStatus)) (*Remote, error) {
-	r := &Remote{bin: bin, args: args, g: g, log: log, onPeer: onPeer,
+// Program is the speaker to run.
+type Program struct {
+	Path string
+	// Args set its log format and level: those of the daemon when it
+	// started the speaker.
+	Args []string
+	// Check, if set, vets Path before every start (the daemon's: a
+	// program it runs as root must be root's alone).
+	Check func(path string) error
+}
+
+// StartRemote runs prog as the speaker and starts g's session in it;
+// onPeer (may be nil) hears every session state change. The speaker's
+// log goes to the daemon's stderr.
+func StartRemote(ctx context.Context, prog Program, g Global, log *slog.Logger, onPeer func(PeerStatus)) (*Remote, error) {
+	r := &Remote{prog: prog, g: g, log: log, onPeer: onPeer,
 		routes: map[netip.Prefix]Route{}, stopped: make(chan struct{}), done: make(chan struct{})}
 	c, cmd, err := r.spawn(ctx)
 	if err != nil {
@@ -74,6 +90,11 @@ func StartRemote(ctx context.Context, bin string, args []string, g Global, log *
 // child holds the other ends of: exec's own would be closed by Wait
 // under the RPC client's reads.
 func (r *Remote) spawn(ctx context.Context) (*rpc.Client, *exec.Cmd, error) {
+	if r.prog.Check != nil {
+		if err := r.prog.Check(r.prog.Path); err != nil {
+			return nil, nil, fmt.Errorf("BGP speaker %s: %w", r.prog.Path, err)
+		}
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, nil, err
@@ -84,7 +105,7 @@ func (r *Remote) spawn(ctx context.Context) (*rpc.Client, *exec.Cmd, error) {
 		inW.Close()
 		return nil, nil, err
 	}
-	cmd := exec.Command(r.bin, r.args...)
+	cmd := exec.Command(r.prog.Path, r.prog.Args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
 	err = cmd.Start()
 	inR.Close()
@@ -92,10 +113,12 @@ func (r *Remote) spawn(ctx context.Context) (*rpc.Client, *exec.Cmd, error) {
 	if err != nil {
 		inW.Close()
 		outR.Close()
-		return nil, nil, fmt.Errorf("BGP speaker %s: %w", r.bin, err)
+		return nil, nil, fmt.Errorf("BGP speaker %s: %w", r.prog.Path, err)
 	}
 	c := rpc.NewClient(pipeConn{outR, inW})
-	if err := call(ctx, c, "Start", r.g, &Empty{}); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if err := call(sctx, c, "Start", r.g, &Empty{}); err != nil {
 		c.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -131,10 +154,13 @@ func (r *Remote) events(c *rpc.Client) {
 }
 
 // supervise waits for the speaker to exit and, unless Stop asked for
-// it, starts another and gives it the peers and routes.
+// it, starts another and gives it the peers and routes. A speaker that
+// dies soon after its start (within stableRun) waits longer for the
+// next, as one that fails to start does: no flapping of the sessions
+// every second.
 func (r *Remote) supervise(ctx context.Context, c *rpc.Client, cmd *exec.Cmd) {
 	defer close(r.done)
-	delay := restartDelay
+	delay, started := restartDelay, time.Now()
 	for {
 		err := cmd.Wait()
 		c.Close()
@@ -144,6 +170,9 @@ func (r *Remote) supervise(ctx context.Context, c *rpc.Client, cmd *exec.Cmd) {
 		r.mu.Unlock()
 		if stopping || ctx.Err() != nil {
 			return
+		}
+		if time.Since(started) >= stableRun {
+			delay = restartDelay
 		}
 		r.log.Error("the BGP speaker exited; starting it again", "err", err, "in", delay)
 		for {
@@ -155,40 +184,83 @@ func (r *Remote) supervise(ctx context.Context, c *rpc.Client, cmd *exec.Cmd) {
 				return
 			}
 			c, cmd, err = r.restart(ctx)
+			delay = min(2*delay, maxRestartDelay)
 			if err == nil {
 				break
 			}
-			delay = min(2*delay, maxRestartDelay)
 			r.log.Error("the BGP speaker did not start; trying again", "err", err, "in", delay)
 		}
-		delay = restartDelay
+		started = time.Now()
 	}
 }
 
-// restart spawns a speaker and replays the peers and routes into it.
+// restart spawns a speaker and gives it the peers and routes, again
+// until none changed meanwhile (the lock is not held across the calls:
+// the daemon's calls fail fast until the new speaker is in place, and
+// their changes are recorded for the next round). A speaker that does
+// not take them all is stopped, and the start counts as failed.
 func (r *Remote) restart(ctx context.Context) (*rpc.Client, *exec.Cmd, error) {
 	c, cmd, err := r.spawn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopping {
+	fail := func(err error) (*rpc.Client, *exec.Cmd, error) {
 		c.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, nil, errors.New("stopping")
+		return nil, nil, err
 	}
-	err = call(ctx, c, "SetPeers", r.peers, &Empty{})
-	for _, p := range slices.SortedFunc(maps.Keys(r.routes), netip.Prefix.Compare) {
-		err = errors.Join(err, call(ctx, c, "Announce", r.routes[p], &Empty{}))
+	sent := map[netip.Prefix]Route{}
+	replayed := false
+	var gen uint64
+	for {
+		r.mu.Lock()
+		if r.stopping {
+			r.mu.Unlock()
+			return fail(errors.New("stopping"))
+		}
+		if replayed && r.gen == gen {
+			r.client, r.proc = c, cmd.Process
+			peers, routes := len(r.peers), len(r.routes)
+			r.mu.Unlock()
+			r.log.Info("BGP speaker started again", "peers", peers, "routes", routes)
+			return c, cmd, nil
+		}
+		gen, replayed = r.gen, true
+		peers, routes := slices.Clone(r.peers), maps.Clone(r.routes)
+		r.mu.Unlock()
+		if err := replay(ctx, c, peers, routes, sent); err != nil {
+			return fail(fmt.Errorf("giving the new speaker its peers and routes: %w", err))
+		}
 	}
-	if err != nil {
-		r.log.Error("BGP speaker restarted, but not all of its state went back in", "err", err)
+}
+
+// replay makes the speaker's peers and routes peers and routes; sent is
+// what it has been given so far, updated.
+func replay(ctx context.Context, c *rpc.Client, peers []Peer, routes, sent map[netip.Prefix]Route) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if err := call(ctx, c, "SetPeers", peers, &Empty{}); err != nil {
+		return err
 	}
-	r.client, r.proc = c, cmd.Process
-	r.log.Info("BGP speaker started again", "peers", len(r.peers), "routes", len(r.routes))
-	return c, cmd, nil
+	for _, p := range slices.SortedFunc(maps.Keys(sent), netip.Prefix.Compare) {
+		if _, ok := routes[p]; !ok {
+			if err := call(ctx, c, "Withdraw", p, &Empty{}); err != nil {
+				return err
+			}
+			delete(sent, p)
+		}
+	}
+	for _, p := range slices.SortedFunc(maps.Keys(routes), netip.Prefix.Compare) {
+		if old, ok := sent[p]; ok && old.Equal(routes[p]) {
+			continue
+		}
+		if err := call(ctx, c, "Announce", routes[p], &Empty{}); err != nil {
+			return err
+		}
+		sent[p] = routes[p]
+	}
+	return nil
 }
 
 // call makes one RPC, giving up when ctx ends.
@@ -217,6 +289,7 @@ func (r *Remote) do(ctx context.Context, method string, args, reply any) error {
 func (r *Remote) SetPeers(ctx context.Context, peers []Peer) error {
 	r.mu.Lock()
 	r.peers = slices.Clone(peers)
+	r.gen++
 	r.mu.Unlock()
 	return r.do(ctx, "SetPeers", peers, &Empty{})
 }
@@ -225,6 +298,7 @@ func (r *Remote) SetPeers(ctx context.Context, peers []Peer) error {
 func (r *Remote) Announce(ctx context.Context, rt Route) error {
 	r.mu.Lock()
 	r.routes[rt.Prefix] = rt
+	r.gen++
 	r.mu.Unlock()
 	return r.do(ctx, "Announce", rt, &Empty{})
 }
@@ -233,6 +307,7 @@ func (r *Remote) Announce(ctx context.Context, rt Route) error {
 func (r *Remote) Withdraw(ctx context.Context, p netip.Prefix) error {
 	r.mu.Lock()
 	delete(r.routes, p)
+	r.gen++
 	r.mu.Unlock()
 	return r.do(ctx, "Withdraw", p, &Empty{})
 }

@@ -10,6 +10,7 @@ import (
 	"net/rpc"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -100,7 +101,7 @@ func startFake(t *testing.T, g bgp.Global, onPeer func(bgp.PeerStatus)) *bgp.Rem
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := bgp.StartRemote(context.Background(), self, nil, g, log, onPeer)
+	r, err := bgp.StartRemote(context.Background(), bgp.Program{Path: self}, g, log, onPeer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,11 +190,16 @@ func TestRemoteSpeakerStartFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := bgp.StartRemote(context.Background(), self, nil, bgp.Global{}, log, nil); err == nil {
+	if _, err := bgp.StartRemote(context.Background(), bgp.Program{Path: self}, bgp.Global{}, log, nil); err == nil {
 		t.Fatal("a session the speaker refused to start was started")
 	}
-	if _, err := bgp.StartRemote(context.Background(), "/nonexistent/directord-bgp", nil, bgp.Global{ASN: 1}, log, nil); err == nil {
+	if _, err := bgp.StartRemote(context.Background(), bgp.Program{Path: "/nonexistent/directord-bgp"}, bgp.Global{ASN: 1}, log, nil); err == nil {
 		t.Fatal("a missing speaker program was started")
+	}
+	refuse := func(string) error { return errors.New("writable by others") }
+	if _, err := bgp.StartRemote(context.Background(), bgp.Program{Path: self, Check: refuse}, bgp.Global{ASN: 1}, log, nil); err == nil ||
+		!strings.Contains(err.Error(), "writable by others") {
+		t.Fatalf("a speaker its check refused: %v, want the check's error", err)
 	}
 }
 

@@ -161,8 +161,10 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 		vips.Release()
 		return fmt.Errorf("BGP: %w", err)
 	}
-	args := []string{"--log-format", cfg.Director.LogFormat, "--log-level", cfg.Director.LogLevel}
-	sp, err := bgp.StartRemote(ctx, bin, args, p.global, d.log.With("subsystem", "bgp"), d.onPeer)
+	// Checked before every start: it runs as root.
+	prog := bgp.Program{Path: bin, Args: []string{"--log-format", cfg.Director.LogFormat, "--log-level", cfg.Director.LogLevel},
+		Check: privdir.CheckPath}
+	sp, err := bgp.StartRemote(ctx, prog, p.global, d.log.With("subsystem", "bgp"), d.onPeer)
 	if err != nil {
 		vips.Release()
 		return err
@@ -184,20 +186,16 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 
 // bgpSpeaker is the speaker program to run: Options.BGPSpeaker, or
 // directord-bgp beside the daemon. It runs as root, so it must be
-// writable by root alone, as the configuration must.
+// writable by root alone, as the configuration must (bgp.Program.Check).
 func (d *Daemon) bgpSpeaker() (string, error) {
-	bin := d.opts.BGPSpeaker
-	if bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return "", fmt.Errorf("finding the speaker beside this program: %w", err)
-		}
-		bin = self + "-bgp"
+	if d.opts.BGPSpeaker != "" {
+		return d.opts.BGPSpeaker, nil
 	}
-	if err := privdir.CheckPath(bin); err != nil {
-		return "", fmt.Errorf("speaker %s: %w", bin, err)
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding the speaker beside this program: %w", err)
 	}
-	return bin, nil
+	return self + "-bgp", nil
 }
 
 // onPeer reports a session's state change.

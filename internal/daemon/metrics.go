@@ -294,12 +294,19 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// acceptsGzip reports whether the request's Accept-Encoding lists gzip.
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip
+// (and not with q=0).
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		if enc, _, _ := strings.Cut(strings.TrimSpace(part), ";"); enc == "gzip" {
-			return true
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) != "gzip" {
+			continue
 		}
+		q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+		if f, err := strconv.ParseFloat(q, 64); ok && err == nil && f == 0 {
+			return false
+		}
+		return true
 	}
 	return false
 }

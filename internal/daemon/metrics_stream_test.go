@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"bytes"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -99,5 +100,18 @@ func (c constCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c constCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.ms {
 		ch <- m
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{
+		"": false, "gzip": true, "deflate, gzip": true, "gzip;q=0.5": true,
+		"gzip;q=0": false, "gzip; q=0.0": false, "identity": false, "x-gzip": false,
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/metrics", nil)
+		r.Header.Set("Accept-Encoding", h)
+		if got := acceptsGzip(r); got != want {
+			t.Errorf("Accept-Encoding %q: gzip %v, want %v", h, got, want)
+		}
 	}
 }

@@ -104,9 +104,9 @@ func (c *tableCache) start(ctx context.Context) *tableFlight {
 		snap := &tableSnapshot{At: f.start, Table: t, Err: err}
 		f.snap, c.cur, c.flight = snap, snap, nil
 		c.mu.Unlock()
-		close(f.done)
 		// Requests waiting on the flight hold snap until they are
-		// done; the cache lets it go once it is stale.
+		// done; the cache lets it go once it is stale. Set before
+		// done closes: a waiter then knows the release is scheduled.
 		c.after(c.maxAge-c.now().Sub(snap.At), func() {
 			c.mu.Lock()
 			if c.cur == snap {
@@ -114,6 +114,7 @@ func (c *tableCache) start(ctx context.Context) *tableFlight {
 			}
 			c.mu.Unlock()
 		})
+		close(f.done)
 	}()
 	return f
 }

@@ -78,48 +78,38 @@ var streamed = []streamFamily{
 	{name: "directord_ipvs_destination_connections_total", typ: "counter", labels: []string{"service", "destination"},
 		help: "Connections scheduled to an IPVS destination.",
 		write: func(doc *StatusDoc, s series) {
-			for _, sv := range table(doc) {
-				for _, d := range sv.Dests {
-					s(float64(d.Stats.Connections), sv.Name, d.Name)
-				}
-			}
+			eachDest(doc, func(svc string, d *lvs.DestStats) {
+				s(float64(d.Stats.Connections), svc, d.Name)
+			})
 		}},
 	{name: "directord_ipvs_destination_active_connections", typ: "gauge", labels: []string{"service", "destination"},
 		help: "Active connections of an IPVS destination.",
 		write: func(doc *StatusDoc, s series) {
-			for _, sv := range table(doc) {
-				for _, d := range sv.Dests {
-					s(float64(d.ActiveConns), sv.Name, d.Name)
-				}
-			}
+			eachDest(doc, func(svc string, d *lvs.DestStats) {
+				s(float64(d.ActiveConns), svc, d.Name)
+			})
 		}},
 	{name: "directord_ipvs_destination_inactive_connections", typ: "gauge", labels: []string{"service", "destination"},
 		help: "Inactive connections of an IPVS destination.",
 		write: func(doc *StatusDoc, s series) {
-			for _, sv := range table(doc) {
-				for _, d := range sv.Dests {
-					s(float64(d.InactiveConns), sv.Name, d.Name)
-				}
-			}
+			eachDest(doc, func(svc string, d *lvs.DestStats) {
+				s(float64(d.InactiveConns), svc, d.Name)
+			})
 		}},
 	{name: "directord_ipvs_destination_weight", typ: "gauge", labels: []string{"service", "destination"},
 		help: "Weight of an IPVS destination in the kernel.",
 		write: func(doc *StatusDoc, s series) {
-			for _, sv := range table(doc) {
-				for _, d := range sv.Dests {
-					s(float64(d.Weight), sv.Name, d.Name)
-				}
-			}
+			eachDest(doc, func(svc string, d *lvs.DestStats) {
+				s(float64(d.Weight), svc, d.Name)
+			})
 		}},
 	{name: "directord_ipvs_destination_bytes_total", typ: "counter", labels: []string{"service", "destination", "direction"},
 		help: "Bytes through an IPVS destination, by direction.",
 		write: func(doc *StatusDoc, s series) {
-			for _, sv := range table(doc) {
-				for _, d := range sv.Dests {
-					s(float64(d.Stats.IncomingBytes), sv.Name, d.Name, "in")
-					s(float64(d.Stats.OutgoingBytes), sv.Name, d.Name, "out")
-				}
-			}
+			eachDest(doc, func(svc string, d *lvs.DestStats) {
+				s(float64(d.Stats.IncomingBytes), svc, d.Name, "in")
+				s(float64(d.Stats.OutgoingBytes), svc, d.Name, "out")
+			})
 		}},
 }
 
@@ -139,6 +129,16 @@ func table(doc *StatusDoc) []lvs.ServiceStats {
 		return nil
 	}
 	return doc.IPVS.Table
+}
+
+// eachDest calls f for each destination of the table, with its
+// service's name.
+func eachDest(doc *StatusDoc, f func(svc string, d *lvs.DestStats)) {
+	for _, sv := range table(doc) {
+		for i := range sv.Dests {
+			f(sv.Name, &sv.Dests[i])
+		}
+	}
 }
 
 func b2f(b bool) float64 {

@@ -24,10 +24,13 @@ import (
 const envFakeSpeaker = "DIRECTORD_TEST_FAKE_SPEAKER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envFakeSpeaker) != "" {
+	if mode := os.Getenv(envFakeSpeaker); mode != "" {
 		start := func(_ context.Context, g bgp.Global, onPeer func(bgp.PeerStatus)) (bgp.Session, error) {
 			if g.ASN == 0 {
 				return nil, errors.New("no ASN")
+			}
+			if mode == "crash" {
+				time.AfterFunc(100*time.Millisecond, func() { os.Exit(3) })
 			}
 			onPeer(bgp.PeerStatus{Address: g.RouterID, ASN: g.ASN, State: "established"})
 			return &fakeSession{g: g}, nil
@@ -178,6 +181,36 @@ func TestRemoteSpeaker(t *testing.T) {
 	}
 	if err := r.Announce(ctx, a); err == nil {
 		t.Error("an announcement after Stop succeeded")
+	}
+}
+
+// A speaker that dies soon after each start is started again less and
+// less often, not every second: its sessions would flap for ever.
+func TestRemoteSpeakerCrashLoopBacksOff(t *testing.T) {
+	t.Setenv(envFakeSpeaker, "crash")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := bgp.StartRemote(context.Background(), bgp.Program{Path: self}, bgp.Global{ASN: 1}, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	// Each speaker lives 100 ms. Waits of 1 s, then 2 s: three speakers
+	// in 4.5 s. Every second would be five.
+	pids := map[int]bool{}
+	for end := time.Now().Add(4500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if pid := r.Pid(); pid != 0 {
+			pids[pid] = true
+		}
+	}
+	if len(pids) > 3 {
+		t.Errorf("%d speakers started in 4.5 s, each dying 100 ms after its start; want at most 3", len(pids))
+	}
+	if len(pids) < 2 {
+		t.Errorf("%d speakers in 4.5 s: a speaker that died was not started again", len(pids))
 	}
 }
 

@@ -47,6 +47,10 @@ type Host interface {
 	// IPTables is `TOOL -t filter`, or "" when its table is not in use
 	// (legacy) or the tool is not installed (nft).
 	IPTables(tool Tool) (string, error)
+	// CheckProgram says why path is no program the daemon may run as
+	// root: missing, not executable, or writable by another user; nil
+	// when it is one.
+	CheckProgram(path string) error
 }
 
 // Input is what the configuration asks of the machine.
@@ -68,6 +72,8 @@ type Input struct {
 	Probes []Probe
 	// Instances are listened to for other VRRP speakers.
 	Instances []Instance
+	// Programs are those the daemon will run as root (the BGP speaker).
+	Programs []Named
 }
 
 // Named is an interface name and what names it.
@@ -94,6 +100,7 @@ func Run(h Host, l Listener, in Input) []Finding {
 	}
 	out = append(out, selinux(h))
 	out = append(out, servicesOnVIPs(in)...)
+	out = append(out, programs(h, in.Programs)...)
 	if l != nil {
 		out = append(out, speakers(l, in.Instances)...)
 	}
@@ -247,6 +254,21 @@ func servicesOnVIPs(in Input) []Finding {
 			f.Status = Warn
 			f.Detail = s.Addr.String() + " is no VIP of any vrrp_instance: clients reach it only if something else puts it on this host (lo in BGP mode, another tool)"
 			f.Fix = "add " + s.Addr.String() + " to a vrrp_instance's virtual_ips"
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// programs checks the programs the daemon will run: there, and root's
+// alone (the daemon refuses to run one that is not).
+func programs(h Host, ps []Named) []Finding {
+	var out []Finding
+	for _, p := range ps {
+		f := Finding{Check: p.By, Status: OK, Detail: p.Name + ": root's alone"}
+		if err := h.CheckProgram(p.Name); err != nil {
+			f.Status, f.Detail = Fail, err.Error()
+			f.Fix = "install " + p.Name + " (the package does), owned by root, mode 0755, in a directory only root can write to"
 		}
 		out = append(out, f)
 	}

@@ -3,6 +3,7 @@ package doctor
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,6 +12,8 @@ import (
 type fakeHost struct {
 	files  map[string]string
 	ifaces map[string]bool
+	// programs are the programs there, root's alone.
+	programs map[string]bool
 }
 
 func (h fakeHost) ReadFile(p string) (string, error) {
@@ -27,6 +30,13 @@ func (h fakeHost) Exists(p string) bool { _, ok := h.files[p]; return ok }
 func (h fakeHost) Ruleset() ([]byte, error) { return nil, errors.New("no nft here") }
 
 func (h fakeHost) IPTables(Tool) (string, error) { return "", nil }
+
+func (h fakeHost) CheckProgram(p string) error {
+	if !h.programs[p] {
+		return errors.New(p + ": no such file")
+	}
+	return nil
+}
 
 func find(t *testing.T, fs []Finding, check string) Finding {
 	t.Helper()
@@ -111,5 +121,22 @@ func TestChecks(t *testing.T) {
 	}
 	if fs := Run(good, nil, Input{}); len(fs) != 2 || Worst(fs) != OK {
 		t.Errorf("an empty configuration: %+v (want ip_vs and selinux)", fs)
+	}
+}
+
+// The programs the daemon will run as root are there and root's alone,
+// or the check fails naming why and how to fix it.
+func TestProgramsCheck(t *testing.T) {
+	in := Input{Programs: []Named{{"/usr/sbin/directord-bgp", "bgp speaker"}}}
+	ok := find(t, Run(fakeHost{programs: map[string]bool{"/usr/sbin/directord-bgp": true}}, nil, in), "bgp speaker")
+	if ok.Status != OK {
+		t.Errorf("speaker installed: %+v, want ok", ok)
+	}
+	bad := find(t, Run(fakeHost{}, nil, in), "bgp speaker")
+	if bad.Status != Fail || !strings.Contains(bad.Detail, "no such file") || !strings.Contains(bad.Fix, "/usr/sbin/directord-bgp") {
+		t.Errorf("speaker missing: %+v, want a failure naming it and its fix", bad)
+	}
+	if fs := Run(fakeHost{}, nil, Input{}); slices.ContainsFunc(fs, func(f Finding) bool { return f.Check == "bgp speaker" }) {
+		t.Error("a speaker check without a bgp block")
 	}
 }

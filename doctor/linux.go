@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"directord/internal/privdir"
 )
 
 // System is the machine doctor runs on.
@@ -28,6 +30,22 @@ func (System) ReadFile(path string) (string, error) {
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	return string(b), err
+}
+
+// CheckProgram is privdir.CheckPath (root's alone, and the directories
+// above it), and an executable regular file.
+func (System) CheckProgram(path string) error {
+	if err := privdir.CheckPath(path); err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o100 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	return nil
 }
 
 // Ruleset runs `nft -j list ruleset`, bounded in time and output.

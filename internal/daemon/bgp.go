@@ -185,12 +185,18 @@ func (d *Daemon) startBGP(ctx context.Context, cfg *config.Config) error {
 }
 
 // bgpSpeaker is the speaker program to run: Options.BGPSpeaker, or
-// directord-bgp beside the daemon. It runs as root, so it must be
-// writable by root alone, as the configuration must (bgp.Program.Check).
+// SpeakerPath. It runs as root, so it must be writable by root alone,
+// as the configuration must (bgp.Program.Check).
 func (d *Daemon) bgpSpeaker() (string, error) {
 	if d.opts.BGPSpeaker != "" {
 		return d.opts.BGPSpeaker, nil
 	}
+	return SpeakerPath()
+}
+
+// SpeakerPath is the BGP speaker beside this program: its own path with
+// "-bgp" added (/usr/sbin/directord-bgp).
+func SpeakerPath() (string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("finding the speaker beside this program: %w", err)

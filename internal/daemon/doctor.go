@@ -45,6 +45,12 @@ func DoctorInput(cfg *config.Config) doctor.Input {
 	if sd := cfg.IPVS.SyncDaemon; sd != nil {
 		in.Interfaces = append(in.Interfaces, doctor.Named{Name: sd.Interface, By: "ipvs sync_daemon"})
 	}
+	if cfg.BGP != nil {
+		// The program the daemon would run: beside this one.
+		if p, err := SpeakerPath(); err == nil {
+			in.Programs = append(in.Programs, doctor.Named{Name: p, By: "bgp speaker"})
+		}
+	}
 	for _, vs := range cfg.VirtualServers {
 		in.Schedulers = append(in.Schedulers, vs.Scheduler)
 		if vs.FWMark == 0 {

@@ -74,7 +74,7 @@ func portTo(client *lab.Host, real string) (int, error) {
 // One failure is the kernel's, not directord's, and is only logged: the
 // SYN went to another real, then the request, sent within a millisecond,
 // went to old through the old connection's entry, which the kernel had
-// not yet expired (2 of 930 tries of a loop in the guest, 2 of 7
+// not yet expired (2 of 930 tries of a loop in the guest, 3 of 8
 // recorded CI runs; README, "Connections through a failover"). The
 // client then waits for an answer that never comes. The wire tells that
 // case apart: the SYN-ACK came from another host of the lab.

@@ -72,12 +72,13 @@ func portTo(client *lab.Host, real string) (int, error) {
 // client's capture, SYNs included) and so does the answer.
 //
 // One failure is the kernel's, not directord's, and is only logged: the
-// SYN went to another real, then the request, sent within a millisecond,
-// went to old through the old connection's entry, which the kernel had
-// not yet expired (2 of 930 tries of a loop in the guest, 3 of 8
-// recorded CI runs; README, "Connections through a failover"). The
-// client then waits for an answer that never comes. The wire tells that
-// case apart: the SYN-ACK came from another host of the lab.
+// SYN went to another real, then the request, sent within a
+// millisecond, went to old through the old connection's entry, which a
+// resize of 7.x's connection table had moved ahead of the new one
+// before the old entry expired (2 of 930 tries of a loop in the guest,
+// 3 of 8 recorded CI runs; README, "Connections through a failover").
+// The client then waits for an answer that never comes. The wire tells
+// that case apart: the SYN-ACK came from another host of the lab.
 func checkReusedPort(t *testing.T, p *pair, wire *harness.Capture, reused int, old string) {
 	t.Helper()
 	names := map[string]string{}

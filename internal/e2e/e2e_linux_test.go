@@ -280,9 +280,9 @@ func TestDRPairUnderFailures(t *testing.T) {
 	rs2 := p.lab.Reals[1]
 	s := lab.DefaultSettings
 	bound := time.Duration(s.Fall)*s.CheckInterval + s.CheckTimeout
-	// Who answers what at the client, to tell a refusal by rs2 (a SYN
-	// that reached it) from one by a director (ICMP) should a request
-	// fail after the weight is 0: seen once in many runs, not explained.
+	// The client's wire (SYNs, RSTs, ICMP, ARP): who answered the reused
+	// port's SYN, and, should a request fail after the weight is 0,
+	// whether rs2 (a SYN that reached it) or a director (ICMP) refused it.
 	wire := harness.Tcpdump(t, p.lab.Client.NS, p.lab.Client.Port.IfName, "arp or icmp or tcp[tcpflags] & (tcp-syn|tcp-rst) != 0")
 	// A client port whose last connection went to rs2: after rs2's
 	// weight is 0 a new connection from it must go elsewhere too, though

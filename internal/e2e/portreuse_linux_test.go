@@ -75,7 +75,7 @@ func portTo(client *lab.Host, real string) (int, error) {
 // SYN went to another real, then the request, sent within a
 // millisecond, went to old through the old connection's entry, which a
 // resize of 7.x's connection table had put ahead of the new one before
-// the old entry expired (2 of 930 tries of a loop in the guest, 3 of 8
+// the old entry expired (2 of 930 tries of a loop in the guest, 3 of 12
 // recorded CI runs; README, "Connections through a failover"). The
 // client then waits for an answer that never comes. Two captures tell
 // that case apart: the client's shows the SYN-ACK from another real,
